@@ -1,0 +1,134 @@
+//! The command-line face: argument parsing, routing to one file per
+//! subcommand, and the one boundary that turns errors into messages and exit
+//! codes. No logic of the lab lives here.
+
+mod demo;
+mod init;
+mod logs;
+mod metrics;
+mod reindex;
+mod run;
+mod runs;
+mod show;
+mod supervise;
+mod table;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use labmate::{Blame, Index, Lab};
+
+/// labmate: launch, babysit and compare ML runs; one registry for you and your agent.
+#[derive(Parser)]
+#[command(name = "labmate", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a lab (.labmate/) in the current folder.
+    Init(init::Args),
+    /// Launch a command as a supervised run.
+    Run(run::Args),
+    /// List runs, newest first.
+    Runs(runs::Args),
+    /// Show one run in full.
+    Show(show::Args),
+    /// Print a run's output.
+    Logs(logs::Args),
+    /// Print a run's metric series.
+    Metrics(metrics::Args),
+    /// Delete the index and rebuild it from the run folders.
+    Reindex,
+    /// Run a small demonstration sweep in a new folder.
+    Demo(demo::Args),
+    /// Supervise a detached run (internal).
+    #[command(name = "__supervise", hide = true)]
+    Supervise(supervise::Args),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = Context::from_env()?;
+    match cli.command {
+        Command::Init(args) => init::run(&ctx, args),
+        Command::Run(args) => run::run(&ctx, args),
+        Command::Runs(args) => runs::run(&ctx, args),
+        Command::Show(args) => show::run(&ctx, args),
+        Command::Logs(args) => logs::run(&ctx, args),
+        Command::Metrics(args) => metrics::run(&ctx, args),
+        Command::Reindex => reindex::run(&ctx),
+        Command::Demo(args) => demo::run(&ctx, args),
+        Command::Supervise(args) => supervise::run(&ctx, args),
+    }
+}
+
+/// Where a command runs: the working directory and the lab override.
+pub struct Context {
+    pub cwd: PathBuf,
+    pub lab_dir: Option<PathBuf>,
+}
+
+impl Context {
+    fn from_env() -> anyhow::Result<Context> {
+        Ok(Context {
+            cwd: std::env::current_dir().context("the current directory is not readable")?,
+            lab_dir: std::env::var_os("LABMATE_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+        })
+    }
+
+    pub fn lab(&self) -> labmate::Result<Lab> {
+        Lab::find(&self.cwd, self.lab_dir.as_deref())
+    }
+
+    /// The lab's index, caught up with its run folders.
+    pub fn index(&self) -> labmate::Result<Index> {
+        let (index, report) = Index::open_synced(&self.lab()?)?;
+        for problem in &report.problems {
+            eprintln!("labmate: warning: {problem}");
+        }
+        Ok(index)
+    }
+}
+
+/// Prints an error the way users should see it, and picks the exit code:
+/// 2 for the user's mistakes, 1 for everything else.
+pub fn report(err: &anyhow::Error) -> ExitCode {
+    if err.chain().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    }) {
+        return ExitCode::SUCCESS;
+    }
+    let mut stderr = io::stderr().lock();
+    match err.downcast_ref::<labmate::Error>() {
+        Some(e) => {
+            let _ = writeln!(stderr, "labmate: error: {e}");
+            if let Some(hint) = e.hint() {
+                let _ = writeln!(stderr, "hint: {hint}");
+            }
+            if e.blame() == Blame::Internal {
+                let _ = writeln!(stderr, "this looks like a bug in labmate; please report it");
+            }
+            ExitCode::from(if e.blame() == Blame::User { 2 } else { 1 })
+        }
+        None => {
+            let _ = writeln!(stderr, "labmate: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes JSON to stdout, pretty and newline-terminated.
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}

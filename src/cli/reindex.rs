@@ -1,0 +1,22 @@
+//! `labmate reindex`: rebuild the derived index from the run folders.
+
+use std::process::ExitCode;
+
+use labmate::Index;
+
+use super::Context;
+
+pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let start = std::time::Instant::now();
+    let (_, report) = Index::rebuild(&ctx.lab()?)?;
+    for problem in &report.problems {
+        eprintln!("labmate: warning: {problem}");
+    }
+    eprintln!(
+        "labmate: reindexed {} runs, {} points in {:.2}s",
+        report.runs_updated,
+        report.points,
+        start.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}

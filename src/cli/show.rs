@@ -1,0 +1,146 @@
+//! `labmate show RUN`: one run in full.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::process::ExitCode;
+
+use labmate::clock;
+use labmate::model::RunDetail;
+
+use super::table::{Table, num};
+use super::{Context, print_json};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A run id, unique id prefix, last 4 characters of an id, or name.
+    run: String,
+    /// Print the run object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let index = ctx.index()?;
+    let id = index.resolve(&args.run)?;
+    let detail = index.run_detail(&id)?;
+    if args.json {
+        print_json(&detail)?;
+    } else {
+        std::io::stdout()
+            .lock()
+            .write_all(render(&detail).as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(d: &RunDetail) -> String {
+    let r = &d.run;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "run      {}{}",
+        r.id,
+        r.name
+            .as_ref()
+            .map_or(String::new(), |n| format!("  ({n})"))
+    );
+    let mut status = r.status.clone();
+    if let Some(c) = r.exit_code {
+        let _ = write!(status, ", exit code {c}");
+    }
+    if let Some(sig) = r.signal {
+        let _ = write!(
+            status,
+            ", killed by {}",
+            labmate::supervisor::signal_name(sig)
+        );
+    }
+    if let Some(reason) = &r.reason {
+        let _ = write!(status, ": {reason}");
+    }
+    let _ = writeln!(s, "status   {status}");
+    let _ = writeln!(
+        s,
+        "command  {}",
+        if r.command.is_empty() {
+            "(started by a client)".into()
+        } else {
+            r.command.join(" ")
+        }
+    );
+    let _ = writeln!(s, "where    {}@{}:{}", d.user, d.host, d.cwd);
+    let _ = writeln!(
+        s,
+        "time     {} → {} ({})",
+        r.created_at,
+        r.ended_at.as_deref().unwrap_or("now"),
+        clock::human_duration(r.duration_s)
+    );
+    if let Some(g) = &r.git {
+        let _ = writeln!(
+            s,
+            "git      {} on {}{}",
+            g.commit
+                .as_deref()
+                .map_or("(no commit)", |c| &c[..c.len().min(12)]),
+            g.branch.as_deref().unwrap_or("(detached)"),
+            if g.dirty {
+                format!(", dirty ({} bytes of patch)", d.patch_bytes)
+            } else {
+                String::new()
+            }
+        );
+        if !d.untracked.is_empty() {
+            let _ = writeln!(s, "         untracked: {}", d.untracked.join(", "));
+        }
+    }
+    if !r.tags.is_empty() {
+        let _ = writeln!(s, "tags     {}", r.tags.join(", "));
+    }
+    if !r.config.is_empty() {
+        let _ = writeln!(
+            s,
+            "config   {}",
+            serde_json::Value::Object(r.config.clone())
+        );
+    }
+    if !r.summary.is_empty() {
+        let _ = writeln!(
+            s,
+            "summary  {}",
+            serde_json::Value::Object(r.summary.clone())
+        );
+    }
+    if !d.env.is_empty() {
+        let env: Vec<String> = d.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(s, "env      {}", env.join(" "));
+    }
+    let _ = writeln!(s, "folder   {}", d.dir);
+    if !r.metrics.is_empty() {
+        let mut t = Table::new(["METRIC", "LAST", "MIN", "MAX", "COUNT", "LAST STEP"]);
+        for (k, m) in &r.metrics {
+            let count = if m.nan_count > 0 {
+                format!("{} ({} NaN)", m.count, m.nan_count)
+            } else {
+                m.count.to_string()
+            };
+            t.row(vec![
+                k.clone(),
+                num(m.last),
+                num(m.min),
+                num(m.max),
+                count,
+                m.last_step.to_string(),
+            ]);
+        }
+        s.push('\n');
+        s.push_str(&t.render());
+    }
+    if !d.events.is_empty() {
+        s.push_str("\nevents\n");
+        for e in &d.events {
+            let _ = writeln!(s, "  {}  {:<9}  {}", e.time, e.kind, e.message);
+        }
+    }
+    s
+}

@@ -1,0 +1,599 @@
+//! Catching the index up with the run folders: new runs, new records from
+//! each stream's last offset, ends, lost owners and torn lines.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom};
+
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use serde_json::{Map, Value};
+
+use super::Index;
+use crate::error::{Error, Result};
+use crate::model::Point;
+use crate::record::{Event, Record};
+use crate::rundir::RunDir;
+use crate::series;
+use crate::spec::RunSpec;
+
+/// Largest piece of a stream read at once; bounds memory on huge files.
+const PIECE: u64 = 64 << 20;
+/// Points buffered before they are written to the series tables.
+const FLUSH_POINTS: usize = 1 << 22;
+/// How much of a bad line an event keeps.
+const SHOWN_LINE: usize = 300;
+
+#[derive(Debug, Default)]
+pub struct SyncReport {
+    pub runs_updated: usize,
+    pub points: u64,
+    /// Run folders that could not be read at all (the rest of the lab is).
+    pub problems: Vec<String>,
+}
+
+/// The index's view of one run while it is being caught up.
+struct RunState {
+    id: String,
+    name: Option<String>,
+    status: String,
+    created_at: f64,
+    started_at: Option<f64>,
+    ended_at: Option<f64>,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    reason: Option<String>,
+    tags: Vec<String>,
+    config: Map<String, Value>,
+    summary: Map<String, Value>,
+    spec: String,
+    origin: String,
+    ended: bool,
+    /// The latest record time seen: what warnings about the stream are dated,
+    /// so that a rebuilt index says the same.
+    last_time: f64,
+}
+
+#[derive(Default)]
+struct Batch {
+    points: HashMap<String, Vec<Point>>,
+    n_points: usize,
+    events: Vec<Event>,
+}
+
+impl Index {
+    /// Ingests everything new in the run folders.
+    pub fn sync(&mut self) -> Result<SyncReport> {
+        let mut report = SyncReport::default();
+        let known: HashMap<String, bool> = {
+            let mut stmt = self.conn.prepare_cached("SELECT id, complete FROM runs")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, bool>(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let runs_dir = self.lab.runs_dir();
+        let entries = match fs::read_dir(&runs_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(report),
+            Err(e) => return Err(Error::io(&runs_dir, e)),
+        };
+        let mut work = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            match known.get(&name) {
+                Some(true) => {}
+                Some(false) if !self.has_news(&name)? => {}
+                _ => work.push(name),
+            }
+        }
+        if work.is_empty() {
+            return Ok(report);
+        }
+        work.sort();
+        let now = crate::clock::now();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for id in work {
+            let dir = RunDir::at(runs_dir.join(&id));
+            match ingest_run(&tx, &dir, &id, now, &mut report) {
+                Ok(()) => report.runs_updated += 1,
+                Err(e @ (Error::BadFile { .. } | Error::Io { .. })) => {
+                    report.problems.push(format!("run {id} skipped: {e}"))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Whether an unfinished run has new bytes, or has lost its owner.
+    fn has_news(&self, id: &str) -> Result<bool> {
+        let dir = RunDir::at(self.lab.run_dir(id));
+        let offsets = offsets(&self.conn, id)?;
+        for name in dir.streams()? {
+            let size = fs::metadata(dir.file(&name)).map_or(0, |m| m.len());
+            if size != offsets.get(&name).copied().unwrap_or(0) {
+                return Ok(true);
+            }
+        }
+        Ok(dir.owner_gone())
+    }
+}
+
+fn offsets(conn: &rusqlite::Connection, id: &str) -> Result<HashMap<String, u64>> {
+    let mut stmt = conn.prepare_cached("SELECT name, offset FROM files WHERE run_id = ?1")?;
+    let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn ingest_run(
+    tx: &Transaction,
+    dir: &RunDir,
+    id: &str,
+    now: f64,
+    report: &mut SyncReport,
+) -> Result<()> {
+    let mut st = match load_state(tx, id)? {
+        Some(st) => st,
+        None => {
+            let spec = dir.read_spec()?;
+            if spec.id != id {
+                return Err(Error::BadFile {
+                    path: dir.file(crate::rundir::SPEC_FILE),
+                    why: format!("holds id {} but the folder is {id}", spec.id),
+                });
+            }
+            RunState::from_spec(spec)
+        }
+    };
+    let mut offsets = offsets(tx, id)?;
+    let mut batch = Batch::default();
+    read_streams(tx, dir, &mut offsets, &mut st, &mut batch, report)?;
+    if !st.ended && (dir.lost_at().is_some() || dir.owner_gone()) {
+        // The owner may have written its end just before it let go.
+        read_streams(tx, dir, &mut offsets, &mut st, &mut batch, report)?;
+        if !st.ended {
+            let at = dir.mark_lost(now)?;
+            st.status = "lost".into();
+            st.ended = true;
+            st.ended_at = Some(at);
+            st.reason = Some(if st.origin == "client" {
+                "the client process ended without finishing the run".into()
+            } else {
+                "the supervisor died before the run ended".into()
+            });
+            batch.events.push(lifecycle(
+                at,
+                format!("lost: {}", st.reason.as_deref().unwrap_or("")),
+            ));
+        }
+    } else if st.ended {
+        // Other writers finished before the owner wrote its end: one more pass
+        // catches what they wrote while the first pass was reading.
+        read_streams(tx, dir, &mut offsets, &mut st, &mut batch, report)?;
+    }
+    let complete = st.ended;
+    if complete {
+        for name in dir.streams()? {
+            let size = fs::metadata(dir.file(&name)).map_or(0, |m| m.len());
+            let off = offsets.get(&name).copied().unwrap_or(0);
+            if size > off {
+                batch.events.push(Event::warning(
+                    st.ended_at.unwrap_or(st.last_time),
+                    format!(
+                        "skipped a torn last line in {name} ({} bytes at byte {off})",
+                        size - off
+                    ),
+                    None,
+                ));
+                offsets.insert(name, size);
+            }
+        }
+    }
+    write_points(tx, id, &mut batch, report)?;
+    write_events(tx, id, &batch.events)?;
+    for (name, off) in &offsets {
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO files (run_id, name, offset) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![id, name, *off as i64])?;
+    }
+    save_state(tx, &st, complete)
+}
+
+/// Reads every stream of the run from its offset to its last complete line.
+fn read_streams(
+    tx: &Transaction,
+    dir: &RunDir,
+    offsets: &mut HashMap<String, u64>,
+    st: &mut RunState,
+    batch: &mut Batch,
+    report: &mut SyncReport,
+) -> Result<()> {
+    let mut buf = Vec::new();
+    for name in dir.streams()? {
+        let path = dir.file(&name);
+        let mut pos = offsets.get(&name).copied().unwrap_or(0);
+        let size = fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+        if size <= pos {
+            continue;
+        }
+        let mut file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        file.seek(SeekFrom::Start(pos))
+            .map_err(|e| Error::io(&path, e))?;
+        while pos < size {
+            let want = (size - pos).min(PIECE);
+            buf.resize(want as usize, 0);
+            file.read_exact(&mut buf).map_err(|e| Error::io(&path, e))?;
+            let Some(last_nl) = buf.iter().rposition(|b| *b == b'\n') else {
+                if want == PIECE {
+                    batch.events.push(Event::warning(
+                        st.last_time,
+                        format!("skipped a line over {PIECE} bytes in {name} at byte {pos}"),
+                        None,
+                    ));
+                    pos += want;
+                    continue;
+                }
+                break; // an unfinished last line: left for the next sync
+            };
+            let mut line_start = 0;
+            for line in buf[..last_nl].split(|b| *b == b'\n') {
+                apply_line(line, &name, pos + line_start as u64, st, batch);
+                line_start += line.len() + 1;
+            }
+            pos += last_nl as u64 + 1;
+            if want as u64 > last_nl as u64 + 1 {
+                // The rest of this piece is an unfinished line; re-read it next time round.
+                file.seek(SeekFrom::Start(pos))
+                    .map_err(|e| Error::io(&path, e))?;
+            }
+            if batch.n_points >= FLUSH_POINTS {
+                write_points(tx, &st.id, batch, report)?;
+            }
+        }
+        offsets.insert(name, pos);
+    }
+    Ok(())
+}
+
+fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut Batch) {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return;
+    }
+    let parsed = std::str::from_utf8(line)
+        .map_err(|e| e.to_string())
+        .and_then(Record::parse);
+    let record = match parsed {
+        Ok(r) => r,
+        Err(why) => {
+            let shown = String::from_utf8_lossy(&line[..line.len().min(SHOWN_LINE)]).into_owned();
+            batch.events.push(Event::warning(
+                st.last_time,
+                format!("skipped a malformed line in {file} at byte {at}: {why}"),
+                Some(Value::from(shown)),
+            ));
+            return;
+        }
+    };
+    if let Some(t) = record.time().filter(|t| t.is_finite()) {
+        st.last_time = st.last_time.max(t);
+    }
+    match record {
+        Record::Log {
+            step,
+            time,
+            metrics,
+        } => {
+            for (key, value) in metrics.values {
+                let p = Point { step, time, value };
+                match batch.points.get_mut(&key) {
+                    Some(v) => v.push(p),
+                    None => {
+                        batch.points.insert(key, vec![p]);
+                    }
+                }
+                batch.n_points += 1;
+            }
+            if !metrics.dropped.is_empty() {
+                batch.events.push(Event::warning(
+                    time,
+                    format!(
+                        "dropped non-numeric value(s) of {} at step {step}",
+                        metrics.dropped.join(", ")
+                    ),
+                    None,
+                ));
+            }
+        }
+        Record::Config { data, .. } => st.config.extend(data),
+        Record::Summary { data, .. } => st.summary.extend(data),
+        Record::Meta { name, tags, .. } => {
+            if st.name.is_none() {
+                st.name = name.filter(|n| !n.is_empty());
+            }
+            for t in tags {
+                if !st.tags.contains(&t) {
+                    st.tags.push(t);
+                }
+            }
+        }
+        Record::Event(e) => batch.events.push(e),
+        Record::Start {
+            time,
+            pid,
+            child_pid,
+            ..
+        } => {
+            st.started_at = Some(time);
+            let mut data = Map::new();
+            data.insert("pid".into(), pid.into());
+            data.insert("child_pid".into(), child_pid.into());
+            batch.events.push(Event {
+                time,
+                kind: "lifecycle".into(),
+                message: "started".into(),
+                data: Some(Value::Object(data)),
+            });
+        }
+        Record::End(end) => {
+            if st.ended {
+                return; // the first end stands
+            }
+            let how = match (end.exit_code, end.signal) {
+                (Some(c), _) => format!("exit code {c}"),
+                (None, Some(s)) => format!("killed by {}", crate::supervisor::signal_name(s)),
+                (None, None) => "no exit code".into(),
+            };
+            let mut msg = format!("ended: {} ({how})", end.status);
+            if let Some(r) = &end.reason {
+                msg.push_str(&format!(": {r}"));
+            }
+            batch.events.push(lifecycle(end.time, msg));
+            st.status = end.status;
+            st.ended = true;
+            st.ended_at = Some(end.time);
+            st.exit_code = end.exit_code;
+            st.signal = end.signal;
+            st.reason = end.reason;
+        }
+        Record::Unknown => {}
+    }
+}
+
+fn lifecycle(time: f64, message: String) -> Event {
+    Event {
+        time,
+        kind: "lifecycle".into(),
+        message,
+        data: None,
+    }
+}
+
+fn write_points(
+    tx: &Transaction,
+    id: &str,
+    batch: &mut Batch,
+    report: &mut SyncReport,
+) -> Result<()> {
+    for (key, mut points) in batch.points.drain() {
+        report.points += points.len() as u64;
+        update_summary(tx, id, &key, &points)?;
+        append_series(tx, id, &key, &mut points)?;
+    }
+    batch.n_points = 0;
+    Ok(())
+}
+
+fn update_summary(tx: &Transaction, id: &str, key: &str, points: &[Point]) -> Result<()> {
+    let old = tx
+        .prepare_cached("SELECT count, nan_count, last, last_step, min, max FROM metrics WHERE run_id = ?1 AND key = ?2")?
+        .query_row(params![id, key], |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                r.get::<_, i64>(1)? as u64,
+                nan_if_null(r.get(2)?),
+                r.get::<_, i64>(3)?,
+                nan_if_null(r.get(4)?),
+                nan_if_null(r.get(5)?),
+            ))
+        })
+        .optional()?;
+    let (mut count, mut nans, mut last, mut last_step, mut min, mut max) =
+        old.unwrap_or((0, 0, f64::NAN, i64::MIN, f64::NAN, f64::NAN));
+    for p in points {
+        count += 1;
+        if p.step >= last_step {
+            last_step = p.step;
+            last = p.value;
+        }
+        if p.value.is_nan() {
+            nans += 1;
+        } else {
+            // f64::min/max ignore a NaN side, which is how the empty start is kept.
+            min = min.min(p.value);
+            max = max.max(p.value);
+        }
+    }
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO metrics (run_id, key, count, nan_count, last, last_step, min, max) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![id, key, count as i64, nans as i64, null_if_nan(last), last_step, null_if_nan(min), null_if_nan(max)])?;
+    Ok(())
+}
+
+/// SQLite stores NaN as NULL; the columns that may hold NaN read NULL back as NaN.
+pub(super) fn nan_if_null(v: Option<f64>) -> f64 {
+    v.unwrap_or(f64::NAN)
+}
+
+fn null_if_nan(v: f64) -> Option<f64> {
+    (!v.is_nan()).then_some(v)
+}
+
+fn append_series(tx: &Transaction, id: &str, key: &str, points: &mut [Point]) -> Result<()> {
+    let last = tx
+        .prepare_cached("SELECT seq, n, data FROM series WHERE run_id = ?1 AND key = ?2 ORDER BY seq DESC LIMIT 1")?
+        .query_row(params![id, key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as usize, r.get::<_, Vec<u8>>(2)?)))
+        .optional()?;
+    let mut rest: &[Point] = points;
+    let mut next_seq = 0;
+    if let Some((seq, n, mut data)) = last {
+        next_seq = seq + 1;
+        if n < series::CHUNK {
+            let take = (series::CHUNK - n).min(rest.len());
+            series::encode_into(&mut data, &rest[..take]);
+            tx.prepare_cached(
+                "UPDATE series SET n = ?1, data = ?2 WHERE run_id = ?3 AND key = ?4 AND seq = ?5",
+            )?
+            .execute(params![(n + take) as i64, data, id, key, seq])?;
+            rest = &rest[take..];
+        }
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO series (run_id, key, seq, n, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut data = Vec::new();
+    for chunk in rest.chunks(series::CHUNK) {
+        data.clear();
+        series::encode_into(&mut data, chunk);
+        insert.execute(params![id, key, next_seq, chunk.len() as i64, data])?;
+        next_seq += 1;
+    }
+    Ok(())
+}
+
+fn write_events(tx: &Transaction, id: &str, events: &[Event]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut seq: i64 = tx
+        .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM events WHERE run_id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    let mut insert = tx.prepare_cached("INSERT INTO events (run_id, seq, time, kind, message, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+    for e in events {
+        let data = e.data.as_ref().map(|d| d.to_string());
+        insert.execute(params![
+            id,
+            seq,
+            null_if_nan(e.time).unwrap_or(0.0),
+            e.kind,
+            e.message,
+            data
+        ])?;
+        seq += 1;
+    }
+    Ok(())
+}
+
+impl RunState {
+    fn from_spec(spec: RunSpec) -> RunState {
+        RunState {
+            spec: serde_json::to_string(&spec).expect("specs serialise"),
+            id: spec.id,
+            name: spec.name,
+            status: "running".into(),
+            created_at: spec.created_at,
+            started_at: None,
+            ended_at: None,
+            exit_code: None,
+            signal: None,
+            reason: None,
+            tags: spec.tags,
+            config: spec.config,
+            summary: Map::new(),
+            last_time: spec.created_at,
+            origin: spec.origin,
+            ended: false,
+        }
+    }
+}
+
+fn load_state(tx: &Transaction, id: &str) -> Result<Option<RunState>> {
+    let row = tx
+        .prepare_cached(
+            "SELECT name, status, created_at, started_at, ended_at, exit_code, signal, reason, tags, config, summary, spec FROM runs WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, f64>(2)?,
+                r.get::<_, Option<f64>>(3)?,
+                r.get::<_, Option<f64>>(4)?,
+                r.get::<_, Option<i32>>(5)?,
+                r.get::<_, Option<i32>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, String>(9)?,
+                r.get::<_, String>(10)?,
+                r.get::<_, String>(11)?,
+            ))
+        })
+        .optional()?;
+    let Some((
+        name,
+        status,
+        created_at,
+        started_at,
+        ended_at,
+        exit_code,
+        signal,
+        reason,
+        tags,
+        config,
+        summary,
+        spec,
+    )) = row
+    else {
+        return Ok(None);
+    };
+    let origin = serde_json::from_str::<RunSpec>(&spec)
+        .map(|s| s.origin)
+        .unwrap_or_default();
+    Ok(Some(RunState {
+        id: id.to_string(),
+        name,
+        ended: status != "running",
+        status,
+        created_at,
+        started_at,
+        ended_at,
+        exit_code,
+        signal,
+        reason,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        config: serde_json::from_str(&config).unwrap_or_default(),
+        summary: serde_json::from_str(&summary).unwrap_or_default(),
+        last_time: ended_at.or(started_at).unwrap_or(created_at),
+        spec,
+        origin,
+    }))
+}
+
+fn save_state(tx: &Transaction, st: &RunState, complete: bool) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO runs (id, name, status, created_at, started_at, ended_at, exit_code, signal, reason, tags, config, summary, spec, complete)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        st.id,
+        st.name,
+        st.status,
+        st.created_at,
+        st.started_at,
+        st.ended_at,
+        st.exit_code,
+        st.signal,
+        st.reason,
+        serde_json::to_string(&st.tags).expect("json"),
+        serde_json::to_string(&st.config).expect("json"),
+        serde_json::to_string(&st.summary).expect("json"),
+        st.spec,
+        complete,
+    ])?;
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! The derived SQLite index over a lab's run folders: the only module that
+//! speaks SQL. It can be deleted at any time; [`Index::rebuild`] derives the
+//! same answers from the folders again.
+//!
+//! Ingestion ([`ingest`]) is incremental: each `*.jsonl` file of a run is
+//! read from the byte offset reached last time. Readers catch the index up
+//! before they answer, so no writer of a run ever needs the database.
+
+mod ingest;
+mod query;
+
+use std::fs;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+use crate::lab::Lab;
+
+pub use ingest::SyncReport;
+
+/// Bumped whenever the schema changes; an older index is rebuilt.
+const SCHEMA_VERSION: &str = "1";
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    name TEXT,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    ended_at REAL,
+    exit_code INTEGER,
+    signal INTEGER,
+    reason TEXT,
+    tags TEXT NOT NULL,
+    config TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    complete INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at DESC, id DESC);
+CREATE TABLE IF NOT EXISTS files (
+    run_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    PRIMARY KEY (run_id, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    nan_count INTEGER NOT NULL,
+    last REAL,
+    last_step INTEGER NOT NULL,
+    min REAL,
+    max REAL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS series (
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    UNIQUE (run_id, key, seq)
+);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    time REAL NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    data TEXT,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+"#;
+
+pub struct Index {
+    conn: Connection,
+    lab: Lab,
+}
+
+impl Index {
+    /// Opens (creating when needed) the lab's index, without catching up.
+    pub fn open(lab: &Lab) -> Result<Index> {
+        let path = lab.index_path();
+        let conn = Connection::open(&path)?;
+        conn.busy_timeout(Duration::from_secs(60))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let version: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .ok();
+        if version.as_deref() != Some(SCHEMA_VERSION) {
+            if version.is_some() {
+                // Derived data of another schema: start over from the folders.
+                drop(conn);
+                remove_index_files(lab)?;
+                return Index::open(lab);
+            }
+            conn.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {SCHEMA} INSERT OR REPLACE INTO meta VALUES ('schema', '{SCHEMA_VERSION}'); COMMIT;"
+            ))?;
+        }
+        Ok(Index {
+            conn,
+            lab: lab.clone(),
+        })
+    }
+
+    /// Opens the index and catches it up with the run folders.
+    pub fn open_synced(lab: &Lab) -> Result<(Index, SyncReport)> {
+        let mut index = Index::open(lab)?;
+        let report = index.sync()?;
+        Ok((index, report))
+    }
+
+    /// Deletes the index and derives it again from every run folder.
+    pub fn rebuild(lab: &Lab) -> Result<(Index, SyncReport)> {
+        remove_index_files(lab)?;
+        Index::open_synced(lab)
+    }
+
+    pub fn lab(&self) -> &Lab {
+        &self.lab
+    }
+}
+
+fn remove_index_files(lab: &Lab) -> Result<()> {
+    let base = lab.index_path();
+    for suffix in ["", "-wal", "-shm"] {
+        let p = base.with_file_name(format!("index.sqlite{suffix}"));
+        match fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&p, e)),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! Reading the index: run objects, metric series, events, and naming a run.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::Index;
+use super::ingest::nan_if_null;
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::id;
+use crate::model::{EventRow, GitBrief, MetricSummary, Point, Run, RunDetail};
+use crate::series;
+use crate::spec::RunSpec;
+
+const RUN_COLUMNS: &str = "id, name, status, created_at, started_at, ended_at, exit_code, signal, reason, tags, config, summary, spec";
+
+impl Index {
+    /// Runs, newest first.
+    pub fn runs(&self, limit: Option<usize>) -> Result<Vec<Run>> {
+        let sql =
+            format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at DESC, id DESC LIMIT ?1");
+        let limit = limit.map_or(-1, |l| l as i64);
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([limit], row_to_run)?;
+        let mut runs = Vec::new();
+        for r in rows {
+            let (mut run, _) = r?;
+            run.metrics = self.metric_summaries(&run.id)?;
+            runs.push(run);
+        }
+        Ok(runs)
+    }
+
+    /// One run in full.
+    pub fn run_detail(&self, id: &str) -> Result<RunDetail> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
+        let (mut run, spec) = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id], row_to_run)
+            .optional()?
+            .ok_or_else(|| Error::UnknownRun {
+                query: id.into(),
+                candidates: vec![],
+            })?;
+        run.metrics = self.metric_summaries(id)?;
+        let git = spec.git.clone().unwrap_or_default();
+        Ok(RunDetail {
+            run,
+            cwd: spec.cwd,
+            host: spec.host,
+            user: spec.user,
+            origin: spec.origin,
+            env: spec.env,
+            patch_bytes: git.patch_bytes,
+            untracked: git.untracked,
+            dir: self.lab.run_dir(id).display().to_string(),
+            events: self.events(id)?,
+        })
+    }
+
+    pub fn metric_summaries(&self, id: &str) -> Result<BTreeMap<String, MetricSummary>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, count, nan_count, last, last_step, min, max FROM metrics WHERE run_id = ?1",
+        )?;
+        let rows = stmt.query_map([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                MetricSummary {
+                    count: r.get::<_, i64>(1)? as u64,
+                    nan_count: r.get::<_, i64>(2)? as u64,
+                    last: nan_if_null(r.get(3)?),
+                    last_step: r.get(4)?,
+                    min: nan_if_null(r.get(5)?),
+                    max: nan_if_null(r.get(6)?),
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The metric keys of a run, sorted.
+    pub fn metric_keys(&self, id: &str) -> Result<Vec<String>> {
+        Ok(self.metric_summaries(id)?.into_keys().collect())
+    }
+
+    /// A run's series for `key`, in step order (logged order within a step).
+    pub fn series(&self, id: &str, key: &str) -> Result<Vec<Point>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT data FROM series WHERE run_id = ?1 AND key = ?2 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query(params![id, key])?;
+        let mut points = Vec::new();
+        while let Some(row) = rows.next()? {
+            let blob = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+            series::decode_into(&mut points, blob);
+        }
+        series::sort_by_step(&mut points);
+        Ok(points)
+    }
+
+    pub fn events(&self, id: &str) -> Result<Vec<EventRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT time, kind, message, data FROM events WHERE run_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([id], |r| {
+            Ok(EventRow {
+                time: clock::rfc3339(r.get(0)?),
+                kind: r.get(1)?,
+                message: r.get(2)?,
+                data: r
+                    .get::<_, Option<String>>(3)?
+                    .and_then(|d| serde_json::from_str(&d).ok()),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Whether the run has ended (any status but `running`).
+    pub fn has_ended(&self, id: &str) -> Result<bool> {
+        let status: Option<String> = self
+            .conn
+            .prepare_cached("SELECT status FROM runs WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        Ok(status.is_some_and(|s| s != "running"))
+    }
+
+    /// Finds the run a user means: its id, its name, a unique id prefix
+    /// (with or without `r-`), or its last 4 characters.
+    pub fn resolve(&self, query: &str) -> Result<String> {
+        let all: Vec<(String, Option<String>)> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT id, name FROM runs ORDER BY created_at DESC, id DESC")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let label = |(id, name): &(String, Option<String>)| match name {
+            Some(n) => format!("{id} ({n})"),
+            None => id.clone(),
+        };
+        let pick = |matches: Vec<&(String, Option<String>)>| -> Option<Result<String>> {
+            match matches.len() {
+                0 => None,
+                1 => Some(Ok(matches[0].0.clone())),
+                _ => Some(Err(Error::AmbiguousRun {
+                    query: query.into(),
+                    matches: matches.into_iter().map(label).collect(),
+                })),
+            }
+        };
+        let query_id = if query.starts_with(id::PREFIX) {
+            query.to_string()
+        } else {
+            format!("{}{query}", id::PREFIX)
+        };
+        let found = pick(all.iter().filter(|r| r.0 == query).collect())
+            .or_else(|| {
+                pick(
+                    all.iter()
+                        .filter(|r| r.1.as_deref() == Some(query))
+                        .collect(),
+                )
+            })
+            .or_else(|| {
+                (query.len() >= 2)
+                    .then(|| pick(all.iter().filter(|r| r.0.starts_with(&query_id)).collect()))
+                    .flatten()
+            })
+            .or_else(|| {
+                (query.len() == 4)
+                    .then(|| pick(all.iter().filter(|r| r.0.ends_with(query)).collect()))
+                    .flatten()
+            });
+        match found {
+            Some(result) => result,
+            None => Err(Error::UnknownRun {
+                query: query.into(),
+                candidates: all.iter().take(8).map(label).collect(),
+            }),
+        }
+    }
+}
+
+fn row_to_run(r: &Row) -> rusqlite::Result<(Run, RunSpec)> {
+    let created_at: f64 = r.get(3)?;
+    let ended_at: Option<f64> = r.get(5)?;
+    let spec_json: String = r.get(12)?;
+    let spec: RunSpec = serde_json::from_str(&spec_json).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(12, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    let json_col = |i: usize| -> rusqlite::Result<serde_json::Value> {
+        let s: String = r.get(i)?;
+        Ok(serde_json::from_str(&s).unwrap_or_default())
+    };
+    let start = r.get::<_, Option<f64>>(4)?.unwrap_or(created_at);
+    let run = Run {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        status: r.get(2)?,
+        exit_code: r.get(6)?,
+        signal: r.get(7)?,
+        reason: r.get(8)?,
+        command: spec.command.clone(),
+        created_at: clock::rfc3339(created_at),
+        created_ts: created_at,
+        ended_at: ended_at.map(clock::rfc3339),
+        duration_s: round_ms(ended_at.unwrap_or_else(clock::now) - start).max(0.0),
+        git: spec.git.as_ref().map(GitBrief::from),
+        config: match json_col(10)? {
+            serde_json::Value::Object(m) => m,
+            _ => Default::default(),
+        },
+        summary: match json_col(11)? {
+            serde_json::Value::Object(m) => m,
+            _ => Default::default(),
+        },
+        tags: serde_json::from_value(json_col(9)?).unwrap_or_default(),
+        metrics: BTreeMap::new(),
+    };
+    Ok((run, spec))
+}
+
+fn round_ms(s: f64) -> f64 {
+    (s * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,165 @@
+//! A lab: the `.labmate/` folder, how it is found, created and versioned.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The on-disk format this build reads and writes (see docs/FORMAT.md).
+pub const FORMAT_VERSION: u32 = 1;
+
+const LAB_DIR: &str = ".labmate";
+const MARKER: &str = "lab.json";
+
+#[derive(Debug, Clone)]
+pub struct Lab {
+    root: PathBuf,
+}
+
+impl Lab {
+    /// The lab named by `override_dir` (the `.labmate` folder itself), or the
+    /// nearest one at or above `cwd`.
+    pub fn find(cwd: &Path, override_dir: Option<&Path>) -> Result<Lab> {
+        if let Some(dir) = override_dir {
+            let dir = absolute(cwd, dir);
+            return Lab::open(&dir);
+        }
+        let mut at = Some(cwd);
+        while let Some(dir) = at {
+            let candidate = dir.join(LAB_DIR);
+            if candidate.join(MARKER).is_file() {
+                return Lab::open(&candidate);
+            }
+            at = dir.parent();
+        }
+        Err(Error::NoLab {
+            start: cwd.to_path_buf(),
+        })
+    }
+
+    /// Like [`Lab::find`], but creates a lab in `cwd` when there is none.
+    pub fn find_or_create(cwd: &Path, override_dir: Option<&Path>) -> Result<Lab> {
+        match Lab::find(cwd, override_dir) {
+            Err(Error::NoLab { .. }) => Lab::create(&cwd.join(LAB_DIR)),
+            Err(Error::BadFile { .. }) if override_dir.is_some() => {
+                Lab::create(&absolute(cwd, override_dir.unwrap()))
+            }
+            other => other,
+        }
+    }
+
+    /// Creates (or opens, when it exists) the lab folder `root`.
+    pub fn create(root: &Path) -> Result<Lab> {
+        if root.join(MARKER).is_file() {
+            return Lab::open(root);
+        }
+        fs::create_dir_all(root.join("runs")).map_err(|e| Error::io(root, e))?;
+        write_new(&root.join(".gitignore"), b"*\n")?;
+        // The marker goes last: a lab without it is not a lab yet.
+        write_new(
+            &root.join(MARKER),
+            format!("{{\"format\": {FORMAT_VERSION}}}\n").as_bytes(),
+        )?;
+        Lab::open(root)
+    }
+
+    fn open(root: &Path) -> Result<Lab> {
+        let marker = root.join(MARKER);
+        let text = fs::read_to_string(&marker).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::BadFile {
+                path: root.to_path_buf(),
+                why: "not a lab folder (no lab.json)".into(),
+            },
+            _ => Error::io(&marker, e),
+        })?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::BadFile {
+            path: marker.clone(),
+            why: format!("not valid JSON: {e}"),
+        })?;
+        match value.get("format").and_then(|f| f.as_u64()) {
+            Some(v) if v == u64::from(FORMAT_VERSION) => Ok(Lab {
+                root: root.to_path_buf(),
+            }),
+            _ => Err(Error::UnsupportedFormat {
+                path: marker,
+                found: value
+                    .get("format")
+                    .map_or("(missing)".into(), |f| f.to_string()),
+                supported: FORMAT_VERSION,
+            }),
+        }
+    }
+
+    /// The `.labmate` folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The folder holding the lab (the experiment repository's root).
+    pub fn repo_root(&self) -> &Path {
+        self.root.parent().unwrap_or(&self.root)
+    }
+
+    pub fn runs_dir(&self) -> PathBuf {
+        self.root.join("runs")
+    }
+
+    pub fn run_dir(&self, id: &str) -> PathBuf {
+        self.runs_dir().join(id)
+    }
+
+    pub fn index_path(&self) -> PathBuf {
+        self.root.join("index.sqlite")
+    }
+}
+
+fn absolute(cwd: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        cwd.join(p)
+    }
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_nearest_lab_walking_up() {
+        let tmp = tempfile::tempdir().unwrap();
+        let lab = Lab::create(&tmp.path().join(".labmate")).unwrap();
+        let deep = tmp.path().join("a/b/c");
+        fs::create_dir_all(&deep).unwrap();
+        let found = Lab::find(&deep, None).unwrap();
+        assert_eq!(found.root(), lab.root());
+        assert_eq!(
+            fs::read_to_string(lab.root().join(".gitignore")).unwrap(),
+            "*\n"
+        );
+    }
+
+    #[test]
+    fn refuses_an_unknown_format() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join(".labmate");
+        fs::create_dir_all(&root).unwrap();
+        fs::write(root.join(MARKER), r#"{"format": 99}"#).unwrap();
+        let err = Lab::find(tmp.path(), None).unwrap_err();
+        assert!(
+            err.to_string().contains("format 99 is not supported"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn no_lab_is_a_user_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = Lab::find(tmp.path(), None).unwrap_err();
+        assert!(matches!(err, Error::NoLab { .. }));
+    }
+}

@@ -1,0 +1,34 @@
+//! labmate: a local-first lab for agentic ML experimentation with a human in
+//! the loop. This crate is the core every face (CLI, HTTP, MCP) calls.
+//!
+//! # Layout
+//!
+//! - [`lab`]: the `.labmate/` folder: finding, creating, its format version.
+//! - [`id`]: run ids, short and sortable by creation time.
+//! - [`record`]: the record format of run folders, shared with every writer.
+//! - [`spec`]: what a run records at launch (`run.json`), with [`git`] provenance.
+//! - [`rundir`]: one run's folder: atomic creation, appenders, the owner lock.
+//! - [`supervisor`]: starting a command, teeing its output, recording its end.
+//! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL).
+//! - [`series`]: packed metric series and spike-keeping downsampling.
+//! - [`model`]: the run object every face shows.
+//! - [`clock`], [`error`]: wall time and the error type.
+//!
+//! The on-disk format is specified in `docs/FORMAT.md`.
+
+pub mod clock;
+pub mod error;
+pub mod git;
+pub mod id;
+pub mod index;
+pub mod lab;
+pub mod model;
+pub mod record;
+pub mod rundir;
+pub mod series;
+pub mod spec;
+pub mod supervisor;
+
+pub use error::{Blame, Error, Result};
+pub use index::Index;
+pub use lab::Lab;

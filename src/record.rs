@@ -1,0 +1,525 @@
+//! The record format of run folders (docs/FORMAT.md): one JSON object per
+//! line, typed by `t`. Shared by every writer and the index's reader.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+/// A metric value: an f64 that writes NaN and ±Inf as the strings `"NaN"`,
+/// `"Infinity"` and `"-Infinity"` (JSON has no such numbers).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Num(pub f64);
+
+impl Serialize for Num {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v = self.0;
+        if v.is_finite() {
+            s.serialize_f64(v)
+        } else if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if v > 0.0 {
+            s.serialize_str("Infinity")
+        } else {
+            s.serialize_str("-Infinity")
+        }
+    }
+}
+
+/// Serialises an f64 field with the non-finite encoding of [`Num`].
+pub fn ser_num<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    Num(*v).serialize(s)
+}
+
+/// The strings that stand for non-finite numbers.
+pub fn parse_non_finite(s: &str) -> Option<f64> {
+    match s {
+        "NaN" | "nan" => Some(f64::NAN),
+        "Infinity" | "inf" | "+Infinity" => Some(f64::INFINITY),
+        "-Infinity" | "-inf" => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
+}
+
+/// A value that may or may not be a metric number; never fails to parse.
+struct MaybeNum(Option<f64>);
+
+impl<'de> Deserialize<'de> for MaybeNum {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MaybeNum;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<MaybeNum, E> {
+                Ok(MaybeNum(Some(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<MaybeNum, E> {
+                Ok(MaybeNum(Some(v as f64)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<MaybeNum, E> {
+                Ok(MaybeNum(Some(v as f64)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<MaybeNum, E> {
+                Ok(MaybeNum(Some(if v { 1.0 } else { 0.0 })))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<MaybeNum, E> {
+                Ok(MaybeNum(parse_non_finite(v)))
+            }
+            fn visit_unit<E>(self) -> Result<MaybeNum, E> {
+                Ok(MaybeNum(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<MaybeNum, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(MaybeNum(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<MaybeNum, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(MaybeNum(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The metrics of one `log` record, in their written order.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Metrics {
+    pub values: Vec<(String, f64)>,
+    /// Keys whose value was not a number; they are dropped with a warning.
+    pub dropped: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for Metrics {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Metrics;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of metric values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Metrics, A::Error> {
+                let mut m = Metrics::default();
+                while let Some(key) = a.next_key::<Cow<'de, str>>()? {
+                    match a.next_value::<MaybeNum>()?.0 {
+                        Some(v) => m.values.push((key.into_owned(), v)),
+                        None => m.dropped.push(key.into_owned()),
+                    }
+                }
+                Ok(m)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Log {
+        step: i64,
+        time: f64,
+        metrics: Metrics,
+    },
+    Config {
+        time: f64,
+        data: Map<String, Value>,
+    },
+    Summary {
+        time: f64,
+        data: Map<String, Value>,
+    },
+    Meta {
+        time: f64,
+        name: Option<String>,
+        tags: Vec<String>,
+    },
+    Event(Event),
+    Start {
+        time: f64,
+        pid: Option<u32>,
+        child_pid: Option<u32>,
+        pgid: Option<i32>,
+    },
+    End(End),
+    /// A record of a type this build does not know (written by a newer writer).
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub time: f64,
+    pub kind: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+impl Event {
+    pub fn warning(time: f64, message: impl Into<String>, data: Option<Value>) -> Event {
+        Event {
+            time,
+            kind: "warning".into(),
+            message: message.into(),
+            data,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct End {
+    pub time: f64,
+    pub status: String,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The fields of every record type; which apply depends on `t`.
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(borrow)]
+    t: Cow<'a, str>,
+    step: Option<f64>,
+    time: Option<MaybeNum>,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+    name: Option<String>,
+    tags: Option<Vec<String>>,
+    kind: Option<String>,
+    message: Option<String>,
+    pid: Option<u32>,
+    child_pid: Option<u32>,
+    pgid: Option<i32>,
+    status: Option<String>,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    reason: Option<String>,
+}
+
+impl Record {
+    /// Parses one line (without its newline). The error says what is wrong.
+    pub fn parse(line: &str) -> Result<Record, String> {
+        match serde_json::from_str::<Line>(line) {
+            Ok(l) => Record::from_line(l),
+            Err(first) => {
+                // Python and JavaScript write bare NaN/Infinity; accept them.
+                let fixed = quote_bare_non_finite(line).ok_or_else(|| first.to_string())?;
+                let l = serde_json::from_str::<Line>(&fixed).map_err(|e| e.to_string())?;
+                Record::from_line(l)
+            }
+        }
+    }
+
+    fn from_line(l: Line) -> Result<Record, String> {
+        let time = l.time.and_then(|t| t.0).unwrap_or(f64::NAN);
+        let object = |raw: Option<&RawValue>| -> Result<Map<String, Value>, String> {
+            match raw {
+                None => Ok(Map::new()),
+                Some(r) => serde_json::from_str(r.get()).map_err(|e| format!("data: {e}")),
+            }
+        };
+        Ok(match l.t.as_ref() {
+            "log" => {
+                let step = match l.step {
+                    Some(s) if s.fract() == 0.0 && s.abs() < 9.0e15 => s as i64,
+                    Some(s) => return Err(format!("step {s} is not an integer")),
+                    None => return Err("log record without a step".into()),
+                };
+                let raw = l.data.ok_or("log record without data")?;
+                let metrics =
+                    serde_json::from_str::<Metrics>(raw.get()).map_err(|e| format!("data: {e}"))?;
+                Record::Log {
+                    step,
+                    time,
+                    metrics,
+                }
+            }
+            "config" => Record::Config {
+                time,
+                data: object(l.data)?,
+            },
+            "summary" => Record::Summary {
+                time,
+                data: object(l.data)?,
+            },
+            "meta" => Record::Meta {
+                time,
+                name: l.name,
+                tags: l.tags.unwrap_or_default(),
+            },
+            "event" => Record::Event(Event {
+                time,
+                kind: l.kind.unwrap_or_else(|| "info".into()),
+                message: l.message.unwrap_or_default(),
+                data: match l.data {
+                    Some(r) => Some(serde_json::from_str(r.get()).map_err(|e| e.to_string())?),
+                    None => None,
+                },
+            }),
+            "start" => Record::Start {
+                time,
+                pid: l.pid,
+                child_pid: l.child_pid,
+                pgid: l.pgid,
+            },
+            "end" => Record::End(End {
+                time,
+                status: l.status.ok_or("end record without a status")?,
+                exit_code: l.exit_code,
+                signal: l.signal,
+                reason: l.reason,
+            }),
+            _ => Record::Unknown,
+        })
+    }
+
+    /// When the record was written, if it says.
+    pub fn time(&self) -> Option<f64> {
+        match self {
+            Record::Log { time, .. }
+            | Record::Config { time, .. }
+            | Record::Summary { time, .. }
+            | Record::Meta { time, .. }
+            | Record::Start { time, .. } => Some(*time),
+            Record::Event(e) => Some(e.time),
+            Record::End(e) => Some(e.time),
+            Record::Unknown => None,
+        }
+    }
+
+    /// The record as one line, newline included.
+    pub fn to_line(&self) -> String {
+        let mut line = match self {
+            Record::Log {
+                step,
+                time,
+                metrics,
+            } => {
+                let mut s = format!(
+                    "{{\"t\":\"log\",\"step\":{step},\"time\":{},\"data\":{{",
+                    json(&Num(*time))
+                );
+                for (i, (k, v)) in metrics.values.iter().enumerate() {
+                    if i > 0 {
+                        s.push(',');
+                    }
+                    s.push_str(&json(k));
+                    s.push(':');
+                    s.push_str(&json(&Num(*v)));
+                }
+                s.push_str("}}");
+                s
+            }
+            Record::Config { time, data } => tagged("config", *time, &[("data", json(data))]),
+            Record::Summary { time, data } => tagged("summary", *time, &[("data", json(data))]),
+            Record::Meta { time, name, tags } => {
+                tagged("meta", *time, &[("name", json(name)), ("tags", json(tags))])
+            }
+            Record::Event(e) => with_type("event", e),
+            Record::Start {
+                time,
+                pid,
+                child_pid,
+                pgid,
+            } => tagged(
+                "start",
+                *time,
+                &[
+                    ("pid", json(pid)),
+                    ("child_pid", json(child_pid)),
+                    ("pgid", json(pgid)),
+                ],
+            ),
+            Record::End(e) => with_type("end", e),
+            Record::Unknown => String::from("{\"t\":\"unknown\"}"),
+        };
+        line.push('\n');
+        line
+    }
+}
+
+fn json<T: Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).expect("records serialise")
+}
+
+fn tagged(t: &str, time: f64, fields: &[(&str, String)]) -> String {
+    let mut s = format!("{{\"t\":\"{t}\",\"time\":{}", json(&Num(time)));
+    for (k, v) in fields {
+        s.push_str(&format!(",\"{k}\":{v}"));
+    }
+    s.push('}');
+    s
+}
+
+fn with_type<T: Serialize>(t: &str, body: &T) -> String {
+    let body = json(body);
+    format!("{{\"t\":\"{t}\",{}", &body[1..])
+}
+
+/// Rewrites bare `NaN`, `Infinity` and `-Infinity` tokens (outside strings) as
+/// strings. None when there is nothing to rewrite.
+pub fn quote_bare_non_finite(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len() + 16);
+    let (mut in_str, mut escaped, mut changed, mut i, mut copied) = (false, false, false, 0, 0);
+    while i < b.len() {
+        let c = b[i];
+        if in_str {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        let token = [
+            ("-Infinity", "\"-Infinity\""),
+            ("Infinity", "\"Infinity\""),
+            ("NaN", "\"NaN\""),
+        ]
+        .into_iter()
+        .find(|(t, _)| b[i..].starts_with(t.as_bytes()));
+        match (c, token) {
+            (b'"', _) => {
+                in_str = true;
+                i += 1;
+            }
+            (_, Some((t, quoted))) => {
+                out.push_str(&s[copied..i]);
+                out.push_str(quoted);
+                i += t.len();
+                copied = i;
+                changed = true;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&s[copied..]);
+    changed.then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(step: i64, values: &[(&str, f64)]) -> Record {
+        Record::Log {
+            step,
+            time: 1.5,
+            metrics: Metrics {
+                values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                dropped: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn non_finite_values_round_trip_as_strings() {
+        let rec = log(
+            3,
+            &[("a", f64::INFINITY), ("b", f64::NEG_INFINITY), ("c", 0.1)],
+        );
+        let line = rec.to_line();
+        assert_eq!(
+            line,
+            "{\"t\":\"log\",\"step\":3,\"time\":1.5,\"data\":{\"a\":\"Infinity\",\"b\":\"-Infinity\",\"c\":0.1}}\n"
+        );
+        assert_eq!(Record::parse(line.trim_end()).unwrap(), rec);
+        let nan = Record::parse(&log(1, &[("x", f64::NAN)]).to_line()).unwrap();
+        let Record::Log { metrics, .. } = nan else {
+            panic!()
+        };
+        assert!(metrics.values[0].1.is_nan());
+    }
+
+    #[test]
+    fn bare_tokens_from_python_are_accepted() {
+        let rec = Record::parse(
+            r#"{"t":"log","step":1,"time":2.0,"data":{"NaN key":NaN,"i":Infinity,"j":-Infinity,"s":"NaN"}}"#,
+        )
+        .unwrap();
+        let Record::Log { metrics, .. } = rec else {
+            panic!()
+        };
+        assert_eq!(metrics.values[0].0, "NaN key");
+        assert!(metrics.values[0].1.is_nan());
+        assert_eq!(metrics.values[1].1, f64::INFINITY);
+        assert_eq!(metrics.values[2].1, f64::NEG_INFINITY);
+        assert!(metrics.values[3].1.is_nan());
+    }
+
+    #[test]
+    fn non_numbers_are_dropped_and_named() {
+        let rec = Record::parse(
+            r#"{"t":"log","step":1,"data":{"a":1,"img":{"x":[1,2]},"s":"hi","n":null}}"#,
+        )
+        .unwrap();
+        let Record::Log { metrics, .. } = rec else {
+            panic!()
+        };
+        assert_eq!(metrics.values, vec![("a".to_string(), 1.0)]);
+        assert_eq!(metrics.dropped, vec!["img", "s", "n"]);
+    }
+
+    #[test]
+    fn bad_lines_say_what_is_wrong() {
+        assert!(
+            Record::parse("{\"t\":\"log\",\"step\":1.5,\"data\":{}}")
+                .unwrap_err()
+                .contains("not an integer")
+        );
+        assert!(
+            Record::parse("{\"t\":\"log\",\"data\":{}}")
+                .unwrap_err()
+                .contains("without a step")
+        );
+        assert!(Record::parse("{\"t\":\"log\",\"step\":1,\"da").is_err());
+        assert_eq!(
+            Record::parse("{\"t\":\"future\",\"x\":1}").unwrap(),
+            Record::Unknown
+        );
+    }
+
+    #[test]
+    fn other_records_round_trip() {
+        let records = vec![
+            Record::Config {
+                time: 1.0,
+                data: serde_json::from_str(r#"{"lr":0.1,"opt":{"b":[1,2]}}"#).unwrap(),
+            },
+            Record::Meta {
+                time: 1.0,
+                name: Some("x".into()),
+                tags: vec!["a".into()],
+            },
+            Record::Event(Event::warning(
+                2.0,
+                "bad \"line\"",
+                Some(Value::from("##labmate {")),
+            )),
+            Record::Start {
+                time: 3.0,
+                pid: Some(1),
+                child_pid: Some(2),
+                pgid: Some(2),
+            },
+            Record::End(End {
+                time: 4.0,
+                status: "failed".into(),
+                exit_code: None,
+                signal: Some(9),
+                reason: None,
+            }),
+        ];
+        for r in records {
+            assert_eq!(Record::parse(r.to_line().trim_end()).unwrap(), r);
+        }
+    }
+}

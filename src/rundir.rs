@@ -1,0 +1,158 @@
+//! One run's folder: atomic creation, append-only writers, the liveness lock
+//! and the `lost` marker (docs/FORMAT.md).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::lab::Lab;
+use crate::record::Record;
+use crate::spec::RunSpec;
+
+pub const SPEC_FILE: &str = "run.json";
+pub const PATCH_FILE: &str = "patch.diff";
+pub const LOCK_FILE: &str = "lock";
+pub const LOST_FILE: &str = "lost.json";
+pub const OUTPUT_LOG: &str = "output.log";
+pub const STDERR_LOG: &str = "stderr.log";
+pub const SUPERVISOR_STREAM: &str = "supervisor.jsonl";
+
+/// Held by a run's live owner; dropping it (or dying) releases the run.
+#[derive(Debug)]
+pub struct OwnerLock(pub(crate) File);
+
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    pub fn at(path: PathBuf) -> RunDir {
+        RunDir { path }
+    }
+
+    /// Creates the folder of `spec` with its lock held, complete before it
+    /// appears under its id.
+    pub fn create(lab: &Lab, spec: &RunSpec, patch: &[u8]) -> Result<(RunDir, OwnerLock)> {
+        let tmp = lab.runs_dir().join(format!(".tmp-{}", spec.id));
+        let path = lab.run_dir(&spec.id);
+        fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let lock_path = tmp.join(LOCK_FILE);
+        let lock = File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+        if !flock(&lock, libc::LOCK_EX | libc::LOCK_NB) {
+            return Err(Error::io(&lock_path, std::io::Error::last_os_error()));
+        }
+        if !patch.is_empty() {
+            write_file(&tmp.join(PATCH_FILE), patch)?;
+        }
+        let mut spec_json = serde_json::to_vec_pretty(spec).expect("specs serialise");
+        spec_json.push(b'\n');
+        write_file(&tmp.join(SPEC_FILE), &spec_json)?;
+        fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        Ok((RunDir { path }, OwnerLock(lock)))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    pub fn read_spec(&self) -> Result<RunSpec> {
+        let p = self.file(SPEC_FILE);
+        let bytes = fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::BadFile {
+            path: p,
+            why: format!("not a valid run.json: {e}"),
+        })
+    }
+
+    /// Opens a file of the run for appending (created when missing).
+    pub fn append(&self, name: &str) -> Result<Appender> {
+        let p = self.file(name);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .map_err(|e| Error::io(&p, e))?;
+        Ok(Appender { file, path: p })
+    }
+
+    /// The record streams of the run (every `*.jsonl`), sorted by name.
+    pub fn streams(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        let entries = fs::read_dir(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".jsonl") {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// True when nobody holds the run's lock: its owner is gone.
+    pub fn owner_gone(&self) -> bool {
+        let Ok(f) = File::open(self.file(LOCK_FILE)) else {
+            return true;
+        };
+        flock(&f, libc::LOCK_SH | libc::LOCK_NB)
+    }
+
+    /// Marks the run lost (once; later calls keep the first mark). Returns the
+    /// time of the mark.
+    pub fn mark_lost(&self, now: f64) -> Result<f64> {
+        let p = self.file(LOST_FILE);
+        match OpenOptions::new().write(true).create_new(true).open(&p) {
+            Ok(mut f) => {
+                let body = format!("{{\"time\": {now}}}\n");
+                f.write_all(body.as_bytes()).map_err(|e| Error::io(&p, e))?;
+                Ok(now)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Ok(self.lost_at().unwrap_or(now))
+            }
+            Err(e) => Err(Error::io(&p, e)),
+        }
+    }
+
+    /// When the run was marked lost, if it was.
+    pub fn lost_at(&self) -> Option<f64> {
+        let text = fs::read_to_string(self.file(LOST_FILE)).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        v.get("time").and_then(|t| t.as_f64())
+    }
+}
+
+/// An append-only writer of one run file; each call is one `write`.
+#[derive(Debug)]
+pub struct Appender {
+    file: File,
+    path: PathBuf,
+}
+
+impl Appender {
+    pub fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file
+            .write_all(bytes)
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    pub fn write_record(&mut self, record: &Record) -> Result<()> {
+        self.write_bytes(record.to_line().as_bytes())
+    }
+}
+
+fn write_file(p: &Path, bytes: &[u8]) -> Result<()> {
+    fs::write(p, bytes).map_err(|e| Error::io(p, e))
+}
+
+fn flock(f: &File, op: libc::c_int) -> bool {
+    // SAFETY: the fd is open for the duration of the call.
+    unsafe { libc::flock(f.as_raw_fd(), op) == 0 }
+}

@@ -1,0 +1,235 @@
+//! What a run records at launch (`run.json`), and how a launch is described
+//! before it starts: config parsing, command lookup, environment subset.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::git::GitState;
+use crate::lab::FORMAT_VERSION;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    pub format: u32,
+    pub id: String,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub cwd: String,
+    #[serde(default)]
+    pub host: String,
+    #[serde(default)]
+    pub user: String,
+    pub created_at: f64,
+    #[serde(default)]
+    pub config: Map<String, Value>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub git: Option<GitState>,
+    #[serde(default)]
+    pub origin: String,
+}
+
+impl RunSpec {
+    pub fn new(id: String, created_at: f64, cwd: &Path) -> RunSpec {
+        RunSpec {
+            format: FORMAT_VERSION,
+            id,
+            name: None,
+            tags: Vec::new(),
+            command: Vec::new(),
+            cwd: cwd.display().to_string(),
+            host: hostname(),
+            user: username(),
+            created_at,
+            config: Map::new(),
+            env: BTreeMap::new(),
+            git: None,
+            origin: "supervisor".into(),
+        }
+    }
+}
+
+/// Parses `--config KEY=VALUE` arguments into a config object. Values parse
+/// as JSON where they do (`3e-4`, `true`, `[1,2]`), else they are strings.
+/// Dotted keys nest: `optim.lr=1e-3` gives `{"optim": {"lr": 0.001}}`.
+pub fn parse_config(args: &[String]) -> Result<Map<String, Value>> {
+    let mut config = Map::new();
+    for arg in args {
+        let bad = |why: &str| Error::BadConfig {
+            arg: arg.clone(),
+            why: why.into(),
+        };
+        let (key, raw) = arg
+            .split_once('=')
+            .ok_or_else(|| bad("expected KEY=VALUE, found no '='"))?;
+        let key = key.trim();
+        if key.is_empty() || key.split('.').any(str::is_empty) {
+            return Err(bad("the key is empty"));
+        }
+        let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+        let mut parts = key.split('.').peekable();
+        let mut at = &mut config;
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                at.insert(part.to_string(), value);
+                break;
+            }
+            let slot = at
+                .entry(part.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                return Err(bad(&format!(
+                    "'{part}' is already set to a value, not a group"
+                )));
+            }
+            at = slot.as_object_mut().expect("checked");
+        }
+    }
+    Ok(config)
+}
+
+/// Finds the program of an argv, as exec would: a path when it holds a '/',
+/// else the first executable of that name on `path_var`.
+pub fn resolve_program(program: &str, cwd: &Path, path_var: Option<&OsStr>) -> Result<PathBuf> {
+    let not_found = || Error::CommandNotFound {
+        command: program.to_string(),
+    };
+    if program.is_empty() {
+        return Err(not_found());
+    }
+    if program.contains('/') {
+        let p = cwd.join(program);
+        return if is_executable(&p) {
+            Ok(p)
+        } else {
+            Err(not_found())
+        };
+    }
+    let path_var = path_var.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
+    path_var
+        .as_bytes()
+        .split(|b| *b == b':')
+        .map(|dir| {
+            let dir = if dir.is_empty() {
+                cwd.to_path_buf()
+            } else {
+                cwd.join(OsStr::from_bytes(dir))
+            };
+            dir.join(program)
+        })
+        .find(|p| is_executable(p))
+        .ok_or_else(not_found)
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The environment a run records: never a secret.
+pub fn env_subset<'a>(vars: impl Iterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
+    const SECRET: [&str; 4] = ["TOKEN", "SECRET", "PASSWORD", "KEY"];
+    vars.filter(|(k, _)| {
+        matches!(*k, "CUDA_VISIBLE_DEVICES" | "PYTHONPATH")
+            || (k.starts_with("LABMATE_")
+                && !SECRET.iter().any(|s| k.to_ascii_uppercase().contains(s)))
+    })
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    if !ok {
+        return String::from("unknown");
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+pub fn username() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        // SAFETY: getuid cannot fail.
+        .unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn config_values_parse_as_json_else_strings() {
+        let c = parse_config(&args(&[
+            "lr=3e-4",
+            "name=resnet",
+            "layers=[1,2]",
+            "optim.beta=0.9",
+            "optim.kind=adam",
+            "empty=",
+        ]))
+        .unwrap();
+        assert_eq!(
+            Value::Object(c),
+            serde_json::json!({"lr": 3e-4, "name": "resnet", "layers": [1,2], "optim": {"beta": 0.9, "kind": "adam"}, "empty": ""})
+        );
+    }
+
+    #[test]
+    fn malformed_config_names_the_problem() {
+        let e = parse_config(&args(&["lr"])).unwrap_err().to_string();
+        assert_eq!(e, "bad --config 'lr': expected KEY=VALUE, found no '='");
+        assert!(
+            parse_config(&args(&["=3"]))
+                .unwrap_err()
+                .to_string()
+                .contains("key is empty")
+        );
+        assert!(
+            parse_config(&args(&["a=1", "a.b=2"]))
+                .unwrap_err()
+                .to_string()
+                .contains("not a group")
+        );
+    }
+
+    #[test]
+    fn env_subset_keeps_no_secrets() {
+        let vars = [
+            ("CUDA_VISIBLE_DEVICES", "0"),
+            ("LABMATE_X", "1"),
+            ("LABMATE_API_TOKEN", "s"),
+            ("HOME", "/h"),
+            ("AWS_SECRET", "s"),
+        ];
+        let e = env_subset(vars.into_iter());
+        assert_eq!(
+            e.keys().collect::<Vec<_>>(),
+            ["CUDA_VISIBLE_DEVICES", "LABMATE_X"]
+        );
+    }
+
+    #[test]
+    fn programs_resolve_like_exec() {
+        let cwd = Path::new("/");
+        assert!(resolve_program("sh", cwd, Some(OsStr::new("/usr/bin:/bin"))).is_ok());
+        let e = resolve_program("no-such-program-xyz", cwd, Some(OsStr::new("/bin"))).unwrap_err();
+        assert_eq!(e.to_string(), "command not found: 'no-such-program-xyz'");
+    }
+}
