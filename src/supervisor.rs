@@ -523,7 +523,16 @@ pub fn spawn_detached(exe: &Path, prepared: Prepared) -> Result<()> {
     // SAFETY: only async-signal-safe calls (setsid, dup2) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::setsid() < 0 || libc::dup2(lock_fd, LOCK_FD) < 0 {
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // dup2 onto itself keeps close-on-exec, so clear it by hand then.
+            let ok = if lock_fd == LOCK_FD {
+                libc::fcntl(LOCK_FD, libc::F_SETFD, 0) == 0
+            } else {
+                libc::dup2(lock_fd, LOCK_FD) >= 0
+            };
+            if !ok {
                 return Err(io::Error::last_os_error());
             }
             Ok(())

@@ -1,8 +1,191 @@
-//! `labmate demo`: placeholder replaced below.
+//! `labmate demo`: a self-contained demonstration. It makes a new experiment
+//! folder with a bundled pure-Python toy trainer, runs a small sweep of
+//! learning rates and seeds under supervision (one learning rate diverges to
+//! NaN), and prints the runs table and where everything is.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use labmate::supervisor::{self, LaunchRequest};
+use labmate::{Index, Lab, clock};
+
 use super::Context;
-use std::process::ExitCode;
+
+const TRAINER: &str = include_str!("../../demo/train.py");
+const CLIENT: &str = include_str!("../../python/labmate/__init__.py");
+const LEARNING_RATES: [&str; 4] = ["0.001", "0.01", "0.03", "3.0"];
+const SEEDS: [u32; 2] = [1, 2];
+
 #[derive(clap::Args)]
-pub struct Args {}
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
+pub struct Args {
+    /// The folder to create (default: ./labmate-demo, or -2, -3... if taken).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Training steps per run.
+    #[arg(long, default_value_t = 200)]
+    steps: u32,
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let dir = match args.dir {
+        Some(d) if d.exists() => bail!(
+            "{} already exists; the demo makes a new folder",
+            d.display()
+        ),
+        Some(d) => ctx.cwd.join(d),
+        None => free_dir(&ctx.cwd),
+    };
+    let python = supervisor_python()?;
+    write_experiment(&dir)?;
+    let lab = Lab::create(&dir.join(".labmate"))?;
+    let exe = std::env::current_exe()?;
+
+    println!(
+        "labmate demo: a sweep of {} learning rates x {} seeds in {}",
+        LEARNING_RATES.len(),
+        SEEDS.len(),
+        dir.display()
+    );
+    let mut ids = Vec::new();
+    for lr in LEARNING_RATES {
+        for seed in SEEDS {
+            let name = format!("lr{lr}-s{seed}");
+            let request = LaunchRequest {
+                name: Some(name.clone()),
+                tags: vec!["demo".into()],
+                config: vec![],
+                command: [
+                    python.as_str(),
+                    "train.py",
+                    "--lr",
+                    lr,
+                    "--seed",
+                    &seed.to_string(),
+                    "--steps",
+                    &args.steps.to_string(),
+                ]
+                .map(String::from)
+                .to_vec(),
+                cwd: dir.clone(),
+            };
+            let prepared = supervisor::prepare(&lab, request)?;
+            let id = prepared.spec.id.clone();
+            supervisor::spawn_detached(&exe, prepared)?;
+            println!("  started {id}  {name}");
+            ids.push(id);
+        }
+    }
+
+    let mut index = Index::open(&lab)?;
+    let started = Instant::now();
+    let runs = loop {
+        index.sync()?;
+        let runs = index.runs(Some(ids.len()))?;
+        let running = runs.iter().filter(|r| r.status == "running").count();
+        if running == 0 {
+            break runs;
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            bail!(
+                "the demo's runs did not end within 5 minutes; see `labmate runs` in {}",
+                dir.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    println!(
+        "\nall {} runs ended after {:.1}s\n",
+        runs.len(),
+        started.elapsed().as_secs_f64()
+    );
+    print!("{}", super::runs::render(&runs, clock::now()));
+
+    let diverged = runs
+        .iter()
+        .find(|r| r.status == "failed")
+        .map_or("lr3.0-s1".into(), |r| r.id.clone());
+    let good = runs
+        .iter()
+        .find(|r| r.name.as_deref() == Some("lr0.01-s1"))
+        .map_or("lr0.01-s1".into(), |r| r.id.clone());
+    println!(
+        "\nwhere everything is:
+  experiment   {dir}  (train.py, committed to git)
+  lab          {lab}
+  run folders  {runs}/<id>/  (run.json, *.jsonl records, output.log, patch.diff)
+  index        {index}  (derived; `labmate reindex` rebuilds it)
+
+try:
+  cd {dir}
+  labmate runs
+  labmate show {diverged}          # the diverged run: its NaN and its traceback
+  labmate logs {diverged} --stderr --tail 5
+  labmate metrics {good} val_loss --json
+  labmate metrics {good} loss --points 20",
+        dir = dir.display(),
+        lab = lab.root().display(),
+        runs = lab.runs_dir().display(),
+        index = lab.index_path().display(),
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+fn free_dir(cwd: &Path) -> PathBuf {
+    let first = cwd.join("labmate-demo");
+    if !first.exists() {
+        return first;
+    }
+    (2..)
+        .map(|n| cwd.join(format!("labmate-demo-{n}")))
+        .find(|p| !p.exists())
+        .expect("a free name")
+}
+
+fn supervisor_python() -> anyhow::Result<String> {
+    for candidate in ["python3", "python"] {
+        let ok = Command::new(candidate)
+            .arg("-c")
+            .arg("import sys; sys.exit(sys.version_info < (3, 8))")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Ok(candidate.into());
+        }
+    }
+    bail!("the demo's toy trainer needs Python 3.8 or newer as `python3` on PATH")
+}
+
+/// The experiment folder: the trainer, the client beside it, all committed.
+fn write_experiment(dir: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(dir.join("labmate"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    fs::write(dir.join("train.py"), TRAINER)?;
+    fs::write(dir.join("labmate/__init__.py"), CLIENT)?;
+    fs::write(dir.join(".gitignore"), "__pycache__/\n")?;
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args([
+                "-c",
+                "user.name=labmate demo",
+                "-c",
+                "user.email=demo@labmate.invalid",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    // Without git the demo still runs; its runs just carry no commit.
+    let _ =
+        git(&["init", "-q"]) && git(&["add", "-A"]) && git(&["commit", "-q", "-m", "toy trainer"]);
+    Ok(())
 }
