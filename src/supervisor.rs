@@ -135,7 +135,7 @@ pub fn supervise(
 
     // Signals are taken by one thread (sigwait) and forwarded to the child's
     // process group. Blocking them here, before any thread starts, makes
-    // every thread inherit the mask; the child gets a clean one from std.
+    // every thread inherit the mask; the child is given a clean one.
     let signals = SignalSet::terminating();
     signals.block();
 
@@ -273,6 +273,21 @@ fn spawn_child(spec: &RunSpec, dir: &RunDir, lab_root: &Path) -> io::Result<Chil
     // Python buffers stdout into a pipe; metric lines should arrive as printed.
     if std::env::var_os("PYTHONUNBUFFERED").is_none() {
         cmd.env("PYTHONUNBUFFERED", "1");
+    }
+    // The child starts with the signals the supervisor forwards deliverable:
+    // not blocked (this thread blocks them for sigwait, and exec keeps the
+    // mask) and not ignored (a shell starts background jobs with SIGINT
+    // ignored, and exec keeps that too).
+    // SAFETY: sigemptyset, pthread_sigmask and signal are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
+            Ok(())
+        });
     }
     cmd.spawn()
 }
@@ -562,6 +577,10 @@ pub fn spawn_detached(exe: &Path, prepared: Prepared) -> Result<()> {
 pub fn supervise_detached(lab: &Lab, run_dir: &Path) -> Result<Outcome> {
     // SAFETY: fd 3 was set up by spawn_detached and is owned by nobody else here.
     let lock = OwnerLock(unsafe { File::from_raw_fd(LOCK_FD) });
+    // The lock is ours alone: the command must not inherit it, or a dead
+    // supervisor would look alive for as long as its command runs.
+    // SAFETY: fcntl on an fd we own.
+    unsafe { libc::fcntl(LOCK_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
     let dir = RunDir::at(run_dir.to_path_buf());
     let spec = dir.read_spec()?;
     let prepared = Prepared {

@@ -1,0 +1,347 @@
+//! `labmate run`: what a run records, how it ends, and what it exits with.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestLab, stderr, stdout};
+use serde_json::json;
+
+#[test]
+fn a_run_records_its_launch_and_exits_with_the_child_code() {
+    let lab = TestLab::with_git();
+    lab.write("train.txt", "v2\n"); // a tracked change: dirty
+    lab.write("notes.md", "untracked\n");
+    let out = lab
+        .cmd(&[
+            "run",
+            "--name",
+            "first",
+            "--tag",
+            "a",
+            "--tag",
+            "b",
+            "--config",
+            "lr=3e-4",
+            "--config",
+            "model=resnet",
+            "--config",
+            "optim.beta=0.9",
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ])
+        .env("CUDA_VISIBLE_DEVICES", "1")
+        .env("LABMATE_NOTE", "x")
+        .env("LABMATE_API_TOKEN", "secret")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(stdout(&out), "out\n");
+    let id = TestLab::started_id(&out);
+    assert!(stderr(&out).contains("err\n"));
+    assert!(stderr(&out).contains(&format!("labmate: run {id} failed (exit code 3)")));
+
+    let run = lab.show(&id);
+    assert_eq!(run["id"], id);
+    assert_eq!(run["name"], "first");
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["exit_code"], 3);
+    assert_eq!(run["signal"], json!(null));
+    assert_eq!(
+        run["command"],
+        json!(["sh", "-c", "echo out; echo err >&2; exit 3"])
+    );
+    assert_eq!(run["tags"], json!(["a", "b"]));
+    assert_eq!(
+        run["config"],
+        json!({"lr": 3e-4, "model": "resnet", "optim": {"beta": 0.9}})
+    );
+    assert_eq!(run["user"], "tester");
+    assert_eq!(run["cwd"], lab.path().display().to_string());
+    assert_eq!(
+        run["env"],
+        json!({"CUDA_VISIBLE_DEVICES": "1", "LABMATE_NOTE": "x"})
+    );
+    let head = lab.git(&["rev-parse", "HEAD"]);
+    assert_eq!(
+        run["git"],
+        json!({"commit": head.trim(), "branch": "main", "dirty": true})
+    );
+    assert_eq!(run["untracked"], json!(["notes.md"]));
+    assert!(run["patch_bytes"].as_u64().unwrap() > 0);
+    assert!(run["duration_s"].as_f64().unwrap() >= 0.0);
+    assert!(run["ended_at"].is_string());
+    let patch = std::fs::read_to_string(lab.run_dir(&id).join("patch.diff")).unwrap();
+    assert!(patch.contains("+v2"), "{patch}");
+    // The lab ignores itself: the experiment repo is as dirty as before, no more.
+    assert_eq!(
+        lab.git(&["status", "--porcelain"]),
+        " M train.txt\n?? notes.md\n"
+    );
+}
+
+#[test]
+fn output_is_teed_byte_for_byte_and_streams_are_kept_apart() {
+    let lab = TestLab::new();
+    let script = lab.write(
+        "out.py",
+        r#"
+import sys
+sys.stdout.buffer.write(b"bin \xff\xfe\n")
+sys.stdout.buffer.write(b"x" * 1_000_000 + b"\n")
+sys.stdout.flush()
+sys.stderr.write("oops\n")
+"#,
+    );
+    let out = lab.run(&["run", "--", "python3", script.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = TestLab::started_id(&out);
+    let mut expected = b"bin \xff\xfe\n".to_vec();
+    expected.extend(std::iter::repeat_n(b'x', 1_000_000));
+    expected.push(b'\n');
+    assert_eq!(out.stdout, expected);
+    let dir = lab.run_dir(&id);
+    let output = std::fs::read(dir.join("output.log")).unwrap();
+    // Both streams, in arrival order: stdout's bytes in order, stderr's line somewhere.
+    let at = output
+        .windows(5)
+        .position(|w| w == b"oops\n")
+        .expect("stderr in output.log");
+    let mut without = output.clone();
+    without.drain(at..at + 5);
+    assert_eq!(without, expected);
+    assert_eq!(std::fs::read(dir.join("stderr.log")).unwrap(), b"oops\n");
+    let logs = lab.run(&["logs", &id]);
+    assert_eq!(logs.stdout, output);
+    assert_eq!(lab.run(&["logs", &id, "--stderr"]).stdout, b"oops\n");
+}
+
+#[test]
+fn metric_lines_become_metrics_and_bad_lines_become_warnings() {
+    let lab = TestLab::new();
+    let script = lab.write(
+        "m.sh",
+        "echo '##labmate {\"step\": 10, \"loss\": 0.5, \"acc\": 0.25}'\n\
+         echo '##labmate {\"loss\": 0.25}'\n\
+         echo '##labmate {oops'\n\
+         echo '##labmate {\"loss\": NaN, \"a\": \"Infinity\", \"b\": -Infinity}'\n\
+         echo 'loss: 9 (not a metric line)'\n",
+    );
+    let out = lab.run(&["run", "--", "sh", script.to_str().unwrap()]);
+    assert!(out.status.success());
+    let id = TestLab::started_id(&out);
+    let metrics = lab.json(&["metrics", &id, "--json"]);
+    let loss = &metrics["loss"];
+    assert_eq!(loss[0]["step"], 10);
+    assert_eq!(loss[0]["value"], 0.5);
+    assert_eq!(loss[1]["step"], 11, "a missing step counts on");
+    assert_eq!(loss[1]["value"], 0.25);
+    assert_eq!(loss[2]["value"], "NaN");
+    assert!(loss[0]["time"].as_f64().unwrap() > 1.7e9);
+    assert_eq!(metrics["a"][0]["value"], "Infinity");
+    assert_eq!(metrics["b"][0]["value"], "-Infinity");
+    let run = lab.show(&id);
+    assert_eq!(
+        run["metrics"]["loss"],
+        json!({"last": "NaN", "min": 0.25, "max": 0.5, "count": 3, "last_step": 12, "nan_count": 1})
+    );
+    let warnings: Vec<_> = run["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "warning")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("malformed metrics line")
+    );
+    assert_eq!(warnings[0]["data"], "##labmate {oops");
+
+    let csv = stdout(&lab.run(&["metrics", &id, "loss", "--csv"]));
+    assert!(csv.starts_with("key,step,time,value\nloss,10,"), "{csv}");
+    assert!(csv.trim_end().ends_with(",NaN"), "{csv}");
+}
+
+#[test]
+fn sigkill_of_the_command_fails_the_run_with_the_signal() {
+    let lab = TestLab::new();
+    let out = lab.run(&["run", "--", "sh", "-c", "echo started; kill -9 $$"]);
+    assert_eq!(out.status.code(), Some(137));
+    let id = TestLab::started_id(&out);
+    let run = lab.show(&id);
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["signal"], 9);
+    assert_eq!(run["exit_code"], json!(null));
+    assert!(stderr(&out).contains("killed by SIGKILL"));
+}
+
+#[test]
+fn sigint_to_the_supervisor_stops_the_run() {
+    let lab = TestLab::new();
+    let mut child = lab
+        .cmd(&["run", "--", "sleep", "30"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dir = lab.path().join(".labmate/runs");
+    // Wait for the run to start, then interrupt the supervisor as Ctrl-C would.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let id = loop {
+        let ids: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        if let Some(id) = ids
+            .iter()
+            .map(|i| i.to_string_lossy().into_owned())
+            .find(|i| !i.starts_with('.'))
+        {
+            if std::fs::read_to_string(dir.join(&id).join("supervisor.jsonl"))
+                .is_ok_and(|s| s.contains("\"start\""))
+            {
+                break id;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let run = lab.show(&id);
+    assert_eq!(run["status"], "stopped");
+    assert_eq!(run["reason"], "interrupted by SIGINT");
+    assert_eq!(run["signal"], 2);
+}
+
+#[test]
+fn bad_requests_are_refused_before_anything_is_recorded() {
+    let lab = TestLab::new();
+    let out = lab.run(&["run", "--config", "lr", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("bad --config 'lr': expected KEY=VALUE, found no '='"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = lab.run(&["run", "--", "no-such-program-xyz", "--flag"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("command not found: 'no-such-program-xyz'"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = lab.run(&["run", "--name", "", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let runs = lab.path().join(".labmate/runs");
+    let made = std::fs::read_dir(&runs).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(made, 0, "a refused launch left a run folder behind");
+    assert_eq!(lab.json(&["runs", "--json"]), json!([]));
+}
+
+#[test]
+fn detached_runs_return_at_once_and_go_on_supervised() {
+    let lab = TestLab::new();
+    let started = std::time::Instant::now();
+    let out = lab.run(&[
+        "run",
+        "--detach",
+        "--name",
+        "bg",
+        "--",
+        "sh",
+        "-c",
+        "sleep 1; echo '##labmate {\"x\": 1}'; echo done",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "detach waited for the run"
+    );
+    let id = stdout(&out).trim().to_string();
+    assert!(id.starts_with("r-") && id.len() == 12, "{id:?}");
+    assert_eq!(lab.show(&id)["status"], "running");
+    let run = lab.wait_for(&id, 20, |r| r["status"] != "running");
+    assert_eq!(run["status"], "finished");
+    assert_eq!(run["metrics"]["x"]["last"], 1.0);
+    assert_eq!(
+        stdout(&lab.run(&["logs", "bg"])),
+        "##labmate {\"x\": 1}\ndone\n"
+    );
+}
+
+#[test]
+fn a_killed_supervisor_leaves_a_lost_run_with_its_points() {
+    let lab = TestLab::new();
+    let script = lab.write(
+        "slow.py",
+        "import time\nfor i in range(20):\n    print('##labmate {\"step\": %d, \"loss\": %d}' % (i, i))\ntime.sleep(60)\n",
+    );
+    let out = lab.run(&["run", "--detach", "--", "python3", script.to_str().unwrap()]);
+    let id = stdout(&out).trim().to_string();
+    let run = lab.wait_for(&id, 20, |r| r["metrics"]["loss"]["count"] == 20);
+    assert_eq!(run["status"], "running");
+    let start = std::fs::read_to_string(lab.run_dir(&id).join("supervisor.jsonl")).unwrap();
+    let start: serde_json::Value = serde_json::from_str(start.lines().next().unwrap()).unwrap();
+    let (supervisor, pgid) = (
+        start["pid"].as_i64().unwrap() as i32,
+        start["pgid"].as_i64().unwrap() as i32,
+    );
+    unsafe { libc::kill(supervisor, libc::SIGKILL) };
+    let run = lab.wait_for(&id, 10, |r| r["status"] != "running");
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    assert_eq!(run["status"], "lost");
+    assert_eq!(run["reason"], "the supervisor died before the run ended");
+    assert_eq!(run["metrics"]["loss"]["count"], 20);
+    assert!(lab.run_dir(&id).join("lost.json").is_file());
+    // Noticing is durable: a rebuilt index says the same.
+    assert!(lab.run(&["reindex"]).status.success());
+    assert_eq!(lab.show(&id)["status"], "lost");
+}
+
+#[test]
+fn torn_and_malformed_lines_are_skipped_with_warnings_and_the_rest_kept() {
+    let lab = TestLab::new();
+    let script = lab.write(
+        "writer.py",
+        r#"
+import os
+path = os.path.join(os.environ["LABMATE_RUN_DIR"], "client-test.jsonl")
+with open(path, "w") as f:
+    f.write('{"t":"log","step":0,"time":1.0,"data":{"loss":1.0}}\n')
+    f.write('{"t":"log","step":1,"time":1.0,"data":{"loss":\n')
+    f.write('{"t":"log","step":2,"time":1.0,"data":{"loss":0.5}}\n')
+    f.write('{"t":"log","step":3,"time":1.0,"data":{"lo')
+"#,
+    );
+    let out = lab.run(&["run", "--", "python3", script.to_str().unwrap()]);
+    assert!(out.status.success());
+    let id = TestLab::started_id(&out);
+    let run = lab.show(&id);
+    assert_eq!(run["metrics"]["loss"]["count"], 2);
+    assert_eq!(run["metrics"]["loss"]["last"], 0.5);
+    let messages: Vec<String> = run["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "warning")
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages[0].starts_with("skipped a malformed line in client-test.jsonl at byte 52"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].starts_with("skipped a torn last line in client-test.jsonl"),
+        "{messages:?}"
+    );
+}
