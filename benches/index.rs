@@ -1,1 +1,151 @@
-fn main() {}
+//! Index benchmarks (issue targets in BENCHMARKS.md):
+//! - ingesting run folders: points per second;
+//! - `labmate metrics RUN loss --points 1000 --json` on a 1,000,000-point series;
+//! - `labmate runs --json` over 1,000 runs.
+//!
+//! Run with `cargo bench --bench index`. Whole commands are timed as a user
+//! would see them: the release binary, started fresh each time.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use labmate::record::{End, Metrics, Record};
+use labmate::rundir::{RunDir, SUPERVISOR_STREAM};
+use labmate::spec::RunSpec;
+use labmate::{Index, Lab, id};
+
+const BIN: &str = env!("CARGO_BIN_EXE_labmate");
+
+fn main() {
+    let mut rows = Vec::new();
+
+    // 1. Ingestion: one run of 100,000 steps x 10 metrics.
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = Lab::create(&tmp.path().join(".labmate")).unwrap();
+    let keys: Vec<String> = (0..10).map(|k| format!("metric_{k}")).collect();
+    make_run(&lab, "ingest", 100_000, &keys);
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let (_, report) = Index::rebuild(&lab).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(report.points, 1_000_000);
+        best = best.min(secs);
+    }
+    rows.push((
+        "ingest 1,000,000 points (100k steps x 10 metrics)",
+        format!("{:.0} ms = {:.2} M points/s", best * 1e3, 1.0 / best),
+        ">= 1 M points/s",
+    ));
+
+    // 2. One 1,000,000-point series, downsampled to 1,000 points as JSON.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let lab2 = Lab::create(&tmp2.path().join(".labmate")).unwrap();
+    let id = make_run(&lab2, "long", 1_000_000, &["loss".to_string()]);
+    Index::open_synced(&lab2).unwrap();
+    let ms = time_command(
+        tmp2.path(),
+        &["metrics", &id, "loss", "--points", "1000", "--json"],
+        15,
+    );
+    rows.push((
+        "`metrics RUN loss --points 1000 --json`, 1M-point series",
+        format!("{ms:.1} ms (median of 15)"),
+        "< 100 ms",
+    ));
+
+    // 3. 1,000 runs, 10 metrics x 100 points each.
+    let tmp3 = tempfile::tempdir().unwrap();
+    let lab3 = Lab::create(&tmp3.path().join(".labmate")).unwrap();
+    for i in 0..1000 {
+        make_run(&lab3, &format!("run{i}"), 100, &keys);
+    }
+    Index::open_synced(&lab3).unwrap();
+    let ms = time_command(tmp3.path(), &["runs", "--json"], 15);
+    rows.push((
+        "`runs --json` over 1,000 runs",
+        format!("{ms:.1} ms (median of 15)"),
+        "< 100 ms",
+    ));
+
+    println!("| benchmark | result | target |\n|---|---|---|");
+    for (name, result, target) in rows {
+        println!("| {name} | {result} | {target} |");
+    }
+}
+
+/// A finished run whose supervisor stream logs `steps` steps of `keys`.
+fn make_run(lab: &Lab, name: &str, steps: usize, keys: &[String]) -> String {
+    let now = labmate::clock::now();
+    let mut spec = RunSpec::new(id::new_run_id(now), now, lab.repo_root());
+    spec.name = Some(name.into());
+    spec.command = vec!["python3".into(), "train.py".into()];
+    let (dir, lock) = RunDir::create(lab, &spec, b"").unwrap();
+    let mut out = String::new();
+    out.push_str(
+        &Record::Start {
+            time: now,
+            pid: Some(1),
+            child_pid: Some(2),
+            pgid: Some(2),
+        }
+        .to_line(),
+    );
+    for step in 0..steps {
+        let values = keys
+            .iter()
+            .enumerate()
+            .map(|(k, key)| (key.clone(), 1.0 / (step + k + 1) as f64))
+            .collect();
+        out.push_str(
+            &Record::Log {
+                step: step as i64,
+                time: now + step as f64 * 1e-3,
+                metrics: Metrics {
+                    values,
+                    dropped: vec![],
+                },
+            }
+            .to_line(),
+        );
+    }
+    out.push_str(
+        &Record::End(End {
+            time: now + 1.0,
+            status: "finished".into(),
+            exit_code: Some(0),
+            signal: None,
+            reason: None,
+        })
+        .to_line(),
+    );
+    dir.append(SUPERVISOR_STREAM)
+        .unwrap()
+        .write_bytes(out.as_bytes())
+        .unwrap();
+    drop(lock);
+    spec.id
+}
+
+/// Median wall time of a whole command, in milliseconds.
+fn time_command(cwd: &Path, args: &[&str], reps: usize) -> f64 {
+    let mut times: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            let out = Command::new(BIN)
+                .args(args)
+                .current_dir(cwd)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[reps / 2]
+}

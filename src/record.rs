@@ -361,8 +361,10 @@ fn with_type<T: Serialize>(t: &str, body: &T) -> String {
     format!("{{\"t\":\"{t}\",{}", &body[1..])
 }
 
-/// Rewrites bare `NaN`, `Infinity` and `-Infinity` tokens (outside strings) as
-/// strings. None when there is nothing to rewrite.
+/// Rewrites bare `NaN`, `Infinity` and `-Infinity` tokens (what Python's json
+/// and JavaScript print) and `nan`, `inf` and `-inf` (Python's repr, C's
+/// printf) outside strings as the documented strings. None when there is
+/// nothing to rewrite.
 pub fn quote_bare_non_finite(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = String::with_capacity(s.len() + 16);
@@ -383,6 +385,9 @@ pub fn quote_bare_non_finite(s: &str) -> Option<String> {
             ("-Infinity", "\"-Infinity\""),
             ("Infinity", "\"Infinity\""),
             ("NaN", "\"NaN\""),
+            ("-inf", "\"-Infinity\""),
+            ("inf", "\"Infinity\""),
+            ("nan", "\"NaN\""),
         ]
         .into_iter()
         .find(|(t, _)| b[i..].starts_with(t.as_bytes()));
@@ -442,7 +447,7 @@ mod tests {
     #[test]
     fn bare_tokens_from_python_are_accepted() {
         let rec = Record::parse(
-            r#"{"t":"log","step":1,"time":2.0,"data":{"NaN key":NaN,"i":Infinity,"j":-Infinity,"s":"NaN"}}"#,
+            r#"{"t":"log","step":1,"time":2.0,"data":{"NaN key":NaN,"i":Infinity,"j":-Infinity,"s":"NaN","p":nan,"q":-inf}}"#,
         )
         .unwrap();
         let Record::Log { metrics, .. } = rec else {
@@ -453,6 +458,8 @@ mod tests {
         assert_eq!(metrics.values[1].1, f64::INFINITY);
         assert_eq!(metrics.values[2].1, f64::NEG_INFINITY);
         assert!(metrics.values[3].1.is_nan());
+        assert!(metrics.values[4].1.is_nan());
+        assert_eq!(metrics.values[5].1, f64::NEG_INFINITY);
     }
 
     #[test]
