@@ -470,11 +470,11 @@ fn write_events(tx: &Transaction, id: &str, events: &[Event]) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let mut seq: i64 = tx
+    let first: i64 = tx
         .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM events WHERE run_id = ?1")?
         .query_row([id], |r| r.get(0))?;
     let mut insert = tx.prepare_cached("INSERT INTO events (run_id, seq, time, kind, message, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
-    for e in events {
+    for (seq, e) in (first..).zip(events) {
         let data = e.data.as_ref().map(|d| d.to_string());
         insert.execute(params![
             id,
@@ -484,7 +484,6 @@ fn write_events(tx: &Transaction, id: &str, events: &[Event]) -> Result<()> {
             e.message,
             data
         ])?;
-        seq += 1;
     }
     Ok(())
 }
