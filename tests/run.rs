@@ -345,3 +345,47 @@ with open(path, "w") as f:
         "{messages:?}"
     );
 }
+
+#[test]
+fn a_lost_run_keeps_what_its_command_writes_after_the_supervisor_died() {
+    let lab = TestLab::new();
+    let script = lab.write(
+        "client.py",
+        r#"
+import os, time, labmate
+labmate.init()
+for i in range(50):
+    labmate.log({"loss": float(i)}, step=i)
+time.sleep(0.3)
+open("ready", "w").close()
+while not os.path.exists("go"):
+    time.sleep(0.02)
+for i in range(50, 100):
+    labmate.log({"loss": float(i)}, step=i)
+"#,
+    );
+    let out = lab
+        .cmd(&["run", "--detach", "--", "python3", script.to_str().unwrap()])
+        .env("PYTHONPATH", concat!(env!("CARGO_MANIFEST_DIR"), "/python"))
+        .env("LABMATE_FLUSH_INTERVAL", "0.05")
+        .output()
+        .unwrap();
+    let id = stdout(&out).trim().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !lab.path().join("ready").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the script never got ready"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let start = std::fs::read_to_string(lab.run_dir(&id).join("supervisor.jsonl")).unwrap();
+    let start: serde_json::Value = serde_json::from_str(start.lines().next().unwrap()).unwrap();
+    unsafe { libc::kill(start["pid"].as_i64().unwrap() as i32, libc::SIGKILL) };
+    let run = lab.wait_for(&id, 10, |r| r["status"] == "lost");
+    assert_eq!(run["metrics"]["loss"]["count"], 50);
+    lab.write("go", "");
+    let run = lab.wait_for(&id, 10, |r| r["metrics"]["loss"]["count"] == 100);
+    assert_eq!(run["status"], "lost");
+    assert_eq!(run["metrics"]["loss"]["last"], 99.0);
+}

@@ -47,6 +47,9 @@ struct RunState {
     summary: Map<String, Value>,
     spec: String,
     origin: String,
+    host: String,
+    /// The command's process group, from the owner's start record.
+    pgid: Option<i32>,
     ended: bool,
     /// The latest record time seen: what warnings about the stream are dated,
     /// so that a rebuilt index says the same.
@@ -175,7 +178,9 @@ fn ingest_run(
         // catches what they wrote while the first pass was reading.
         read_streams(tx, dir, &mut offsets, &mut st, &mut batch, report)?;
     }
-    let complete = st.ended;
+    // A lost run's command may outlive its supervisor and keep writing
+    // (a client flushing at exit): keep reading until it is gone too.
+    let complete = st.ended && !(st.status == "lost" && st.command_alive());
     if complete {
         for name in dir.streams()? {
             let size = fs::metadata(dir.file(&name)).map_or(0, |m| m.len());
@@ -326,9 +331,10 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
             time,
             pid,
             child_pid,
-            ..
+            pgid,
         } => {
             st.started_at = Some(time);
+            st.pgid = pgid;
             let mut data = Map::new();
             data.insert("pid".into(), pid.into());
             data.insert("child_pid".into(), child_pid.into());
@@ -489,6 +495,18 @@ fn write_events(tx: &Transaction, id: &str, events: &[Event]) -> Result<()> {
 }
 
 impl RunState {
+    /// Whether the run's command still runs (known only on its own host).
+    fn command_alive(&self) -> bool {
+        match self.pgid {
+            Some(pgid) if pgid > 0 && self.host == crate::spec::hostname() => {
+                // SAFETY: signal 0 only checks that the group exists.
+                let r = unsafe { libc::kill(-pgid, 0) };
+                r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+            }
+            _ => false,
+        }
+    }
+
     fn from_spec(spec: RunSpec) -> RunState {
         RunState {
             spec: serde_json::to_string(&spec).expect("specs serialise"),
@@ -505,6 +523,8 @@ impl RunState {
             config: spec.config,
             summary: Map::new(),
             last_time: spec.created_at,
+            host: spec.host,
+            pgid: None,
             origin: spec.origin,
             ended: false,
         }
@@ -512,71 +532,49 @@ impl RunState {
 }
 
 fn load_state(tx: &Transaction, id: &str) -> Result<Option<RunState>> {
-    let row = tx
-        .prepare_cached(
-            "SELECT name, status, created_at, started_at, ended_at, exit_code, signal, reason, tags, config, summary, spec FROM runs WHERE id = ?1",
-        )?
+    let sql = "SELECT name, status, created_at, started_at, ended_at, exit_code, signal, reason, tags, config, summary, spec, pgid
+               FROM runs WHERE id = ?1";
+    let state = tx
+        .prepare_cached(sql)?
         .query_row([id], |r| {
-            Ok((
-                r.get::<_, Option<String>>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, f64>(2)?,
-                r.get::<_, Option<f64>>(3)?,
-                r.get::<_, Option<f64>>(4)?,
-                r.get::<_, Option<i32>>(5)?,
-                r.get::<_, Option<i32>>(6)?,
-                r.get::<_, Option<String>>(7)?,
-                r.get::<_, String>(8)?,
-                r.get::<_, String>(9)?,
-                r.get::<_, String>(10)?,
-                r.get::<_, String>(11)?,
-            ))
+            let json = |i: usize| -> rusqlite::Result<String> { r.get(i) };
+            let spec: String = r.get(11)?;
+            let (origin, host) = serde_json::from_str::<RunSpec>(&spec)
+                .map(|s| (s.origin, s.host))
+                .unwrap_or_default();
+            let status: String = r.get(1)?;
+            let created_at: f64 = r.get(2)?;
+            let started_at: Option<f64> = r.get(3)?;
+            let ended_at: Option<f64> = r.get(4)?;
+            Ok(RunState {
+                id: id.to_string(),
+                name: r.get(0)?,
+                ended: status != "running",
+                status,
+                created_at,
+                started_at,
+                ended_at,
+                exit_code: r.get(5)?,
+                signal: r.get(6)?,
+                reason: r.get(7)?,
+                tags: serde_json::from_str(&json(8)?).unwrap_or_default(),
+                config: serde_json::from_str(&json(9)?).unwrap_or_default(),
+                summary: serde_json::from_str(&json(10)?).unwrap_or_default(),
+                last_time: ended_at.or(started_at).unwrap_or(created_at),
+                spec,
+                origin,
+                host,
+                pgid: r.get(12)?,
+            })
         })
         .optional()?;
-    let Some((
-        name,
-        status,
-        created_at,
-        started_at,
-        ended_at,
-        exit_code,
-        signal,
-        reason,
-        tags,
-        config,
-        summary,
-        spec,
-    )) = row
-    else {
-        return Ok(None);
-    };
-    let origin = serde_json::from_str::<RunSpec>(&spec)
-        .map(|s| s.origin)
-        .unwrap_or_default();
-    Ok(Some(RunState {
-        id: id.to_string(),
-        name,
-        ended: status != "running",
-        status,
-        created_at,
-        started_at,
-        ended_at,
-        exit_code,
-        signal,
-        reason,
-        tags: serde_json::from_str(&tags).unwrap_or_default(),
-        config: serde_json::from_str(&config).unwrap_or_default(),
-        summary: serde_json::from_str(&summary).unwrap_or_default(),
-        last_time: ended_at.or(started_at).unwrap_or(created_at),
-        spec,
-        origin,
-    }))
+    Ok(state)
 }
 
 fn save_state(tx: &Transaction, st: &RunState, complete: bool) -> Result<()> {
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO runs (id, name, status, created_at, started_at, ended_at, exit_code, signal, reason, tags, config, summary, spec, complete)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        "INSERT OR REPLACE INTO runs (id, name, status, created_at, started_at, ended_at, exit_code, signal, reason, tags, config, summary, spec, complete, pgid)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         st.id,
@@ -593,6 +591,7 @@ fn save_state(tx: &Transaction, st: &RunState, complete: bool) -> Result<()> {
         serde_json::to_string(&st.summary).expect("json"),
         st.spec,
         complete,
+        st.pgid,
     ])?;
     Ok(())
 }

@@ -20,7 +20,7 @@ use crate::lab::Lab;
 pub use ingest::SyncReport;
 
 /// Bumped whenever the schema changes; an older index is rebuilt.
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS runs (
     config TEXT NOT NULL,
     summary TEXT NOT NULL,
     spec TEXT NOT NULL,
+    pgid INTEGER,
     complete INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at DESC, id DESC);
