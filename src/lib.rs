@@ -12,6 +12,7 @@
 //! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL).
 //! - [`series`]: packed metric series and spike-keeping downsampling.
 //! - [`model`]: the run object every face shows.
+//! - [`sysmon`]: system metrics of a run's processes, host and GPUs.
 //! - [`clock`], [`error`]: wall time and the error type.
 //!
 //! The on-disk format is specified in `docs/FORMAT.md`.
@@ -28,6 +29,7 @@ pub mod rundir;
 pub mod series;
 pub mod spec;
 pub mod supervisor;
+pub mod sysmon;
 
 pub use error::{Blame, Error, Result};
 pub use index::Index;

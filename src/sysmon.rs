@@ -1,0 +1,1 @@
+//! System metrics of a run (being written).
