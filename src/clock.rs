@@ -53,9 +53,126 @@ pub fn human_duration(secs: f64) -> String {
     }
 }
 
+/// Parses a duration: `90`, `90s`, `500ms`, `5m`, `2h`, `1d`, `1h30m`.
+pub fn parse_duration(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    if let Ok(secs) = t.parse::<f64>() {
+        return if secs >= 0.0 && secs.is_finite() {
+            Ok(secs)
+        } else {
+            Err(format!("bad duration '{text}'"))
+        };
+    }
+    let mut total = 0.0;
+    let mut rest = t;
+    if rest.is_empty() {
+        return Err("empty duration".into());
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let unit_len = rest[num_len..]
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len() - num_len);
+        let (num, unit) = (&rest[..num_len], &rest[num_len..num_len + unit_len]);
+        let n: f64 = num
+            .parse()
+            .map_err(|_| format!("bad duration '{text}': expected a number"))?;
+        let scale = match unit {
+            "ms" => 0.001,
+            "s" | "sec" => 1.0,
+            "m" | "min" => 60.0,
+            "h" => 3600.0,
+            "d" => 86_400.0,
+            _ => {
+                return Err(format!(
+                    "bad duration '{text}': unknown unit '{unit}' (use ms, s, m, h or d)"
+                ));
+            }
+        };
+        total += n * scale;
+        rest = &rest[num_len + unit_len..];
+    }
+    Ok(total)
+}
+
+/// Parses a point in time: RFC 3339 (`2026-11-26T05:00:00Z`, a date alone
+/// is midnight UTC) or a duration ago (`10m` = ten minutes before `now`).
+pub fn parse_time(text: &str, now: f64) -> Result<f64, String> {
+    if let Ok(ago) = parse_duration(text) {
+        return Ok(now - ago);
+    }
+    parse_rfc3339(text).ok_or_else(|| {
+        format!(
+            "bad time '{text}': use RFC 3339 (2026-11-26T05:00:00Z) or a duration ago (10m, 2h)"
+        )
+    })
+}
+
+fn parse_rfc3339(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (date, time) = match s.split_once(['T', ' ']) {
+        Some((d, t)) => (d, t),
+        None => (s, "00:00:00Z"),
+    };
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (clock, offset) = if let Some(c) = time.strip_suffix('Z') {
+        (c, 0)
+    } else if let Some(i) = time.rfind(['+', '-']) {
+        let (c, off) = time.split_at(i);
+        let sign = if off.starts_with('-') { -1 } else { 1 };
+        let (oh, om) = off[1..].split_once(':')?;
+        (
+            c,
+            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60),
+        )
+    } else {
+        (time, 0)
+    };
+    let mut c = clock.split(':');
+    let (h, mi) = (
+        c.next()?.parse::<i64>().ok()?,
+        c.next()?.parse::<i64>().ok()?,
+    );
+    let sec: f64 = c.next().unwrap_or("0").parse().ok()?;
+    let days = days_from_civil(y, m as u32, day as u32);
+    Some((days * 86_400 + h * 3600 + mi * 60 - offset) as f64 + sec)
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_and_times_parse() {
+        assert_eq!(parse_duration("90").unwrap(), 90.0);
+        assert_eq!(parse_duration("1h30m").unwrap(), 5400.0);
+        assert_eq!(parse_duration("500ms").unwrap(), 0.5);
+        assert!(
+            parse_duration("5 parsecs")
+                .unwrap_err()
+                .contains("unknown unit")
+        );
+        assert_eq!(
+            parse_time("2025-11-26T05:36:31.250Z", 0.0).unwrap(),
+            1_764_135_391.25
+        );
+        assert_eq!(parse_time("2000-02-29", 0.0).unwrap(), 951_782_400.0);
+        assert_eq!(parse_time("10m", 1000.0).unwrap(), 400.0);
+        assert!(parse_time("yesterday", 0.0).is_err());
+    }
 
     #[test]
     fn formats_rfc3339() {

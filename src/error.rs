@@ -35,6 +35,20 @@ pub enum Error {
     #[error("{}: {why}", path.display())]
     BadFile { path: PathBuf, why: String },
 
+    #[error(
+        "bad {what} at column {column}: {why}\n  {text}\n  {caret:>column$}",
+        caret = "^"
+    )]
+    BadExpression {
+        what: &'static str,
+        text: String,
+        column: usize,
+        why: String,
+    },
+
+    #[error("{}: {why}", path.display())]
+    BadPolicy { path: PathBuf, why: String },
+
     /// A request that makes no sense as asked (a bad flag value, a key that is not there).
     #[error("{0}")]
     Invalid(String),
@@ -72,6 +86,8 @@ impl Error {
             | Error::AmbiguousRun { .. }
             | Error::BadConfig { .. }
             | Error::CommandNotFound { .. }
+            | Error::BadExpression { .. }
+            | Error::BadPolicy { .. }
             | Error::Invalid(_) => Blame::User,
             Error::UnsupportedFormat { .. } | Error::BadFile { .. } | Error::Io { .. } => {
                 Blame::Environment

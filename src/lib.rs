@@ -8,6 +8,7 @@
 //! - [`record`]: the record format of run folders, shared with every writer.
 //! - [`spec`]: what a run records at launch (`run.json`), with [`git`] provenance.
 //! - [`rundir`]: one run's folder: atomic creation, appenders, the owner lock.
+//! - [`rules`]: babysitting rules as pure logic: alerts from points, silence and exits.
 //! - [`supervisor`]: starting a command, teeing its output, recording its end.
 //! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL).
 //! - [`series`]: packed metric series and spike-keeping downsampling.
@@ -25,6 +26,7 @@ pub mod index;
 pub mod lab;
 pub mod model;
 pub mod record;
+pub mod rules;
 pub mod rundir;
 pub mod series;
 pub mod spec;
