@@ -8,6 +8,8 @@
 //! - [`record`]: the record format of run folders, shared with every writer.
 //! - [`spec`]: what a run records at launch (`run.json`), with [`git`] provenance.
 //! - [`rundir`]: one run's folder: atomic creation, appenders, the owner lock.
+//! - [`policy`]: `labmate.toml`: rules, notifications, supervision, the queue.
+//! - [`notify`]: delivering alerts to a command or a webhook.
 //! - [`rules`]: babysitting rules as pure logic: alerts from points, silence and exits.
 //! - [`supervisor`]: starting a command, teeing its output, recording its end.
 //! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL).
@@ -25,6 +27,8 @@ pub mod id;
 pub mod index;
 pub mod lab;
 pub mod model;
+pub mod notify;
+pub mod policy;
 pub mod record;
 pub mod rules;
 pub mod rundir;

@@ -1,1 +1,446 @@
-//! System metrics of a run (being written).
+//! System metrics of a supervised run (Linux): CPU, resident memory and
+//! process count of the run's process group, read from `/proc`; host memory
+//! from `/proc/meminfo`; and the GPUs the run can see, through NVML loaded at
+//! run time. Names are under the reserved `sys/` prefix. What cannot be read
+//! is left out of a sample, never reported as an error.
+
+use std::collections::HashMap;
+use std::ffi::{CStr, c_char, c_uint, c_void};
+use std::fs;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Samples the system metrics of one run.
+pub struct Sampler {
+    pgid: i32,
+    /// NVML indices of the GPUs the run can see.
+    gpus: Vec<u32>,
+    /// CPU ticks per process at the previous sample, keyed by (pid, start
+    /// time) so that a recycled pid is not mistaken for the process before it.
+    ticks: HashMap<(i32, u64), u64>,
+    at: Instant,
+}
+
+impl Sampler {
+    /// `pgid`: the run's process group (its command was started with process_group(0), so pgid == the child's pid).
+    /// `cuda_visible_devices`: the CUDA_VISIBLE_DEVICES value the run's command sees (None = unset = all GPUs).
+    pub fn new(pgid: i32, cuda_visible_devices: Option<&str>) -> Sampler {
+        let gpus = visible_gpus(cuda_visible_devices, &gpus());
+        let ticks = scan(pgid).map(|t| t.ticks).unwrap_or_default();
+        Sampler {
+            pgid,
+            gpus,
+            ticks,
+            at: Instant::now(),
+        }
+    }
+
+    /// One sample: (metric name, value) pairs. Never panics, never errors: what cannot be read is left out.
+    pub fn sample(&mut self) -> Vec<(String, f64)> {
+        let mut out = Vec::new();
+        if let Some(tree) = scan(self.pgid) {
+            let now = Instant::now();
+            let secs = now.duration_since(self.at).as_secs_f64();
+            let busy = busy_ticks(&self.ticks, &tree.ticks) as f64 / clock_ticks_per_sec();
+            if secs > 0.0 {
+                out.push(("sys/cpu_percent".into(), busy / secs * 100.0));
+            }
+            out.push(("sys/rss_mb".into(), tree.rss_bytes as f64 / MIB));
+            out.push(("sys/procs".into(), tree.ticks.len() as f64));
+            self.ticks = tree.ticks;
+            self.at = now;
+        }
+        if let Some(pct) = host_mem_used_pct() {
+            out.push(("sys/host_mem_used_pct".into(), pct));
+        }
+        if let Some(nvml) = nvml() {
+            for &i in &self.gpus {
+                nvml.sample(i, &mut out);
+            }
+        }
+        out
+    }
+}
+
+/// The GPUs NVML reports on this machine, as (index, uuid) pairs; empty without NVML or a GPU.
+pub fn gpus() -> Vec<(u32, String)> {
+    let Some(nvml) = nvml() else {
+        return Vec::new();
+    };
+    (0..nvml.count())
+        .filter_map(|i| Some((i, nvml.uuid(i)?)))
+        .collect()
+}
+
+/// The processes of one process group at one instant.
+#[derive(Default)]
+struct Tree {
+    ticks: HashMap<(i32, u64), u64>,
+    rss_bytes: u64,
+}
+
+/// Processes that leave the group with `setsid`/`setpgid` escape it: the
+/// group is what the supervisor signals, so it is what the run is.
+fn scan(pgid: i32) -> Option<Tree> {
+    let mut tree = Tree::default();
+    let page = page_size();
+    for entry in fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // A process may exit between the listing and the read: skip it.
+        let Some(stat) = fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| parse_stat(&s))
+        else {
+            continue;
+        };
+        if stat.pgrp != pgid {
+            continue;
+        }
+        tree.ticks.insert((pid, stat.start), stat.ticks);
+        let statm = fs::read_to_string(format!("/proc/{pid}/statm")).unwrap_or_default();
+        let pages: u64 = statm
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        tree.rss_bytes = tree.rss_bytes.saturating_add(pages.saturating_mul(page));
+    }
+    Some(tree)
+}
+
+#[derive(Debug, PartialEq)]
+struct Stat {
+    pgrp: i32,
+    /// utime + stime, in clock ticks.
+    ticks: u64,
+    /// Start time after boot, in clock ticks.
+    start: u64,
+}
+
+/// Parses `/proc/<pid>/stat`. The command name (field 2) may hold spaces and
+/// parentheses, so the fixed fields start after the last `)`.
+fn parse_stat(line: &str) -> Option<Stat> {
+    let rest = &line[line.rfind(')')? + 1..];
+    // rest[0] is field 3 (state), so field n is rest[n - 3].
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let num = |n: usize| f.get(n - 3)?.parse::<u64>().ok();
+    Some(Stat {
+        pgrp: f.get(5 - 3)?.parse().ok()?,
+        ticks: num(14)?.checked_add(num(15)?)?,
+        start: num(22)?,
+    })
+}
+
+/// CPU ticks spent between two scans. A process new since `before` counts
+/// from zero; one that exited is simply absent, so its last stretch is lost
+/// but nothing goes negative.
+fn busy_ticks(before: &HashMap<(i32, u64), u64>, now: &HashMap<(i32, u64), u64>) -> u64 {
+    now.iter()
+        .map(|(k, &t)| t.saturating_sub(before.get(k).copied().unwrap_or(0)))
+        .fold(0, u64::saturating_add)
+}
+
+fn clock_ticks_per_sec() -> f64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if n > 0 { n as f64 } else { 100.0 }
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 { n as u64 } else { 4096 }
+}
+
+fn host_mem_used_pct() -> Option<f64> {
+    let text = fs::read_to_string("/proc/meminfo").ok()?;
+    let field = |name: &str| -> Option<f64> {
+        let line = text.lines().find(|l| l.starts_with(name))?;
+        line[name.len()..].split_whitespace().next()?.parse().ok()
+    };
+    let total = field("MemTotal:")?;
+    let available = field("MemAvailable:")?;
+    (total > 0.0).then(|| (total - available) / total * 100.0)
+}
+
+/// The NVML indices a run sees under `CUDA_VISIBLE_DEVICES`, given the
+/// machine's (index, uuid) list. Integers are taken as NVML indices: that
+/// holds when CUDA enumerates in PCI bus order (CUDA_DEVICE_ORDER=PCI_BUS_ID),
+/// the order NVML uses; CUDA's default "fastest first" order can differ on
+/// mixed-GPU machines, and UUIDs are exact either way. Like CUDA, the list
+/// ends at the first entry naming no device ("-1", "NoDevices", garbage);
+/// MIG entries are skipped, since MIG instances have no NVML index here.
+fn visible_gpus(cvd: Option<&str>, all: &[(u32, String)]) -> Vec<u32> {
+    let Some(cvd) = cvd else {
+        return all.iter().map(|(i, _)| *i).collect();
+    };
+    let mut seen = Vec::new();
+    for entry in cvd.split(',').map(str::trim) {
+        if entry.starts_with("MIG-") {
+            continue;
+        }
+        let found = if entry.starts_with("GPU-") {
+            // A unique prefix of a UUID names that GPU.
+            let mut m = all.iter().filter(|(_, uuid)| uuid.starts_with(entry));
+            match (m.next(), m.next()) {
+                (Some((i, _)), None) => Some(*i),
+                _ => None,
+            }
+        } else {
+            entry
+                .parse::<u32>()
+                .ok()
+                .filter(|n| all.iter().any(|(i, _)| i == n))
+        };
+        match found {
+            Some(i) if !seen.contains(&i) => seen.push(i),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    seen
+}
+
+// NVML's C interface, as declared in nvml.h. Enums and nvmlReturn_t are C
+// enums, passed as unsigned int; a device handle is an opaque pointer.
+type Device = *mut c_void;
+type Ret = c_uint;
+const NVML_SUCCESS: Ret = 0;
+const NVML_TEMPERATURE_GPU: c_uint = 0;
+/// NVML_DEVICE_UUID_V2_BUFFER_SIZE.
+const UUID_BUFFER: usize = 96;
+
+#[repr(C)]
+#[derive(Default)]
+struct Utilization {
+    gpu: c_uint,
+    memory: c_uint,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct Memory {
+    total: u64,
+    free: u64,
+    used: u64,
+}
+
+/// The NVML entry points this module uses, resolved once. NVML is
+/// thread-safe, and the library stays loaded for the life of the process.
+struct Nvml {
+    count: unsafe extern "C" fn(*mut c_uint) -> Ret,
+    handle: unsafe extern "C" fn(c_uint, *mut Device) -> Ret,
+    uuid: unsafe extern "C" fn(Device, *mut c_char, c_uint) -> Ret,
+    utilization: unsafe extern "C" fn(Device, *mut Utilization) -> Ret,
+    memory: unsafe extern "C" fn(Device, *mut Memory) -> Ret,
+    temperature: unsafe extern "C" fn(Device, c_uint, *mut c_uint) -> Ret,
+    power: unsafe extern "C" fn(Device, *mut c_uint) -> Ret,
+}
+
+/// NVML, loaded and initialised on first use; `None` on machines without
+/// the library or a working driver, which is the normal case, not an error.
+fn nvml() -> Option<&'static Nvml> {
+    static NVML: OnceLock<Option<Nvml>> = OnceLock::new();
+    NVML.get_or_init(load_nvml).as_ref()
+}
+
+fn load_nvml() -> Option<Nvml> {
+    // SAFETY: the name is a NUL-terminated constant; dlopen has no other precondition.
+    let lib = unsafe {
+        libc::dlopen(
+            c"libnvidia-ml.so.1".as_ptr(),
+            libc::RTLD_NOW | libc::RTLD_LOCAL,
+        )
+    };
+    if lib.is_null() {
+        return None;
+    }
+    // SAFETY: `lib` is a live handle to NVML.
+    let loaded = unsafe { bind(lib) };
+    if loaded.is_none() {
+        // SAFETY: `lib` came from dlopen and none of its symbols is kept.
+        unsafe { libc::dlclose(lib) };
+    }
+    loaded
+}
+
+/// Resolves the entry points and initialises NVML.
+///
+/// # Safety
+/// `lib` must be a live dlopen handle to libnvidia-ml.
+unsafe fn bind(lib: *mut c_void) -> Option<Nvml> {
+    // SAFETY: each function-pointer type is the nvml.h signature of its symbol.
+    let (init, nvml) = unsafe {
+        let init: unsafe extern "C" fn() -> Ret = symbol(lib, c"nvmlInit_v2")?;
+        let nvml = Nvml {
+            count: symbol(lib, c"nvmlDeviceGetCount_v2")?,
+            handle: symbol(lib, c"nvmlDeviceGetHandleByIndex_v2")?,
+            uuid: symbol(lib, c"nvmlDeviceGetUUID")?,
+            utilization: symbol(lib, c"nvmlDeviceGetUtilizationRates")?,
+            memory: symbol(lib, c"nvmlDeviceGetMemoryInfo")?,
+            temperature: symbol(lib, c"nvmlDeviceGetTemperature")?,
+            power: symbol(lib, c"nvmlDeviceGetPowerUsage")?,
+        };
+        (init, nvml)
+    };
+    // SAFETY: nvmlInit_v2 takes no arguments; the library is loaded.
+    (unsafe { init() } == NVML_SUCCESS).then_some(nvml)
+}
+
+/// Resolves `name` in `lib` as a function pointer of type `F`.
+///
+/// # Safety
+/// `F` must be the C function-pointer type of the symbol `name`.
+unsafe fn symbol<F: Copy>(lib: *mut c_void, name: &CStr) -> Option<F> {
+    const { assert!(size_of::<F>() == size_of::<*mut c_void>()) };
+    // SAFETY: `lib` is a live dlopen handle and `name` is NUL-terminated.
+    let p = unsafe { libc::dlsym(lib, name.as_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: the sizes match (checked at compile time) and the caller
+    // vouches that the symbol has type `F`.
+    Some(unsafe { std::mem::transmute_copy::<*mut c_void, F>(&p) })
+}
+
+impl Nvml {
+    fn count(&self) -> u32 {
+        let mut n: c_uint = 0;
+        // SAFETY: NVML is initialised and `n` is a valid out-pointer.
+        let ok = unsafe { (self.count)(&mut n) } == NVML_SUCCESS;
+        if ok { n } else { 0 }
+    }
+
+    fn device(&self, index: u32) -> Option<Device> {
+        let mut dev: Device = std::ptr::null_mut();
+        // SAFETY: NVML is initialised and `dev` is a valid out-pointer.
+        (unsafe { (self.handle)(index, &mut dev) } == NVML_SUCCESS).then_some(dev)
+    }
+
+    fn uuid(&self, index: u32) -> Option<String> {
+        let dev = self.device(index)?;
+        let mut buf = [0u8; UUID_BUFFER];
+        // SAFETY: `dev` is a valid handle and `buf` holds the length passed.
+        let rc = unsafe { (self.uuid)(dev, buf.as_mut_ptr().cast(), UUID_BUFFER as c_uint) };
+        if rc != NVML_SUCCESS {
+            return None;
+        }
+        let uuid = CStr::from_bytes_until_nul(&buf).ok()?;
+        uuid.to_str().ok().map(str::to_owned)
+    }
+
+    /// Device-wide figures: other processes on the same GPU count too.
+    fn sample(&self, index: u32, out: &mut Vec<(String, f64)>) {
+        let Some(dev) = self.device(index) else {
+            return;
+        };
+        let mut util = Utilization::default();
+        let mut mem = Memory::default();
+        let (mut temp, mut mw): (c_uint, c_uint) = (0, 0);
+        // SAFETY: here and below, `dev` is a valid handle and each
+        // out-pointer points at a live value of the type nvml.h declares.
+        if unsafe { (self.utilization)(dev, &mut util) } == NVML_SUCCESS {
+            out.push((format!("sys/gpu{index}/util_percent"), util.gpu.into()));
+        }
+        // SAFETY: as above.
+        if unsafe { (self.memory)(dev, &mut mem) } == NVML_SUCCESS {
+            out.push((format!("sys/gpu{index}/mem_used_mb"), mem.used as f64 / MIB));
+        }
+        // SAFETY: as above.
+        if unsafe { (self.temperature)(dev, NVML_TEMPERATURE_GPU, &mut temp) } == NVML_SUCCESS {
+            out.push((format!("sys/gpu{index}/temp_c"), temp.into()));
+        }
+        // SAFETY: as above.
+        if unsafe { (self.power)(dev, &mut mw) } == NVML_SUCCESS {
+            out.push((format!("sys/gpu{index}/power_w"), f64::from(mw) / 1000.0));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+    use std::thread::sleep;
+    use std::time::Duration;
+
+    #[test]
+    fn stat_parses_a_comm_with_spaces_and_parens() {
+        let line = "4242 (my (odd) prog) S 1 4200 4200 0 -1 4194560 100 0 0 0 \
+                    250 50 0 0 20 0 1 0 98765 1000000 200 18446744073709551615\n";
+        let stat = parse_stat(line).unwrap();
+        assert_eq!(
+            stat,
+            Stat {
+                pgrp: 4200,
+                ticks: 300,
+                start: 98765
+            }
+        );
+        assert_eq!(parse_stat("4242 (truncated"), None);
+    }
+
+    #[test]
+    fn busy_ticks_never_go_negative() {
+        let before = HashMap::from([((1, 10), 100), ((2, 20), 50)]);
+        // pid 2 exited and its pid came back as a new process; pid 3 is new.
+        let now = HashMap::from([((1, 10), 130), ((2, 99), 5), ((3, 40), 7)]);
+        assert_eq!(busy_ticks(&before, &now), 30 + 5 + 7);
+        assert_eq!(busy_ticks(&before, &HashMap::new()), 0);
+    }
+
+    #[test]
+    fn cuda_visible_devices_maps_to_nvml_indices() {
+        let all: Vec<(u32, String)> = [(0, "GPU-abc1"), (1, "GPU-abd2"), (2, "GPU-ffff")]
+            .iter()
+            .map(|(i, u)| (*i, u.to_string()))
+            .collect();
+        assert_eq!(visible_gpus(None, &all), vec![0, 1, 2]);
+        assert_eq!(visible_gpus(Some(""), &all), Vec::<u32>::new());
+        assert_eq!(visible_gpus(Some("0,2"), &all), vec![0, 2]);
+        assert_eq!(visible_gpus(Some("GPU-abc"), &all), vec![0]);
+        assert_eq!(visible_gpus(Some("GPU-ab"), &all), Vec::<u32>::new()); // ambiguous
+        assert_eq!(visible_gpus(Some("2, GPU-ffff,MIG-x,1"), &all), vec![2, 1]);
+        assert_eq!(visible_gpus(Some("-1"), &all), Vec::<u32>::new());
+        assert_eq!(visible_gpus(Some("NoDevices"), &all), Vec::<u32>::new());
+        assert_eq!(visible_gpus(Some("garbage"), &all), Vec::<u32>::new());
+        assert_eq!(visible_gpus(Some("1,7,0"), &all), vec![1]);
+    }
+
+    #[test]
+    fn samples_a_real_process_tree() {
+        let mut child = Command::new("sh")
+            .args(["-c", "sleep 5 & while :; do :; done"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = child.id() as i32;
+        let mut sampler = Sampler::new(pgid, None);
+        sleep(Duration::from_millis(500));
+        sampler.sample();
+        sleep(Duration::from_millis(500));
+        let m: HashMap<String, f64> = sampler.sample().into_iter().collect();
+        // SAFETY: signals only the group this test started.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        child.wait().unwrap();
+
+        assert!(m["sys/procs"] >= 2.0, "{m:?}");
+        assert!((30.0..=250.0).contains(&m["sys/cpu_percent"]), "{m:?}");
+        assert!(m["sys/rss_mb"] > 0.0, "{m:?}");
+        let host = m["sys/host_mem_used_pct"];
+        assert!(host > 0.0 && host < 100.0, "{m:?}");
+        if !std::path::Path::new("/dev/nvidia0").exists() {
+            assert!(gpus().is_empty());
+            assert!(!m.keys().any(|k| k.starts_with("sys/gpu")));
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Delivering an alert beyond the run's record: a configured command gets
+//! it as JSON on stdin, a configured webhook gets it POSTed. A notifier that
+//! fails says why; it never takes the supervisor down.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::policy::NotifyConfig;
+
+/// Sends `alert` to every configured target; returns one message per failure.
+pub fn send(cfg: &NotifyConfig, alert: &Value) -> Vec<String> {
+    let body = alert.to_string();
+    let timeout = Duration::from_secs_f64(cfg.timeout.max(0.1));
+    let mut failures = Vec::new();
+    if let Some(argv) = cfg.command.as_ref().filter(|a| !a.is_empty()) {
+        if let Err(e) = run_command(argv, &body, timeout) {
+            failures.push(format!("notify command `{}` failed: {e}", argv.join(" ")));
+        }
+    }
+    if let Some(url) = &cfg.webhook {
+        if let Err(e) = post(url, &body, timeout) {
+            failures.push(format!("webhook {url} failed: {e}"));
+        }
+    }
+    failures
+}
+
+fn run_command(argv: &[String], body: &str, timeout: Duration) -> Result<(), String> {
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(body.as_bytes());
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait().map_err(|e| e.to_string())? {
+            Some(status) if status.success() => return Ok(()),
+            Some(status) => {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                let err = err.trim().lines().last().unwrap_or("").to_string();
+                return Err(format!("{status}{}", if err.is_empty() { String::new() } else { format!(": {err}") }));
+            }
+            None if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("no answer within {}s", timeout.as_secs_f64()));
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// POSTs JSON over plain HTTP/1.1. `https://` goes through `curl`, so that
+/// no TLS stack is built into labmate for this one use.
+fn post(url: &str, body: &str, timeout: Duration) -> Result<(), String> {
+    if url.starts_with("https://") {
+        return post_with_curl(url, body, timeout);
+    }
+    let rest = url.strip_prefix("http://").ok_or("the URL must start with http:// or https://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let addr_text = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
+    let addr = addr_text.to_socket_addrs().map_err(|e| e.to_string())?.next().ok_or("no address")?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: labmate\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head).map_err(|e| e.to_string())?;
+    let status_line = String::from_utf8_lossy(&head[..n]);
+    let code = status_line.split_whitespace().nth(1).unwrap_or("");
+    if code.starts_with('2') {
+        Ok(())
+    } else {
+        Err(format!("answered {}", status_line.lines().next().unwrap_or("nothing")))
+    }
+}
+
+fn post_with_curl(url: &str, body: &str, timeout: Duration) -> Result<(), String> {
+    let secs = format!("{}", timeout.as_secs_f64());
+    let argv: Vec<String> = ["curl", "-sS", "--fail", "--max-time", &secs, "-H", "Content-Type: application/json", "--data-binary", "@-", url]
+        .map(String::from)
+        .to_vec();
+    run_command(&argv, body, timeout + Duration::from_secs(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn webhooks_get_the_alert_as_json() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; 4096];
+            let mut got = Vec::new();
+            while !String::from_utf8_lossy(&got).contains("\"rule\"") {
+                let n = s.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").unwrap();
+            String::from_utf8(got).unwrap()
+        });
+        let cfg = NotifyConfig { webhook: Some(url), ..NotifyConfig::default() };
+        assert!(send(&cfg, &serde_json::json!({"rule": "nonfinite"})).is_empty());
+        let request = server.join().unwrap();
+        assert!(request.starts_with("POST /hook HTTP/1.1\r\n"), "{request}");
+        assert!(request.ends_with("{\"rule\":\"nonfinite\"}"), "{request}");
+    }
+
+    #[test]
+    fn failures_are_reported_not_raised() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener); // nothing listens there now
+        let cfg = NotifyConfig {
+            command: Some(vec!["sh".into(), "-c".into(), "cat >/dev/null; echo nope >&2; exit 3".into()]),
+            webhook: Some(format!("http://127.0.0.1:{port}/")),
+            timeout: 2.0,
+        };
+        let failures = send(&cfg, &serde_json::json!({}));
+        assert_eq!(failures.len(), 2, "{failures:?}");
+        assert!(failures[0].contains("exit status: 3: nope"), "{failures:?}");
+        assert!(failures[1].starts_with("webhook http://127.0.0.1"), "{failures:?}");
+    }
+
+    #[test]
+    fn commands_get_the_alert_on_stdin() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("got.json");
+        let cfg = NotifyConfig {
+            command: Some(vec!["sh".into(), "-c".into(), format!("cat > {}", out.display())]),
+            ..NotifyConfig::default()
+        };
+        assert!(send(&cfg, &serde_json::json!({"rule": "stall"})).is_empty());
+        assert_eq!(std::fs::read_to_string(out).unwrap(), "{\"rule\":\"stall\"}");
+    }
+}
