@@ -37,6 +37,10 @@ pub struct RunSpec {
     pub git: Option<GitState>,
     #[serde(default)]
     pub origin: String,
+    /// The rules, notifications and supervision settings the run was
+    /// launched with (supervised runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub babysit: Option<crate::policy::Babysit>,
 }
 
 impl RunSpec {
@@ -55,6 +59,7 @@ impl RunSpec {
             env: BTreeMap::new(),
             git: None,
             origin: "supervisor".into(),
+            babysit: None,
         }
     }
 }

@@ -57,6 +57,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 name: Some(name.clone()),
                 tags: vec!["demo".into()],
                 config: vec![],
+                rules: vec![],
                 command: [
                     python.as_str(),
                     "train.py",

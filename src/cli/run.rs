@@ -18,6 +18,9 @@ pub struct Args {
     /// A config value; repeat for more. VALUE parses as JSON where it can.
     #[arg(long = "config", value_name = "KEY=VALUE")]
     config: Vec<String>,
+    /// A babysitting rule for this run, e.g. 'val_loss > 5 after step 1000 => stop'; repeat for more.
+    #[arg(long = "rule", value_name = "RULE")]
+    rules: Vec<String>,
     /// Print the run id and return; the run goes on, supervised.
     #[arg(long)]
     detach: bool,
@@ -37,6 +40,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         name: args.name,
         tags: args.tags,
         config: args.config,
+        rules: args.rules,
         command: args.command,
         cwd: ctx.cwd.clone(),
     };

@@ -69,6 +69,11 @@ pub fn render(runs: &[Run], now: f64) -> String {
 fn status_cell(run: &Run) -> String {
     let mut s = run.status.clone();
     match (run.status.as_str(), run.exit_code, run.signal) {
+        // A stopped run says what stopped it: the rule, or who.
+        ("stopped", _, _) if run.reason.is_some() => {
+            let reason = run.reason.as_deref().unwrap_or("");
+            let _ = write!(s, " ({})", reason.split(':').next().unwrap_or(reason));
+        }
         ("failed", Some(c), _) => {
             let _ = write!(s, " ({c})");
         }

@@ -405,14 +405,12 @@ impl Babysitter {
             d.ema = (1.0 - A) * d.ema + A * v;
         }
         d.n += 1;
-        if d.n <= cfg.diverge.warmup {
+        if d.n == 1 || d.ema < d.best {
             d.best = d.ema;
             d.noise_at_best = d.dev;
-            return;
         }
-        if d.ema < d.best {
-            d.best = d.ema;
-            d.noise_at_best = d.dev;
+        if d.n <= cfg.diverge.warmup {
+            return;
         }
         let scale = d.best.abs().max(3.0 * d.noise_at_best).max(1e-12);
         let limit = d.best + cfg.diverge.factor * scale;
@@ -428,11 +426,11 @@ impl Babysitter {
                 rule: "diverge".into(),
                 action: cfg.diverge.action,
                 message: format!(
-                    "{key} diverged: {} at step {step}, above {} (its best level {} + {}x scale) for {} points",
+                    "{key} diverged: {} at step {step}, above {} ({}x past its best level {}) for {} points",
                     fmt(v),
                     fmt(limit),
-                    fmt(d.best),
                     cfg.diverge.factor,
+                    fmt(d.best),
                     d.above
                 ),
                 evidence: obj(json!({"metric": key, "step": step, "value": Num(v), "best_level": Num(d.best), "limit": Num(limit), "recent": recent()})),

@@ -1,0 +1,409 @@
+//! The supervisor owns a run's process: it starts the command in its own
+//! process group, tees its output into the run folder, turns `##labmate`
+//! lines into metric records, babysits the run by its rules, passes signals
+//! on, and records how it ended.
+//!
+//! - [`output`]: pipes, metric lines, the tail kept for crash reports.
+//! - `watch`: the babysitting thread: rules, system metrics, actions.
+//! - [`signals`]: signal handling and stopping a run.
+//! - `detach`: runs that outlive their terminal.
+
+mod detach;
+pub mod output;
+pub mod signals;
+mod watch;
+
+use std::io;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub use detach::{spawn_detached, supervise_detached};
+pub use output::MARKER;
+pub use signals::signal_name;
+
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::git;
+use crate::id;
+use crate::lab::Lab;
+use crate::policy::Policy;
+use crate::record::{End, Event, Record};
+use crate::rules::Babysitter;
+use crate::rundir::{self, OwnerLock, RunDir};
+use crate::spec::{self, RunSpec};
+use output::{Activity, MarkerScanner, Tail};
+use signals::{SignalSet, Stopper};
+use watch::{Msg, Watch};
+
+/// How long output may keep flowing after the command exits (from processes
+/// it left behind) before the run is closed anyway.
+const DRAIN_GRACE: Duration = Duration::from_secs(3);
+
+/// What the user asked to launch.
+#[derive(Debug, Clone, Default)]
+pub struct LaunchRequest {
+    pub name: Option<String>,
+    pub tags: Vec<String>,
+    /// `KEY=VALUE` strings, as given on the command line.
+    pub config: Vec<String>,
+    /// Rules for this run on top of the lab's, in the rule syntax.
+    pub rules: Vec<String>,
+    pub command: Vec<String>,
+    pub cwd: PathBuf,
+}
+
+/// A run whose folder exists and whose lock is held, not yet started.
+#[derive(Debug)]
+pub struct Prepared {
+    pub dir: RunDir,
+    pub spec: RunSpec,
+    lock: OwnerLock,
+    lab: Lab,
+}
+
+/// How a supervised run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub status: String,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub reason: Option<String>,
+}
+
+impl Outcome {
+    /// The exit code a shell expects: the child's, or 128 + the signal.
+    pub fn shell_code(&self) -> i32 {
+        match (self.exit_code, self.signal) {
+            (Some(c), _) => c,
+            (None, Some(s)) => 128 + s,
+            (None, None) => 1,
+        }
+    }
+}
+
+/// Validates a launch and creates its run folder. Nothing is written when the
+/// request is bad (unparseable config or rule, no such program, a malformed
+/// `labmate.toml`).
+pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
+    let program = req.command.first().ok_or_else(|| {
+        Error::Invalid("no command given: labmate run [OPTIONS] -- CMD [ARGS...]".into())
+    })?;
+    if req.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        return Err(Error::Invalid("--name must not be empty".into()));
+    }
+    let config = spec::parse_config(&req.config)?;
+    let mut babysit = Policy::load(lab)?.babysit();
+    babysit.rules.custom.extend(req.rules);
+    Babysitter::new(&babysit.rules, 0.0)?;
+    spec::resolve_program(program, &req.cwd, std::env::var_os("PATH").as_deref())?;
+
+    let now = clock::now();
+    let mut spec = RunSpec::new(id::new_run_id(now), now, &req.cwd);
+    spec.name = req.name;
+    spec.tags = dedup(req.tags);
+    spec.command = req.command;
+    spec.config = config;
+    spec.babysit = Some(babysit);
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    spec.env = spec::env_subset(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let mut patch = Vec::new();
+    if let Some((state, p)) = git::capture(&req.cwd) {
+        spec.git = Some(state);
+        patch = p;
+    }
+    let (dir, lock) = RunDir::create(lab, &spec, &patch)?;
+    Ok(Prepared {
+        dir,
+        spec,
+        lock,
+        lab: lab.clone(),
+    })
+}
+
+fn dedup(mut tags: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    tags.retain(|t| seen.insert(t.clone()));
+    tags
+}
+
+/// Runs the prepared command to its end. `echo` tees its output to this
+/// process's stdout and stderr; `on_start` is called once the command runs.
+pub fn supervise(
+    prepared: Prepared,
+    echo: bool,
+    on_start: impl FnOnce(&RunSpec),
+) -> Result<Outcome> {
+    let Prepared {
+        dir,
+        spec,
+        lock,
+        lab,
+    } = prepared;
+    let babysit = spec.babysit.clone().unwrap_or_default();
+    let stream = Arc::new(Mutex::new(dir.append(rundir::SUPERVISOR_STREAM)?));
+    let output = Arc::new(Mutex::new(dir.append(rundir::OUTPUT_LOG)?));
+    let stderr_log = dir.append(rundir::STDERR_LOG)?;
+    let record = |r: &Record| {
+        // A full disk must not end supervision; the run goes on.
+        let _ = stream.lock().expect("stream lock").write_record(r);
+    };
+
+    // Signals are taken by one thread (sigwait) and passed on to the
+    // command's process group. Blocking them here, before any thread starts,
+    // makes every thread inherit the mask; the child is given a clean one.
+    let signals = SignalSet::terminating();
+    signals.block();
+
+    let mut child = match spawn_child(&spec, &dir, &lab) {
+        Ok(c) => c,
+        Err(e) => {
+            let reason = format!("could not start {}: {e}", spec.command[0]);
+            record(&Record::Event(Event::warning(
+                clock::now(),
+                reason.clone(),
+                None,
+            )));
+            let code = if e.kind() == io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            };
+            let outcome = Outcome {
+                status: "failed".into(),
+                exit_code: Some(code),
+                signal: None,
+                reason: Some(reason),
+            };
+            record(&end_record(&outcome));
+            signals.unblock();
+            drop(lock);
+            return Ok(outcome);
+        }
+    };
+    let pgid = child.id() as i32;
+    let started = clock::now();
+    record(&Record::Start {
+        time: started,
+        pid: Some(std::process::id()),
+        child_pid: Some(child.id()),
+        pgid: Some(pgid),
+    });
+    on_start(&spec);
+
+    let stopper = Arc::new(Stopper::new(
+        pgid,
+        Duration::from_secs_f64(babysit.supervisor.stop_grace),
+    ));
+    let activity = Arc::new(Activity::new(started));
+    let output_tail = Arc::new(Mutex::new(Tail::default()));
+    let stderr_tail = Arc::new(Mutex::new(Tail::default()));
+    let babysitter = Babysitter::new(&babysit.rules, started).unwrap_or_else(|e| {
+        record(&Record::Event(Event::warning(
+            started,
+            format!("rules ignored: {e}"),
+            None,
+        )));
+        Babysitter::new(&Default::default(), started).expect("default rules parse")
+    });
+    let (tx, rx) = mpsc::channel();
+    let watcher = {
+        let watch = Watch {
+            run_id: spec.id.clone(),
+            run_name: spec.name.clone(),
+            dir: dir.clone(),
+            stream: stream.clone(),
+            stopper: stopper.clone(),
+            activity: activity.clone(),
+            output_tail: output_tail.clone(),
+            stderr_tail: stderr_tail.clone(),
+            sampler: crate::sysmon::Sampler::new(
+                pgid,
+                std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref(),
+            ),
+            babysitter,
+            babysit,
+        };
+        thread::spawn(move || watch.run(rx))
+    };
+    let done = Arc::new(AtomicBool::new(false));
+    let signal_thread = {
+        let (done, stopper, dir) = (done.clone(), stopper.clone(), dir.clone());
+        thread::spawn(move || signals::take_signals(signals, &stopper, &dir, &done))
+    };
+
+    let (drained_tx, drained_rx) = mpsc::channel();
+    let out_pump = {
+        let (output, stream, tail, activity, tx, drained) = (
+            output.clone(),
+            stream.clone(),
+            output_tail.clone(),
+            activity.clone(),
+            tx.clone(),
+            drained_tx.clone(),
+        );
+        let src = child.stdout.take().expect("piped stdout");
+        thread::spawn(move || {
+            let mut scanner = MarkerScanner::default();
+            output::pump(
+                src,
+                echo.then(io::stdout),
+                &output,
+                None,
+                &tail,
+                &activity,
+                |chunk| {
+                    let records = scanner.feed(chunk, clock::now());
+                    if records.is_empty() {
+                        return;
+                    }
+                    let lines: String = records.iter().map(Record::to_line).collect();
+                    let _ = stream
+                        .lock()
+                        .expect("stream lock")
+                        .write_bytes(lines.as_bytes());
+                    let _ = tx.send(Msg::Records(records));
+                },
+            );
+            let _ = drained.send(());
+        })
+    };
+    let err_pump = {
+        let (output, activity, drained) = (output.clone(), activity.clone(), drained_tx);
+        let (tail_all, tail_err) = (output_tail.clone(), stderr_tail.clone());
+        let src = child.stderr.take().expect("piped stderr");
+        thread::spawn(move || {
+            output::pump(
+                src,
+                echo.then(io::stderr),
+                &output,
+                Some(stderr_log),
+                &tail_err,
+                &activity,
+                |chunk| {
+                    tail_all.lock().expect("tail lock").push(chunk);
+                },
+            );
+            let _ = drained.send(());
+        })
+    };
+
+    let status = wait_child(&mut child);
+    // Output may still come from processes the command left behind; wait a
+    // little for both pipes to close, then close the run regardless.
+    let deadline = Instant::now() + DRAIN_GRACE;
+    let mut closed = 0;
+    while closed < 2 {
+        match drained_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(()) => closed += 1,
+            Err(_) => break,
+        }
+    }
+    stopper.finish();
+    if closed == 2 {
+        let _ = out_pump.join();
+        let _ = err_pump.join();
+    }
+    let _ = tx.send(Msg::Exited {
+        exit_code: status.code(),
+        signal: status.signal(),
+    });
+    drop(tx);
+    let pending = watcher.join().unwrap_or_default();
+    done.store(true, Ordering::SeqCst);
+    let _ = signal_thread.join();
+
+    let stop = stopper.reason();
+    let outcome = Outcome {
+        status: match (&stop, status.code()) {
+            (Some(_), _) => "stopped",
+            (None, Some(0)) => "finished",
+            _ => "failed",
+        }
+        .into(),
+        exit_code: status.code(),
+        signal: status.signal(),
+        reason: stop,
+    };
+    record(&end_record(&outcome));
+    // Notifications of the last alerts go out before the supervisor exits.
+    for n in pending {
+        let _ = n.join();
+    }
+    drop(lock);
+    Ok(outcome)
+}
+
+fn end_record(o: &Outcome) -> Record {
+    Record::End(End {
+        time: clock::now(),
+        status: o.status.clone(),
+        exit_code: o.exit_code,
+        signal: o.signal,
+        reason: o.reason.clone(),
+    })
+}
+
+fn spawn_child(spec: &RunSpec, dir: &RunDir, lab: &Lab) -> io::Result<Child> {
+    let mut cmd = Command::new(&spec.command[0]);
+    cmd.args(&spec.command[1..])
+        .current_dir(&spec.cwd)
+        .env("LABMATE_RUN_ID", &spec.id)
+        .env("LABMATE_RUN_DIR", dir.path())
+        .env("LABMATE_DIR", lab.root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    // Python buffers stdout into a pipe; metric lines should arrive as printed.
+    if std::env::var_os("PYTHONUNBUFFERED").is_none() {
+        cmd.env("PYTHONUNBUFFERED", "1");
+    }
+    // The child starts with the signals the supervisor passes on deliverable:
+    // not blocked (this thread blocks them for sigwait, and exec keeps the
+    // mask) and not ignored (a shell starts background jobs with SIGINT
+    // ignored, and exec keeps that too).
+    // SAFETY: sigemptyset, pthread_sigmask and signal are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+fn wait_child(child: &mut Child) -> std::process::ExitStatus {
+    loop {
+        match child.wait() {
+            Ok(s) => return s,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return std::process::ExitStatus::from_raw(1 << 8),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_codes_follow_the_child() {
+        let o = |code, sig| Outcome {
+            status: String::new(),
+            exit_code: code,
+            signal: sig,
+            reason: None,
+        };
+        assert_eq!(o(Some(3), None).shell_code(), 3);
+        assert_eq!(o(None, Some(9)).shell_code(), 137);
+    }
+}

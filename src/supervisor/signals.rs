@@ -1,0 +1,159 @@
+//! Signals while a run lives: one thread takes SIGINT, SIGTERM and SIGHUP
+//! for the supervisor and passes them on to the command's process group; a
+//! [`Stopper`] ends the run with SIGTERM, then SIGKILL after a grace period.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::rundir::RunDir;
+
+/// The file in a run folder where `labmate stop` leaves its reason before
+/// it signals the supervisor.
+pub const STOP_FILE: &str = "stop.json";
+
+/// Stops a run's process group, once, with the first reason given.
+pub struct Stopper {
+    pgid: i32,
+    grace: Duration,
+    state: Mutex<StopState>,
+}
+
+#[derive(Default)]
+struct StopState {
+    reason: Option<String>,
+    kill_at: Option<Instant>,
+    killed: bool,
+}
+
+impl Stopper {
+    pub fn new(pgid: i32, grace: Duration) -> Stopper {
+        Stopper {
+            pgid,
+            grace,
+            state: Mutex::default(),
+        }
+    }
+
+    /// SIGTERM to the group now, SIGKILL when the grace period is over.
+    pub fn stop(&self, reason: String) {
+        let mut st = self.state.lock().expect("stop lock");
+        st.reason.get_or_insert(reason);
+        st.kill_at.get_or_insert(Instant::now() + self.grace);
+        signal_group(self.pgid, libc::SIGTERM);
+    }
+
+    /// Passes a signal on, and records why the run is ending.
+    pub fn forward(&self, sig: i32, reason: String) {
+        self.state
+            .lock()
+            .expect("stop lock")
+            .reason
+            .get_or_insert(reason);
+        signal_group(self.pgid, sig);
+    }
+
+    /// Sends SIGKILL once the grace period of a stop is over.
+    pub fn tick(&self) {
+        let mut st = self.state.lock().expect("stop lock");
+        if !st.killed && st.kill_at.is_some_and(|t| Instant::now() >= t) {
+            st.killed = true;
+            signal_group(self.pgid, libc::SIGKILL);
+        }
+    }
+
+    /// Kills whatever is left of the group after a stop (children the
+    /// command left behind).
+    pub fn finish(&self) {
+        if self.state.lock().expect("stop lock").reason.is_some() {
+            signal_group(self.pgid, libc::SIGKILL);
+        }
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        self.state.lock().expect("stop lock").reason.clone()
+    }
+}
+
+fn signal_group(pgid: i32, sig: i32) {
+    // SAFETY: sending a signal has no memory effects.
+    unsafe { libc::kill(-pgid, sig) };
+}
+
+/// A set of signals the supervisor takes over while a run lives.
+pub struct SignalSet(libc::sigset_t);
+
+// SAFETY: a sigset_t is plain data.
+unsafe impl Send for SignalSet {}
+
+impl SignalSet {
+    pub fn terminating() -> SignalSet {
+        // SAFETY: sigemptyset/sigaddset initialise and fill the set.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::sigaddset(&mut set, s);
+            }
+            SignalSet(set)
+        }
+    }
+
+    pub fn block(&self) {
+        // SAFETY: the set is initialised.
+        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &self.0, std::ptr::null_mut()) };
+    }
+
+    pub fn unblock(&self) {
+        // SAFETY: the set is initialised.
+        unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &self.0, std::ptr::null_mut()) };
+    }
+
+    /// Waits up to `timeout` for one of the signals.
+    fn wait(&self, timeout: Duration) -> Option<i32> {
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: the set is initialised and the signals are blocked in this thread.
+        let sig = unsafe { libc::sigtimedwait(&self.0, std::ptr::null_mut(), &ts) };
+        (sig > 0).then_some(sig)
+    }
+}
+
+/// Takes the supervisor's signals until `done`: SIGTERM stops the run (with
+/// the reason `labmate stop` left, if any); SIGINT and SIGHUP are passed on.
+pub fn take_signals(signals: SignalSet, stopper: &Stopper, dir: &RunDir, done: &AtomicBool) {
+    while !done.load(Ordering::SeqCst) {
+        match signals.wait(Duration::from_millis(100)) {
+            Some(libc::SIGTERM) => {
+                stopper.stop(stop_request(dir).unwrap_or_else(|| "received SIGTERM".into()))
+            }
+            Some(sig) => stopper.forward(sig, format!("interrupted by {}", signal_name(sig))),
+            None => {}
+        }
+    }
+}
+
+/// The reason in a run's stop request, if there is one.
+pub fn stop_request(dir: &RunDir) -> Option<String> {
+    let text = std::fs::read_to_string(dir.file(STOP_FILE)).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("reason").and_then(|r| r.as_str()).map(String::from)
+}
+
+pub fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGHUP => "SIGHUP".into(),
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGQUIT => "SIGQUIT".into(),
+        libc::SIGABRT => "SIGABRT".into(),
+        libc::SIGKILL => "SIGKILL".into(),
+        libc::SIGSEGV => "SIGSEGV".into(),
+        libc::SIGPIPE => "SIGPIPE".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGBUS => "SIGBUS".into(),
+        libc::SIGFPE => "SIGFPE".into(),
+        other => format!("signal {other}"),
+    }
+}
