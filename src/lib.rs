@@ -13,6 +13,8 @@
 //! - [`rules`]: babysitting rules as pure logic: alerts from points, silence and exits.
 //! - [`supervisor`]: starting a command, teeing its output, recording its end.
 //! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL).
+//! - [`wait`], [`stop`]: waiting on runs, and stopping them from another process.
+//! - [`status`]: the compact status of a run, for models.
 //! - [`series`]: packed metric series and spike-keeping downsampling.
 //! - [`model`]: the run object every face shows.
 //! - [`sysmon`]: system metrics of a run's processes, host and GPUs.
@@ -34,8 +36,11 @@ pub mod rules;
 pub mod rundir;
 pub mod series;
 pub mod spec;
+pub mod status;
+pub mod stop;
 pub mod supervisor;
 pub mod sysmon;
+pub mod wait;
 
 pub use error::{Blame, Error, Result};
 pub use index::Index;

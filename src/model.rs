@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::git::GitState;
 
 /// The statuses a run can have.
-pub const STATUSES: [&str; 5] = ["running", "finished", "failed", "stopped", "lost"];
+pub const STATUSES: [&str; 6] = ["queued", "running", "finished", "failed", "stopped", "lost"];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Run {
@@ -92,6 +92,15 @@ pub struct EventRow {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
+}
+
+/// An event with the run it belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunEvent {
+    pub run: String,
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub event: EventRow,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -138,6 +138,11 @@ pub enum Record {
         tags: Vec<String>,
     },
     Event(Event),
+    /// The run waits in the launch queue; `pid` is its supervisor's.
+    Queued {
+        time: f64,
+        pid: u32,
+    },
     Start {
         time: f64,
         pid: Option<u32>,
@@ -261,6 +266,10 @@ impl Record {
                     None => None,
                 },
             }),
+            "queued" => Record::Queued {
+                time,
+                pid: l.pid.ok_or("queued record without a pid")?,
+            },
             "start" => Record::Start {
                 time,
                 pid: l.pid,
@@ -285,7 +294,8 @@ impl Record {
             | Record::Config { time, .. }
             | Record::Summary { time, .. }
             | Record::Meta { time, .. }
-            | Record::Start { time, .. } => Some(*time),
+            | Record::Start { time, .. }
+            | Record::Queued { time, .. } => Some(*time),
             Record::Event(e) => Some(e.time),
             Record::End(e) => Some(e.time),
             Record::Unknown => None,
@@ -335,6 +345,7 @@ impl Record {
                     ("pgid", json(pgid)),
                 ],
             ),
+            Record::Queued { time, pid } => tagged("queued", *time, &[("pid", json(pid))]),
             Record::End(e) => with_type("end", e),
             Record::Unknown => String::from("{\"t\":\"unknown\"}"),
         };

@@ -3,6 +3,7 @@
 //! codes. No logic of the lab lives here.
 
 mod demo;
+mod events;
 mod init;
 mod logs;
 mod metrics;
@@ -10,8 +11,11 @@ mod reindex;
 mod run;
 mod runs;
 mod show;
+mod status;
+mod stop;
 mod supervise;
 mod table;
+mod wait;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -43,6 +47,14 @@ enum Command {
     Logs(logs::Args),
     /// Print a run's metric series.
     Metrics(metrics::Args),
+    /// A compact summary of runs, for people and models.
+    Status(status::Args),
+    /// Block until runs end, an alert fires, a condition holds, or a timeout.
+    Wait(wait::Args),
+    /// Stop runs: SIGTERM, then SIGKILL after the grace period.
+    Stop(stop::Args),
+    /// Alert, lifecycle and warning events.
+    Events(events::Args),
     /// Delete the index and rebuild it from the run folders.
     Reindex,
     /// Run a small demonstration sweep in a new folder.
@@ -61,6 +73,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Show(args) => show::run(&ctx, args),
         Command::Logs(args) => logs::run(&ctx, args),
         Command::Metrics(args) => metrics::run(&ctx, args),
+        Command::Status(args) => status::run(&ctx, args),
+        Command::Wait(args) => wait::run(&ctx, args),
+        Command::Stop(args) => stop::run(&ctx, args),
+        Command::Events(args) => events::run(&ctx, args),
         Command::Reindex => reindex::run(&ctx),
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Supervise(args) => supervise::run(&ctx, args),

@@ -327,6 +327,12 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
             }
         }
         Record::Event(e) => batch.events.push(e),
+        Record::Queued { time, .. } => {
+            if st.started_at.is_none() && !st.ended {
+                st.status = "queued".into();
+                batch.events.push(lifecycle(time, "queued".into()));
+            }
+        }
         Record::Start {
             time,
             pid,
@@ -335,6 +341,9 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
         } => {
             st.started_at = Some(time);
             st.pgid = pgid;
+            if !st.ended {
+                st.status = "running".into();
+            }
             let mut data = Map::new();
             data.insert("pid".into(), pid.into());
             data.insert("child_pid".into(), child_pid.into());
@@ -549,7 +558,7 @@ fn load_state(tx: &Transaction, id: &str) -> Result<Option<RunState>> {
             Ok(RunState {
                 id: id.to_string(),
                 name: r.get(0)?,
-                ended: status != "running",
+                ended: !matches!(status.as_str(), "running" | "queued"),
                 status,
                 created_at,
                 started_at,

@@ -9,7 +9,7 @@ use super::ingest::nan_if_null;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::id;
-use crate::model::{EventRow, GitBrief, MetricSummary, Point, Run, RunDetail};
+use crate::model::{EventRow, GitBrief, MetricSummary, Point, Run, RunDetail, RunEvent};
 use crate::series;
 use crate::spec::RunSpec;
 
@@ -30,6 +30,65 @@ impl Index {
             runs.push(run);
         }
         Ok(runs)
+    }
+
+    /// One run object.
+    pub fn run(&self, id: &str) -> Result<Run> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
+        let (mut run, _) = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id], row_to_run)
+            .optional()?
+            .ok_or_else(|| Error::UnknownRun {
+                query: id.into(),
+                candidates: vec![],
+            })?;
+        run.metrics = self.metric_summaries(id)?;
+        Ok(run)
+    }
+
+    /// Runs still going, and those that ended at or after `since`, newest first.
+    pub fn active_or_ended_since(&self, since: f64) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id FROM runs WHERE status IN ('running', 'queued') OR ended_at >= ?1 ORDER BY created_at DESC, id DESC",
+        )?;
+        let ids = stmt
+            .query_map([since], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
+    /// Events of one run or of all, at or after `since`, oldest first.
+    pub fn events_since(&self, run: Option<&str>, since: f64) -> Result<Vec<RunEvent>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT e.run_id, r.name, e.time, e.kind, e.message, e.data FROM events e JOIN runs r ON r.id = e.run_id
+             WHERE (?1 IS NULL OR e.run_id = ?1) AND e.time >= ?2 ORDER BY e.time, e.run_id, e.seq",
+        )?;
+        let rows = stmt.query_map(params![run, since], |r| {
+            Ok(RunEvent {
+                run: r.get(0)?,
+                name: r.get(1)?,
+                event: EventRow {
+                    time: clock::rfc3339(r.get(2)?),
+                    kind: r.get(3)?,
+                    message: r.get(4)?,
+                    data: r
+                        .get::<_, Option<String>>(5)?
+                        .and_then(|d| serde_json::from_str(&d).ok()),
+                },
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// How many alerts a run has had.
+    pub fn alert_count(&self, id: &str) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM events WHERE run_id = ?1 AND kind = 'alert'")?
+            .query_row([id], |r| r.get(0))?;
+        Ok(n as u64)
     }
 
     /// One run in full.
@@ -117,14 +176,14 @@ impl Index {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Whether the run has ended (any status but `running`).
+    /// Whether the run has ended (any status but `running` and `queued`).
     pub fn has_ended(&self, id: &str) -> Result<bool> {
         let status: Option<String> = self
             .conn
             .prepare_cached("SELECT status FROM runs WHERE id = ?1")?
             .query_row([id], |r| r.get(0))
             .optional()?;
-        Ok(status.is_some_and(|s| s != "running"))
+        Ok(status.is_some_and(|s| s != "running" && s != "queued"))
     }
 
     /// Finds the run a user means: its id, its name, a unique id prefix

@@ -1,0 +1,43 @@
+//! `labmate status [RUN...]`: a compact summary per run, for a model to read.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use labmate::clock;
+use labmate::status::{render, run_status};
+
+use super::{Context, print_json};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Runs to summarise (default: active runs and those ended in the last hour).
+    runs: Vec<String>,
+    /// Print an array of status objects.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let index = ctx.index()?;
+    let ids = if args.runs.is_empty() {
+        index.active_or_ended_since(clock::now() - 3600.0)?
+    } else {
+        args.runs
+            .iter()
+            .map(|r| index.resolve(r))
+            .collect::<labmate::Result<_>>()?
+    };
+    let mut all = Vec::new();
+    for id in &ids {
+        all.push(run_status(&index, &index.run(id)?)?);
+    }
+    if args.json {
+        print_json(&all)?;
+    } else if all.is_empty() {
+        println!("no active runs, and none ended in the last hour (`labmate runs` lists them all)");
+    } else {
+        let text: String = all.iter().map(render).collect();
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,62 @@
+//! `labmate stop RUN...`: stop runs (SIGTERM, then SIGKILL after the grace period).
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use labmate::policy::Policy;
+use labmate::stop::{Stopped, stop};
+
+use super::Context;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Runs to stop.
+    #[arg(required = true)]
+    runs: Vec<String>,
+    /// Why, for the record.
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let mut index = ctx.index()?;
+    let grace = Duration::from_secs_f64(Policy::load(index.lab())?.supervisor.stop_grace);
+    let by = labmate::spec::username();
+    let reason = format!(
+        "stopped by {by}{}",
+        args.reason
+            .as_ref()
+            .map_or(String::new(), |r| format!(": {r}"))
+    );
+    let ids: Vec<String> = args
+        .runs
+        .iter()
+        .map(|r| index.resolve(r))
+        .collect::<labmate::Result<_>>()?;
+    for id in &ids {
+        match stop(&index, id, &reason, &by, grace)? {
+            Stopped::AlreadyEnded(status) => {
+                eprintln!("labmate: run {id} already ended ({status})")
+            }
+            Stopped::Asked | Stopped::Killed => {}
+        }
+    }
+    // The supervisors end their runs; report once they have (or say they are late).
+    let deadline = Instant::now() + grace + Duration::from_secs(5);
+    for id in &ids {
+        loop {
+            index.sync()?;
+            let run = index.run(id)?;
+            if run.status != "running" && run.status != "queued" {
+                eprintln!("labmate: run {id} {}", run.status);
+                break;
+            }
+            if Instant::now() >= deadline {
+                eprintln!("labmate: run {id} has not ended yet; `labmate wait {id}` follows it");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
