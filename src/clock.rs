@@ -3,9 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// `2026-11-26T05:56:31.250Z`: RFC 3339 in UTC, milliseconds.
@@ -14,12 +12,7 @@ pub fn rfc3339(t: f64) -> String {
     let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
@@ -57,11 +50,7 @@ pub fn human_duration(secs: f64) -> String {
 pub fn parse_duration(text: &str) -> Result<f64, String> {
     let t = text.trim();
     if let Ok(secs) = t.parse::<f64>() {
-        return if secs >= 0.0 && secs.is_finite() {
-            Ok(secs)
-        } else {
-            Err(format!("bad duration '{text}'"))
-        };
+        return if secs >= 0.0 && secs.is_finite() { Ok(secs) } else { Err(format!("bad duration '{text}'")) };
     }
     let mut total = 0.0;
     let mut rest = t;
@@ -69,16 +58,10 @@ pub fn parse_duration(text: &str) -> Result<f64, String> {
         return Err("empty duration".into());
     }
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let unit_len = rest[num_len..]
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len() - num_len);
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let unit_len = rest[num_len..].find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len() - num_len);
         let (num, unit) = (&rest[..num_len], &rest[num_len..num_len + unit_len]);
-        let n: f64 = num
-            .parse()
-            .map_err(|_| format!("bad duration '{text}': expected a number"))?;
+        let n: f64 = num.parse().map_err(|_| format!("bad duration '{text}': expected a number"))?;
         let scale = match unit {
             "ms" => 0.001,
             "s" | "sec" => 1.0,
@@ -86,9 +69,7 @@ pub fn parse_duration(text: &str) -> Result<f64, String> {
             "h" => 3600.0,
             "d" => 86_400.0,
             _ => {
-                return Err(format!(
-                    "bad duration '{text}': unknown unit '{unit}' (use ms, s, m, h or d)"
-                ));
+                return Err(format!("bad duration '{text}': unknown unit '{unit}' (use ms, s, m, h or d)"));
             }
         };
         total += n * scale;
@@ -103,11 +84,8 @@ pub fn parse_time(text: &str, now: f64) -> Result<f64, String> {
     if let Ok(ago) = parse_duration(text) {
         return Ok(now - ago);
     }
-    parse_rfc3339(text).ok_or_else(|| {
-        format!(
-            "bad time '{text}': use RFC 3339 (2026-11-26T05:00:00Z) or a duration ago (10m, 2h)"
-        )
-    })
+    parse_rfc3339(text)
+        .ok_or_else(|| format!("bad time '{text}': use RFC 3339 (2026-11-26T05:00:00Z) or a duration ago (10m, 2h)"))
 }
 
 fn parse_rfc3339(s: &str) -> Option<f64> {
@@ -124,18 +102,12 @@ fn parse_rfc3339(s: &str) -> Option<f64> {
         let (c, off) = time.split_at(i);
         let sign = if off.starts_with('-') { -1 } else { 1 };
         let (oh, om) = off[1..].split_once(':')?;
-        (
-            c,
-            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60),
-        )
+        (c, sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60))
     } else {
         (time, 0)
     };
     let mut c = clock.split(':');
-    let (h, mi) = (
-        c.next()?.parse::<i64>().ok()?,
-        c.next()?.parse::<i64>().ok()?,
-    );
+    let (h, mi) = (c.next()?.parse::<i64>().ok()?, c.next()?.parse::<i64>().ok()?);
     let sec: f64 = c.next().unwrap_or("0").parse().ok()?;
     let days = days_from_civil(y, m as u32, day as u32);
     Some((days * 86_400 + h * 3600 + mi * 60 - offset) as f64 + sec)
@@ -160,15 +132,8 @@ mod tests {
         assert_eq!(parse_duration("90").unwrap(), 90.0);
         assert_eq!(parse_duration("1h30m").unwrap(), 5400.0);
         assert_eq!(parse_duration("500ms").unwrap(), 0.5);
-        assert!(
-            parse_duration("5 parsecs")
-                .unwrap_err()
-                .contains("unknown unit")
-        );
-        assert_eq!(
-            parse_time("2025-11-26T05:36:31.250Z", 0.0).unwrap(),
-            1_764_135_391.25
-        );
+        assert!(parse_duration("5 parsecs").unwrap_err().contains("unknown unit"));
+        assert_eq!(parse_time("2025-11-26T05:36:31.250Z", 0.0).unwrap(), 1_764_135_391.25);
         assert_eq!(parse_time("2000-02-29", 0.0).unwrap(), 951_782_400.0);
         assert_eq!(parse_time("10m", 1000.0).unwrap(), 400.0);
         assert!(parse_time("yesterday", 0.0).is_err());

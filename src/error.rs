@@ -11,10 +11,7 @@ pub enum Error {
     NoLab { start: PathBuf },
 
     #[error("unknown run '{query}'{}", list_hint("known runs", candidates))]
-    UnknownRun {
-        query: String,
-        candidates: Vec<String>,
-    },
+    UnknownRun { query: String, candidates: Vec<String> },
 
     #[error("run '{query}' is ambiguous{}", list_hint("it matches", matches))]
     AmbiguousRun { query: String, matches: Vec<String> },
@@ -26,25 +23,13 @@ pub enum Error {
     CommandNotFound { command: String },
 
     #[error("{}: lab format {found} is not supported (this labmate reads format {supported})", path.display())]
-    UnsupportedFormat {
-        path: PathBuf,
-        found: String,
-        supported: u32,
-    },
+    UnsupportedFormat { path: PathBuf, found: String, supported: u32 },
 
     #[error("{}: {why}", path.display())]
     BadFile { path: PathBuf, why: String },
 
-    #[error(
-        "bad {what} at column {column}: {why}\n  {text}\n  {caret:>column$}",
-        caret = "^"
-    )]
-    BadExpression {
-        what: &'static str,
-        text: String,
-        column: usize,
-        why: String,
-    },
+    #[error("bad {what} at column {column}: {why}\n  {text}\n  {caret:>column$}", caret = "^")]
+    BadExpression { what: &'static str, text: String, column: usize, why: String },
 
     #[error("{}: {why}", path.display())]
     BadPolicy { path: PathBuf, why: String },
@@ -73,10 +58,7 @@ pub enum Blame {
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Error {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 
     pub fn blame(&self) -> Blame {
@@ -89,9 +71,7 @@ impl Error {
             | Error::BadExpression { .. }
             | Error::BadPolicy { .. }
             | Error::Invalid(_) => Blame::User,
-            Error::UnsupportedFormat { .. } | Error::BadFile { .. } | Error::Io { .. } => {
-                Blame::Environment
-            }
+            Error::UnsupportedFormat { .. } | Error::BadFile { .. } | Error::Io { .. } => Blame::Environment,
             Error::Index(_) => Blame::Internal,
         }
     }
@@ -99,19 +79,13 @@ impl Error {
     /// A next step for the user, where there is an obvious one.
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            Error::NoLab { .. } => {
-                Some("run `labmate init` here, or set LABMATE_DIR to a lab's .labmate folder")
-            }
+            Error::NoLab { .. } => Some("run `labmate init` here, or set LABMATE_DIR to a lab's .labmate folder"),
             Error::UnknownRun { .. } | Error::AmbiguousRun { .. } => Some(
                 "a run is named by its id, a unique id prefix, its last 4 characters, or its name; `labmate runs` lists them",
             ),
-            Error::BadConfig { .. } => {
-                Some("write config values as KEY=VALUE, e.g. --config lr=3e-4")
-            }
+            Error::BadConfig { .. } => Some("write config values as KEY=VALUE, e.g. --config lr=3e-4"),
             Error::CommandNotFound { .. } => Some("give the program's path, or check PATH"),
-            Error::Index(_) => Some(
-                "the index is derived data: `labmate reindex` rebuilds it from the run folders",
-            ),
+            Error::Index(_) => Some("the index is derived data: `labmate reindex` rebuilds it from the run folders"),
             _ => None,
         }
     }

@@ -27,11 +27,7 @@ pub fn capture(dir: &Path) -> Option<(GitState, Vec<u8>)> {
     }
     let commit = git(dir, &["rev-parse", "--verify", "-q", "HEAD"]).map(text);
     let branch = git(dir, &["symbolic-ref", "--short", "-q", "HEAD"]).map(text);
-    let patch = if commit.is_some() {
-        git(dir, &["diff", "HEAD", "--binary"]).unwrap_or_default()
-    } else {
-        Vec::new()
-    };
+    let patch = if commit.is_some() { git(dir, &["diff", "HEAD", "--binary"]).unwrap_or_default() } else { Vec::new() };
     let untracked = git(dir, &["ls-files", "--others", "--exclude-standard", "-z"])
         .unwrap_or_default()
         .split(|b| *b == 0)
@@ -49,13 +45,8 @@ pub fn capture(dir: &Path) -> Option<(GitState, Vec<u8>)> {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Option<Vec<u8>> {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
+    let out =
+        Command::new("git").args(args).current_dir(dir).stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
     out.status.success().then_some(out.stdout)
 }
 

@@ -22,8 +22,7 @@ pub fn new_run_id(now: f64) -> String {
 /// True for strings of the id's shape.
 pub fn looks_like_run_id(s: &str) -> bool {
     s.strip_prefix(PREFIX).is_some_and(|rest| {
-        rest.len() == (TIME_CHARS + RANDOM_CHARS) as usize
-            && rest.bytes().all(|b| ALPHABET.contains(&b))
+        rest.len() == (TIME_CHARS + RANDOM_CHARS) as usize && rest.bytes().all(|b| ALPHABET.contains(&b))
     })
 }
 
@@ -36,16 +35,11 @@ fn push_base32(out: &mut String, value: u64, chars: u32) {
 
 fn random_u32() -> u32 {
     let mut buf = [0u8; 4];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .is_ok()
-    {
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_ok() {
         return u32::from_le_bytes(buf);
     }
     // No /dev/urandom: mix the clock and the pid, which is unique enough on one host.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     nanos ^ std::process::id().rotate_left(16)
 }
 

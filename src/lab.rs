@@ -32,18 +32,14 @@ impl Lab {
             }
             at = dir.parent();
         }
-        Err(Error::NoLab {
-            start: cwd.to_path_buf(),
-        })
+        Err(Error::NoLab { start: cwd.to_path_buf() })
     }
 
     /// Like [`Lab::find`], but creates a lab in `cwd` when there is none.
     pub fn find_or_create(cwd: &Path, override_dir: Option<&Path>) -> Result<Lab> {
         match Lab::find(cwd, override_dir) {
             Err(Error::NoLab { .. }) => Lab::create(&cwd.join(LAB_DIR)),
-            Err(Error::BadFile { .. }) if override_dir.is_some() => {
-                Lab::create(&absolute(cwd, override_dir.unwrap()))
-            }
+            Err(Error::BadFile { .. }) if override_dir.is_some() => Lab::create(&absolute(cwd, override_dir.unwrap())),
             other => other,
         }
     }
@@ -56,35 +52,25 @@ impl Lab {
         fs::create_dir_all(root.join("runs")).map_err(|e| Error::io(root, e))?;
         write_new(&root.join(".gitignore"), b"*\n")?;
         // The marker goes last: a lab without it is not a lab yet.
-        write_new(
-            &root.join(MARKER),
-            format!("{{\"format\": {FORMAT_VERSION}}}\n").as_bytes(),
-        )?;
+        write_new(&root.join(MARKER), format!("{{\"format\": {FORMAT_VERSION}}}\n").as_bytes())?;
         Lab::open(root)
     }
 
     fn open(root: &Path) -> Result<Lab> {
         let marker = root.join(MARKER);
         let text = fs::read_to_string(&marker).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::BadFile {
-                path: root.to_path_buf(),
-                why: "not a lab folder (no lab.json)".into(),
-            },
+            std::io::ErrorKind::NotFound => {
+                Error::BadFile { path: root.to_path_buf(), why: "not a lab folder (no lab.json)".into() }
+            }
             _ => Error::io(&marker, e),
         })?;
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::BadFile {
-            path: marker.clone(),
-            why: format!("not valid JSON: {e}"),
-        })?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::BadFile { path: marker.clone(), why: format!("not valid JSON: {e}") })?;
         match value.get("format").and_then(|f| f.as_u64()) {
-            Some(v) if v == u64::from(FORMAT_VERSION) => Ok(Lab {
-                root: root.to_path_buf(),
-            }),
+            Some(v) if v == u64::from(FORMAT_VERSION) => Ok(Lab { root: root.to_path_buf() }),
             _ => Err(Error::UnsupportedFormat {
                 path: marker,
-                found: value
-                    .get("format")
-                    .map_or("(missing)".into(), |f| f.to_string()),
+                found: value.get("format").map_or("(missing)".into(), |f| f.to_string()),
                 supported: FORMAT_VERSION,
             }),
         }
@@ -114,11 +100,7 @@ impl Lab {
 }
 
 fn absolute(cwd: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        cwd.join(p)
-    }
+    if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) }
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -137,10 +119,7 @@ mod tests {
         fs::create_dir_all(&deep).unwrap();
         let found = Lab::find(&deep, None).unwrap();
         assert_eq!(found.root(), lab.root());
-        assert_eq!(
-            fs::read_to_string(lab.root().join(".gitignore")).unwrap(),
-            "*\n"
-        );
+        assert_eq!(fs::read_to_string(lab.root().join(".gitignore")).unwrap(), "*\n");
     }
 
     #[test]
@@ -150,10 +129,7 @@ mod tests {
         fs::create_dir_all(&root).unwrap();
         fs::write(root.join(MARKER), r#"{"format": 99}"#).unwrap();
         let err = Lab::find(tmp.path(), None).unwrap_err();
-        assert!(
-            err.to_string().contains("format 99 is not supported"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("format 99 is not supported"), "{err}");
     }
 
     #[test]

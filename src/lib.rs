@@ -9,6 +9,7 @@
 //! - [`spec`]: what a run records at launch (`run.json`), with [`git`] provenance.
 //! - [`rundir`]: one run's folder: atomic creation, appenders, the owner lock.
 //! - [`policy`]: `labmate.toml`: rules, notifications, supervision, the queue.
+//! - [`queue`]: the launch queue: slots and GPUs, as lock files.
 //! - [`notify`]: delivering alerts to a command or a webhook.
 //! - [`rules`]: babysitting rules as pure logic: alerts from points, silence and exits.
 //! - [`supervisor`]: starting a command, teeing its output, recording its end.
@@ -31,6 +32,7 @@ pub mod lab;
 pub mod model;
 pub mod notify;
 pub mod policy;
+pub mod queue;
 pub mod record;
 pub mod rules;
 pub mod rundir;

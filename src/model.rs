@@ -44,11 +44,7 @@ pub struct GitBrief {
 
 impl From<&GitState> for GitBrief {
     fn from(g: &GitState) -> GitBrief {
-        GitBrief {
-            commit: g.commit.clone(),
-            branch: g.branch.clone(),
-            dirty: g.dirty,
-        }
+        GitBrief { commit: g.commit.clone(), branch: g.branch.clone(), dirty: g.dirty }
     }
 }
 
@@ -123,10 +119,7 @@ pub fn key_metrics(runs: &[Run], how_many: usize) -> Vec<String> {
     }
     let rank = |k: &str| {
         let k = k.to_ascii_lowercase();
-        match (
-            k.contains("loss"),
-            k.contains("val") || k.contains("eval") || k.contains("test"),
-        ) {
+        match (k.contains("loss"), k.contains("val") || k.contains("eval") || k.contains("test")) {
             (true, true) => 0,
             (true, false) => 1,
             _ if k.contains("acc") => 2,
@@ -135,8 +128,5 @@ pub fn key_metrics(runs: &[Run], how_many: usize) -> Vec<String> {
     };
     let mut keys: Vec<(&str, usize)> = seen.into_iter().collect();
     keys.sort_by_key(|(k, n)| (rank(k), std::cmp::Reverse(*n), k.to_string()));
-    keys.into_iter()
-        .take(how_many)
-        .map(|(k, _)| k.to_string())
-        .collect()
+    keys.into_iter().take(how_many).map(|(k, _)| k.to_string()).collect()
 }

@@ -50,14 +50,7 @@ fn run_command(argv: &[String], body: &str, timeout: Duration) -> Result<(), Str
                     let _ = e.read_to_string(&mut err);
                 }
                 let err = err.trim().lines().last().unwrap_or("").to_string();
-                return Err(format!(
-                    "{status}{}",
-                    if err.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {err}")
-                    }
-                ));
+                return Err(format!("{status}{}", if err.is_empty() { String::new() } else { format!(": {err}") }));
             }
             None if Instant::now() >= deadline => {
                 let _ = child.kill();
@@ -75,37 +68,21 @@ fn post(url: &str, body: &str, timeout: Duration) -> Result<(), String> {
     if url.starts_with("https://") {
         return post_with_curl(url, body, timeout);
     }
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or("the URL must start with http:// or https://")?;
+    let rest = url.strip_prefix("http://").ok_or("the URL must start with http:// or https://")?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let addr_text = if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let addr = addr_text
-        .to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or("no address")?;
+    let addr_text = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
+    let addr = addr_text.to_socket_addrs().map_err(|e| e.to_string())?.next().ok_or("no address")?;
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    stream
-        .set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
     let request = format!(
         "POST {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: labmate\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| e.to_string())?;
+    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
     let mut head = [0u8; 64];
     let n = stream.read(&mut head).map_err(|e| e.to_string())?;
     let status_line = String::from_utf8_lossy(&head[..n]);
@@ -113,10 +90,7 @@ fn post(url: &str, body: &str, timeout: Duration) -> Result<(), String> {
     if code.starts_with('2') {
         Ok(())
     } else {
-        Err(format!(
-            "answered {}",
-            status_line.lines().next().unwrap_or("nothing")
-        ))
+        Err(format!("answered {}", status_line.lines().next().unwrap_or("nothing")))
     }
 }
 
@@ -162,10 +136,7 @@ mod tests {
             s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").unwrap();
             String::from_utf8(got).unwrap()
         });
-        let cfg = NotifyConfig {
-            webhook: Some(url),
-            ..NotifyConfig::default()
-        };
+        let cfg = NotifyConfig { webhook: Some(url), ..NotifyConfig::default() };
         assert!(send(&cfg, &serde_json::json!({"rule": "nonfinite"})).is_empty());
         let request = server.join().unwrap();
         assert!(request.starts_with("POST /hook HTTP/1.1\r\n"), "{request}");
@@ -178,21 +149,14 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         drop(listener); // nothing listens there now
         let cfg = NotifyConfig {
-            command: Some(vec![
-                "sh".into(),
-                "-c".into(),
-                "cat >/dev/null; echo nope >&2; exit 3".into(),
-            ]),
+            command: Some(vec!["sh".into(), "-c".into(), "cat >/dev/null; echo nope >&2; exit 3".into()]),
             webhook: Some(format!("http://127.0.0.1:{port}/")),
             timeout: 2.0,
         };
         let failures = send(&cfg, &serde_json::json!({}));
         assert_eq!(failures.len(), 2, "{failures:?}");
         assert!(failures[0].contains("exit status: 3: nope"), "{failures:?}");
-        assert!(
-            failures[1].starts_with("webhook http://127.0.0.1"),
-            "{failures:?}"
-        );
+        assert!(failures[1].starts_with("webhook http://127.0.0.1"), "{failures:?}");
     }
 
     #[test]
@@ -200,17 +164,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("got.json");
         let cfg = NotifyConfig {
-            command: Some(vec![
-                "sh".into(),
-                "-c".into(),
-                format!("cat > {}", out.display()),
-            ]),
+            command: Some(vec!["sh".into(), "-c".into(), format!("cat > {}", out.display())]),
             ..NotifyConfig::default()
         };
         assert!(send(&cfg, &serde_json::json!({"rule": "stall"})).is_empty());
-        assert_eq!(
-            std::fs::read_to_string(out).unwrap(),
-            "{\"rule\":\"stall\"}"
-        );
+        assert_eq!(std::fs::read_to_string(out).unwrap(), "{\"rule\":\"stall\"}");
     }
 }

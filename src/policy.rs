@@ -37,11 +37,7 @@ pub struct NotifyConfig {
 
 impl Default for NotifyConfig {
     fn default() -> Self {
-        NotifyConfig {
-            command: None,
-            webhook: None,
-            timeout: 10.0,
-        }
+        NotifyConfig { command: None, webhook: None, timeout: 10.0 }
     }
 }
 
@@ -58,10 +54,7 @@ pub struct SupervisorConfig {
 
 impl Default for SupervisorConfig {
     fn default() -> Self {
-        SupervisorConfig {
-            sys_interval: 5.0,
-            stop_grace: 10.0,
-        }
+        SupervisorConfig { sys_interval: 5.0, stop_grace: 10.0 }
     }
 }
 
@@ -98,10 +91,8 @@ impl Policy {
     }
 
     pub fn parse(text: &str) -> std::result::Result<Policy, String> {
-        let policy: Policy =
-            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
-        crate::rules::Babysitter::new(&policy.rules, 0.0)
-            .map_err(|e| format!("in [rules] custom: {e}"))?;
+        let policy: Policy = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        crate::rules::Babysitter::new(&policy.rules, 0.0).map_err(|e| format!("in [rules] custom: {e}"))?;
         if policy.queue.max_concurrent == Some(0) {
             return Err("[queue] max_concurrent must be 1 or more".into());
         }
@@ -109,11 +100,7 @@ impl Policy {
     }
 
     pub fn babysit(&self) -> Babysit {
-        Babysit {
-            rules: self.rules.clone(),
-            notify: self.notify.clone(),
-            supervisor: self.supervisor.clone(),
-        }
+        Babysit { rules: self.rules.clone(), notify: self.notify.clone(), supervisor: self.supervisor.clone() }
     }
 }
 
@@ -149,10 +136,7 @@ max_concurrent = 2
         let e = Policy::parse("[rules]\n[rules.stal]\nfloor = 1\n").unwrap_err();
         assert!(e.contains("line 2") && e.contains("stal"), "{e}");
         let e = Policy::parse("[supervisor]\nsys_interval = \"soon\"\n").unwrap_err();
-        assert!(
-            e.contains("line 2") && e.contains("bad duration 'soon'"),
-            "{e}"
-        );
+        assert!(e.contains("line 2") && e.contains("bad duration 'soon'"), "{e}");
         let e = Policy::parse("[rules]\ncustom = [\"loss >\"]\n").unwrap_err();
         assert!(e.contains("bad rule at column 7"), "{e}");
     }

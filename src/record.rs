@@ -165,12 +165,7 @@ pub struct Event {
 
 impl Event {
     pub fn warning(time: f64, message: impl Into<String>, data: Option<Value>) -> Event {
-        Event {
-            time,
-            kind: "warning".into(),
-            message: message.into(),
-            data,
-        }
+        Event { time, kind: "warning".into(), message: message.into(), data }
     }
 }
 
@@ -236,27 +231,12 @@ impl Record {
                     None => return Err("log record without a step".into()),
                 };
                 let raw = l.data.ok_or("log record without data")?;
-                let metrics =
-                    serde_json::from_str::<Metrics>(raw.get()).map_err(|e| format!("data: {e}"))?;
-                Record::Log {
-                    step,
-                    time,
-                    metrics,
-                }
+                let metrics = serde_json::from_str::<Metrics>(raw.get()).map_err(|e| format!("data: {e}"))?;
+                Record::Log { step, time, metrics }
             }
-            "config" => Record::Config {
-                time,
-                data: object(l.data)?,
-            },
-            "summary" => Record::Summary {
-                time,
-                data: object(l.data)?,
-            },
-            "meta" => Record::Meta {
-                time,
-                name: l.name,
-                tags: l.tags.unwrap_or_default(),
-            },
+            "config" => Record::Config { time, data: object(l.data)? },
+            "summary" => Record::Summary { time, data: object(l.data)? },
+            "meta" => Record::Meta { time, name: l.name, tags: l.tags.unwrap_or_default() },
             "event" => Record::Event(Event {
                 time,
                 kind: l.kind.unwrap_or_else(|| "info".into()),
@@ -266,16 +246,8 @@ impl Record {
                     None => None,
                 },
             }),
-            "queued" => Record::Queued {
-                time,
-                pid: l.pid.ok_or("queued record without a pid")?,
-            },
-            "start" => Record::Start {
-                time,
-                pid: l.pid,
-                child_pid: l.child_pid,
-                pgid: l.pgid,
-            },
+            "queued" => Record::Queued { time, pid: l.pid.ok_or("queued record without a pid")? },
+            "start" => Record::Start { time, pid: l.pid, child_pid: l.child_pid, pgid: l.pgid },
             "end" => Record::End(End {
                 time,
                 status: l.status.ok_or("end record without a status")?,
@@ -305,15 +277,8 @@ impl Record {
     /// The record as one line, newline included.
     pub fn to_line(&self) -> String {
         let mut line = match self {
-            Record::Log {
-                step,
-                time,
-                metrics,
-            } => {
-                let mut s = format!(
-                    "{{\"t\":\"log\",\"step\":{step},\"time\":{},\"data\":{{",
-                    json(&Num(*time))
-                );
+            Record::Log { step, time, metrics } => {
+                let mut s = format!("{{\"t\":\"log\",\"step\":{step},\"time\":{},\"data\":{{", json(&Num(*time)));
                 for (i, (k, v)) in metrics.values.iter().enumerate() {
                     if i > 0 {
                         s.push(',');
@@ -327,24 +292,11 @@ impl Record {
             }
             Record::Config { time, data } => tagged("config", *time, &[("data", json(data))]),
             Record::Summary { time, data } => tagged("summary", *time, &[("data", json(data))]),
-            Record::Meta { time, name, tags } => {
-                tagged("meta", *time, &[("name", json(name)), ("tags", json(tags))])
-            }
+            Record::Meta { time, name, tags } => tagged("meta", *time, &[("name", json(name)), ("tags", json(tags))]),
             Record::Event(e) => with_type("event", e),
-            Record::Start {
-                time,
-                pid,
-                child_pid,
-                pgid,
-            } => tagged(
-                "start",
-                *time,
-                &[
-                    ("pid", json(pid)),
-                    ("child_pid", json(child_pid)),
-                    ("pgid", json(pgid)),
-                ],
-            ),
+            Record::Start { time, pid, child_pid, pgid } => {
+                tagged("start", *time, &[("pid", json(pid)), ("child_pid", json(child_pid)), ("pgid", json(pgid))])
+            }
             Record::Queued { time, pid } => tagged("queued", *time, &[("pid", json(pid))]),
             Record::End(e) => with_type("end", e),
             Record::Unknown => String::from("{\"t\":\"unknown\"}"),
@@ -429,19 +381,13 @@ mod tests {
         Record::Log {
             step,
             time: 1.5,
-            metrics: Metrics {
-                values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-                dropped: vec![],
-            },
+            metrics: Metrics { values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(), dropped: vec![] },
         }
     }
 
     #[test]
     fn non_finite_values_round_trip_as_strings() {
-        let rec = log(
-            3,
-            &[("a", f64::INFINITY), ("b", f64::NEG_INFINITY), ("c", 0.1)],
-        );
+        let rec = log(3, &[("a", f64::INFINITY), ("b", f64::NEG_INFINITY), ("c", 0.1)]);
         let line = rec.to_line();
         assert_eq!(
             line,
@@ -449,9 +395,7 @@ mod tests {
         );
         assert_eq!(Record::parse(line.trim_end()).unwrap(), rec);
         let nan = Record::parse(&log(1, &[("x", f64::NAN)]).to_line()).unwrap();
-        let Record::Log { metrics, .. } = nan else {
-            panic!()
-        };
+        let Record::Log { metrics, .. } = nan else { panic!() };
         assert!(metrics.values[0].1.is_nan());
     }
 
@@ -461,9 +405,7 @@ mod tests {
             r#"{"t":"log","step":1,"time":2.0,"data":{"NaN key":NaN,"i":Infinity,"j":-Infinity,"s":"NaN","p":nan,"q":-inf}}"#,
         )
         .unwrap();
-        let Record::Log { metrics, .. } = rec else {
-            panic!()
-        };
+        let Record::Log { metrics, .. } = rec else { panic!() };
         assert_eq!(metrics.values[0].0, "NaN key");
         assert!(metrics.values[0].1.is_nan());
         assert_eq!(metrics.values[1].1, f64::INFINITY);
@@ -475,66 +417,28 @@ mod tests {
 
     #[test]
     fn non_numbers_are_dropped_and_named() {
-        let rec = Record::parse(
-            r#"{"t":"log","step":1,"data":{"a":1,"img":{"x":[1,2]},"s":"hi","n":null}}"#,
-        )
-        .unwrap();
-        let Record::Log { metrics, .. } = rec else {
-            panic!()
-        };
+        let rec = Record::parse(r#"{"t":"log","step":1,"data":{"a":1,"img":{"x":[1,2]},"s":"hi","n":null}}"#).unwrap();
+        let Record::Log { metrics, .. } = rec else { panic!() };
         assert_eq!(metrics.values, vec![("a".to_string(), 1.0)]);
         assert_eq!(metrics.dropped, vec!["img", "s", "n"]);
     }
 
     #[test]
     fn bad_lines_say_what_is_wrong() {
-        assert!(
-            Record::parse("{\"t\":\"log\",\"step\":1.5,\"data\":{}}")
-                .unwrap_err()
-                .contains("not an integer")
-        );
-        assert!(
-            Record::parse("{\"t\":\"log\",\"data\":{}}")
-                .unwrap_err()
-                .contains("without a step")
-        );
+        assert!(Record::parse("{\"t\":\"log\",\"step\":1.5,\"data\":{}}").unwrap_err().contains("not an integer"));
+        assert!(Record::parse("{\"t\":\"log\",\"data\":{}}").unwrap_err().contains("without a step"));
         assert!(Record::parse("{\"t\":\"log\",\"step\":1,\"da").is_err());
-        assert_eq!(
-            Record::parse("{\"t\":\"future\",\"x\":1}").unwrap(),
-            Record::Unknown
-        );
+        assert_eq!(Record::parse("{\"t\":\"future\",\"x\":1}").unwrap(), Record::Unknown);
     }
 
     #[test]
     fn other_records_round_trip() {
         let records = vec![
-            Record::Config {
-                time: 1.0,
-                data: serde_json::from_str(r#"{"lr":0.1,"opt":{"b":[1,2]}}"#).unwrap(),
-            },
-            Record::Meta {
-                time: 1.0,
-                name: Some("x".into()),
-                tags: vec!["a".into()],
-            },
-            Record::Event(Event::warning(
-                2.0,
-                "bad \"line\"",
-                Some(Value::from("##labmate {")),
-            )),
-            Record::Start {
-                time: 3.0,
-                pid: Some(1),
-                child_pid: Some(2),
-                pgid: Some(2),
-            },
-            Record::End(End {
-                time: 4.0,
-                status: "failed".into(),
-                exit_code: None,
-                signal: Some(9),
-                reason: None,
-            }),
+            Record::Config { time: 1.0, data: serde_json::from_str(r#"{"lr":0.1,"opt":{"b":[1,2]}}"#).unwrap() },
+            Record::Meta { time: 1.0, name: Some("x".into()), tags: vec!["a".into()] },
+            Record::Event(Event::warning(2.0, "bad \"line\"", Some(Value::from("##labmate {")))),
+            Record::Start { time: 3.0, pid: Some(1), child_pid: Some(2), pgid: Some(2) },
+            Record::End(End { time: 4.0, status: "failed".into(), exit_code: None, signal: Some(9), reason: None }),
         ];
         for r in records {
             assert_eq!(Record::parse(r.to_line().trim_end()).unwrap(), r);

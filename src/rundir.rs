@@ -65,20 +65,14 @@ impl RunDir {
     pub fn read_spec(&self) -> Result<RunSpec> {
         let p = self.file(SPEC_FILE);
         let bytes = fs::read(&p).map_err(|e| Error::io(&p, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::BadFile {
-            path: p,
-            why: format!("not a valid run.json: {e}"),
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::BadFile { path: p, why: format!("not a valid run.json: {e}") })
     }
 
     /// Opens a file of the run for appending (created when missing).
     pub fn append(&self, name: &str) -> Result<Appender> {
         let p = self.file(name);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&p)
-            .map_err(|e| Error::io(&p, e))?;
+        let file = OpenOptions::new().create(true).append(true).open(&p).map_err(|e| Error::io(&p, e))?;
         Ok(Appender { file, path: p })
     }
 
@@ -114,9 +108,7 @@ impl RunDir {
                 f.write_all(body.as_bytes()).map_err(|e| Error::io(&p, e))?;
                 Ok(now)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Ok(self.lost_at().unwrap_or(now))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(self.lost_at().unwrap_or(now)),
             Err(e) => Err(Error::io(&p, e)),
         }
     }
@@ -138,9 +130,7 @@ pub struct Appender {
 
 impl Appender {
     pub fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
-        self.file
-            .write_all(bytes)
-            .map_err(|e| Error::io(&self.path, e))
+        self.file.write_all(bytes).map_err(|e| Error::io(&self.path, e))
     }
 
     pub fn write_record(&mut self, record: &Record) -> Result<()> {

@@ -87,15 +87,7 @@ mod tests {
     use super::*;
 
     fn series(values: &[f64]) -> Vec<Point> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| Point {
-                step: i as i64,
-                time: i as f64,
-                value: *v,
-            })
-            .collect()
+        values.iter().enumerate().map(|(i, v)| Point { step: i as i64, time: i as f64, value: *v }).collect()
     }
 
     #[test]

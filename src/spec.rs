@@ -41,6 +41,9 @@ pub struct RunSpec {
     /// launched with (supervised runs only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub babysit: Option<crate::policy::Babysit>,
+    /// Launched through the queue: it waits for a slot and a GPU.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub queue: bool,
 }
 
 impl RunSpec {
@@ -60,6 +63,7 @@ impl RunSpec {
             git: None,
             origin: "supervisor".into(),
             babysit: None,
+            queue: false,
         }
     }
 }
@@ -70,13 +74,8 @@ impl RunSpec {
 pub fn parse_config(args: &[String]) -> Result<Map<String, Value>> {
     let mut config = Map::new();
     for arg in args {
-        let bad = |why: &str| Error::BadConfig {
-            arg: arg.clone(),
-            why: why.into(),
-        };
-        let (key, raw) = arg
-            .split_once('=')
-            .ok_or_else(|| bad("expected KEY=VALUE, found no '='"))?;
+        let bad = |why: &str| Error::BadConfig { arg: arg.clone(), why: why.into() };
+        let (key, raw) = arg.split_once('=').ok_or_else(|| bad("expected KEY=VALUE, found no '='"))?;
         let key = key.trim();
         if key.is_empty() || key.split('.').any(str::is_empty) {
             return Err(bad("the key is empty"));
@@ -89,13 +88,9 @@ pub fn parse_config(args: &[String]) -> Result<Map<String, Value>> {
                 at.insert(part.to_string(), value);
                 break;
             }
-            let slot = at
-                .entry(part.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
+            let slot = at.entry(part.to_string()).or_insert_with(|| Value::Object(Map::new()));
             if !slot.is_object() {
-                return Err(bad(&format!(
-                    "'{part}' is already set to a value, not a group"
-                )));
+                return Err(bad(&format!("'{part}' is already set to a value, not a group")));
             }
             at = slot.as_object_mut().expect("checked");
         }
@@ -106,30 +101,20 @@ pub fn parse_config(args: &[String]) -> Result<Map<String, Value>> {
 /// Finds the program of an argv, as exec would: a path when it holds a '/',
 /// else the first executable of that name on `path_var`.
 pub fn resolve_program(program: &str, cwd: &Path, path_var: Option<&OsStr>) -> Result<PathBuf> {
-    let not_found = || Error::CommandNotFound {
-        command: program.to_string(),
-    };
+    let not_found = || Error::CommandNotFound { command: program.to_string() };
     if program.is_empty() {
         return Err(not_found());
     }
     if program.contains('/') {
         let p = cwd.join(program);
-        return if is_executable(&p) {
-            Ok(p)
-        } else {
-            Err(not_found())
-        };
+        return if is_executable(&p) { Ok(p) } else { Err(not_found()) };
     }
     let path_var = path_var.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
     path_var
         .as_bytes()
         .split(|b| *b == b':')
         .map(|dir| {
-            let dir = if dir.is_empty() {
-                cwd.to_path_buf()
-            } else {
-                cwd.join(OsStr::from_bytes(dir))
-            };
+            let dir = if dir.is_empty() { cwd.to_path_buf() } else { cwd.join(OsStr::from_bytes(dir)) };
             dir.join(program)
         })
         .find(|p| is_executable(p))
@@ -146,8 +131,7 @@ pub fn env_subset<'a>(vars: impl Iterator<Item = (&'a str, &'a str)>) -> BTreeMa
     const SECRET: [&str; 4] = ["TOKEN", "SECRET", "PASSWORD", "KEY"];
     vars.filter(|(k, _)| {
         matches!(*k, "CUDA_VISIBLE_DEVICES" | "PYTHONPATH")
-            || (k.starts_with("LABMATE_")
-                && !SECRET.iter().any(|s| k.to_ascii_uppercase().contains(s)))
+            || (k.starts_with("LABMATE_") && !SECRET.iter().any(|s| k.to_ascii_uppercase().contains(s)))
     })
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
@@ -174,12 +158,8 @@ pub fn username() -> String {
         let mut pw: libc::passwd = std::mem::zeroed();
         let mut buf = [0 as libc::c_char; 1024];
         let mut found: *mut libc::passwd = std::ptr::null_mut();
-        if libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut found) == 0
-            && !found.is_null()
-        {
-            return std::ffi::CStr::from_ptr(pw.pw_name)
-                .to_string_lossy()
-                .into_owned();
+        if libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut found) == 0 && !found.is_null() {
+            return std::ffi::CStr::from_ptr(pw.pw_name).to_string_lossy().into_owned();
         }
         format!("uid{uid}")
     }
@@ -214,18 +194,8 @@ mod tests {
     fn malformed_config_names_the_problem() {
         let e = parse_config(&args(&["lr"])).unwrap_err().to_string();
         assert_eq!(e, "bad --config 'lr': expected KEY=VALUE, found no '='");
-        assert!(
-            parse_config(&args(&["=3"]))
-                .unwrap_err()
-                .to_string()
-                .contains("key is empty")
-        );
-        assert!(
-            parse_config(&args(&["a=1", "a.b=2"]))
-                .unwrap_err()
-                .to_string()
-                .contains("not a group")
-        );
+        assert!(parse_config(&args(&["=3"])).unwrap_err().to_string().contains("key is empty"));
+        assert!(parse_config(&args(&["a=1", "a.b=2"])).unwrap_err().to_string().contains("not a group"));
     }
 
     #[test]
@@ -238,10 +208,7 @@ mod tests {
             ("AWS_SECRET", "s"),
         ];
         let e = env_subset(vars.into_iter());
-        assert_eq!(
-            e.keys().collect::<Vec<_>>(),
-            ["CUDA_VISIBLE_DEVICES", "LABMATE_X"]
-        );
+        assert_eq!(e.keys().collect::<Vec<_>>(), ["CUDA_VISIBLE_DEVICES", "LABMATE_X"]);
     }
 
     #[test]

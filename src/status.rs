@@ -15,16 +15,8 @@ use crate::record::ser_num;
 use crate::rundir::{RunDir, STDERR_LOG};
 
 /// Config (or summary) keys that give a run's total steps.
-const TOTAL_KEYS: [&str; 8] = [
-    "total_steps",
-    "max_steps",
-    "num_steps",
-    "steps",
-    "max_iters",
-    "iters",
-    "total_iters",
-    "num_iterations",
-];
+const TOTAL_KEYS: [&str; 8] =
+    ["total_steps", "max_steps", "num_steps", "steps", "max_iters", "iters", "total_iters", "num_iterations"];
 /// Points at the end of a series that throughput and trend look at.
 const RECENT_POINTS: usize = 200;
 
@@ -68,9 +60,7 @@ pub fn run_status(index: &Index, run: &Run) -> Result<RunStatus> {
     let mut steps_per_s = None;
     for key in &keys {
         let m = &run.metrics[key];
-        let lower_is_better = ["loss", "err", "perplexity", "ppl"]
-            .iter()
-            .any(|w| key.to_ascii_lowercase().contains(w));
+        let lower_is_better = ["loss", "err", "perplexity", "ppl"].iter().any(|w| key.to_ascii_lowercase().contains(w));
         let best = if lower_is_better { m.min } else { m.max };
         let points = index.series(&run.id, key)?;
         let recent = &points[points.len().saturating_sub(RECENT_POINTS)..];
@@ -87,20 +77,10 @@ pub fn run_status(index: &Index, run: &Run) -> Result<RunStatus> {
             trend: trend(recent.iter().map(|p| p.value)),
         });
     }
-    let step = run
-        .metrics
-        .iter()
-        .filter(|(k, _)| !k.starts_with("sys/"))
-        .map(|(_, m)| m.last_step)
-        .max();
+    let step = run.metrics.iter().filter(|(k, _)| !k.starts_with("sys/")).map(|(_, m)| m.last_step).max();
     let total_steps = TOTAL_KEYS
         .iter()
-        .find_map(|k| {
-            run.config
-                .get(*k)
-                .or_else(|| run.summary.get(*k))
-                .and_then(|v| v.as_i64())
-        })
+        .find_map(|k| run.config.get(*k).or_else(|| run.summary.get(*k)).and_then(|v| v.as_i64()))
         .filter(|t| *t > 0);
     let progress = match (step, total_steps) {
         (Some(s), Some(t)) => Some(((s + 1) as f64 / t as f64).min(1.0)),
@@ -113,16 +93,8 @@ pub fn run_status(index: &Index, run: &Run) -> Result<RunStatus> {
         _ => None,
     };
     let events = index.events(&run.id)?;
-    let alerts: Vec<String> = events
-        .iter()
-        .filter(|e| e.kind == "alert")
-        .map(|e| e.message.clone())
-        .collect();
-    let sys = run
-        .metrics
-        .iter()
-        .filter_map(|(k, m)| k.strip_prefix("sys/").map(|s| (s.to_string(), m.last)))
-        .collect();
+    let alerts: Vec<String> = events.iter().filter(|e| e.kind == "alert").map(|e| e.message.clone()).collect();
+    let sys = run.metrics.iter().filter_map(|(k, m)| k.strip_prefix("sys/").map(|s| (s.to_string(), m.last))).collect();
     let stderr_tail = read_tail(&RunDir::at(index.lab().run_dir(&run.id)), 16 * 1024);
     Ok(RunStatus {
         id: run.id.clone(),
@@ -152,10 +124,7 @@ fn trend(values: impl Iterator<Item = f64>) -> &'static str {
         return "flat";
     }
     let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len() as f64;
-    let (before, last) = (
-        mean(&v[v.len() - 2 * q..v.len() - q]),
-        mean(&v[v.len() - q..]),
-    );
+    let (before, last) = (mean(&v[v.len() - 2 * q..v.len() - q]), mean(&v[v.len() - q..]));
     let slack = 0.02 * before.abs().max(1e-12);
     if last < before - slack {
         "falling"
@@ -186,12 +155,7 @@ pub fn render(s: &RunStatus) -> String {
     if let Some(r) = &s.reason {
         let _ = write!(state, " ({})", clip(r, 40));
     }
-    let _ = write!(
-        out,
-        "{}{name}: {state}, {}",
-        s.id,
-        clock::human_duration(s.elapsed_s)
-    );
+    let _ = write!(out, "{}{name}: {state}, {}", s.id, clock::human_duration(s.elapsed_s));
     match (s.step, s.total_steps, s.progress) {
         (Some(step), Some(total), Some(p)) => {
             let _ = write!(out, ", step {step}/{total} ({:.0}%)", p * 100.0);
@@ -212,54 +176,27 @@ pub fn render(s: &RunStatus) -> String {
         let parts: Vec<String> = s
             .metrics
             .iter()
-            .map(|m| {
-                format!(
-                    "{} {} {} (best {})",
-                    m.key,
-                    short(m.last),
-                    arrow(m.trend),
-                    short(m.best)
-                )
-            })
+            .map(|m| format!("{} {} {} (best {})", m.key, short(m.last), arrow(m.trend), short(m.best)))
             .collect();
         let _ = writeln!(out, "  {}", parts.join("; "));
     }
     if s.alert_count > 0 {
-        let _ = writeln!(
-            out,
-            "  alerts ({}): {}",
-            s.alert_count,
-            clip(s.alerts.last().map_or("", |a| a), 110)
-        );
+        let _ = writeln!(out, "  alerts ({}): {}", s.alert_count, clip(s.alerts.last().map_or("", |a| a), 110));
     }
     if let Some(e) = &s.last_error {
         let _ = writeln!(out, "  last error: {}", clip(e, 100));
     }
-    let sys: Vec<String> = [
-        ("cpu_percent", "cpu", "%"),
-        ("rss_mb", "rss", "MB"),
-        ("host_mem_used_pct", "host mem", "%"),
-    ]
-    .iter()
-    .filter_map(|(k, label, unit)| {
-        s.sys
-            .get(*k)
-            .map(|v| format!("{label} {}{unit}", v.round()))
-    })
-    .chain(
-        s.sys
+    let sys: Vec<String> =
+        [("cpu_percent", "cpu", "%"), ("rss_mb", "rss", "MB"), ("host_mem_used_pct", "host mem", "%")]
             .iter()
-            .filter(|(k, _)| k.starts_with("gpu") && k.ends_with("util_percent"))
-            .map(|(k, v)| {
+            .filter_map(|(k, label, unit)| s.sys.get(*k).map(|v| format!("{label} {}{unit}", v.round())))
+            .chain(s.sys.iter().filter(|(k, _)| k.starts_with("gpu") && k.ends_with("util_percent")).map(|(k, v)| {
                 let gpu = k.split('/').next().unwrap_or(k);
-                let mem = s
-                    .sys
-                    .get(&format!("{gpu}/mem_used_mb"))
-                    .map_or(String::new(), |m| format!(" {}MB", m.round()));
+                let mem =
+                    s.sys.get(&format!("{gpu}/mem_used_mb")).map_or(String::new(), |m| format!(" {}MB", m.round()));
                 format!("{gpu} {}%{mem}", v.round())
-            }),
-    )
-    .collect();
+            }))
+            .collect();
     if !sys.is_empty() {
         let _ = writeln!(out, "  sys: {}", sys.join(", "));
     }
@@ -290,11 +227,7 @@ fn short(v: f64) -> String {
         // Four significant digits at most: 898.7 -> 898.7, 12.3456 -> 12.35.
         let decimals = (3 - v.abs().max(1e-3).log10().floor() as i32).clamp(0, 4) as usize;
         let s = format!("{v:.decimals$}");
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
+        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
     }
 }
 
@@ -315,10 +248,7 @@ mod tests {
     fn trends_read_the_recent_points() {
         assert_eq!(trend((0..100).map(|i| 100.0 - i as f64)), "falling");
         assert_eq!(trend((0..100).map(|i| i as f64)), "rising");
-        assert_eq!(
-            trend((0..100).map(|i| 5.0 + 0.001 * (i % 2) as f64)),
-            "flat"
-        );
+        assert_eq!(trend((0..100).map(|i| 5.0 + 0.001 * (i % 2) as f64)), "flat");
         assert_eq!(trend([1.0].into_iter()), "flat");
     }
 
@@ -328,7 +258,9 @@ mod tests {
             id: "r-2qbm8y1na1".into(),
             name: Some("a-long-run-name-with-config-lr3e-4-seed-1".into()),
             status: "stopped".into(),
-            reason: Some("diverge: loss diverged: 1.217e83 at step 24, above 64 (3x past its best level 16) for 5 points".into()),
+            reason: Some(
+                "diverge: loss diverged: 1.217e83 at step 24, above 64 (3x past its best level 16) for 5 points".into(),
+            ),
             elapsed_s: 3600.0,
             step: Some(12_345),
             total_steps: Some(100_000),
@@ -342,21 +274,19 @@ mod tests {
             alert_count: 3,
             alerts: vec!["x".repeat(300)],
             last_error: Some("y".repeat(300)),
-            sys: [("cpu_percent", 98.0), ("rss_mb", 1234.0), ("gpu0/util_percent", 95.0), ("gpu0/mem_used_mb", 30000.0)]
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
+            sys: [
+                ("cpu_percent", 98.0),
+                ("rss_mb", 1234.0),
+                ("gpu0/util_percent", 95.0),
+                ("gpu0/mem_used_mb", 30000.0),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect(),
         };
         let text = render(&s);
-        assert!(
-            text.chars().count() < 650,
-            "{} chars:\n{text}",
-            text.chars().count()
-        );
+        assert!(text.chars().count() < 650, "{} chars:\n{text}", text.chars().count());
         assert!(text.contains("step 12345/100000 (12%)"), "{text}");
-        assert!(
-            text.contains("sys: cpu 98%, rss 1234MB, gpu0 95% 30000MB"),
-            "{text}"
-        );
+        assert!(text.contains("sys: cpu 98%, rss 1234MB, gpu0 95% 30000MB"), "{text}");
     }
 }

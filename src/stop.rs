@@ -33,30 +33,18 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
     let dir = RunDir::at(index.lab().run_dir(id));
     let spec = dir.read_spec()?;
     if spec.host != crate::spec::hostname() {
-        return Err(Error::Invalid(format!(
-            "run {id} runs on host {}; stop it from there",
-            spec.host
-        )));
+        return Err(Error::Invalid(format!("run {id} runs on host {}; stop it from there", spec.host)));
     }
     let (supervisor, pgid) = owner_pids(&dir);
     let request = serde_json::json!({"time": clock::now(), "reason": reason, "by": by});
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(dir.file(STOP_FILE))
-    {
-        Ok(mut f) => f
-            .write_all(format!("{request}\n").as_bytes())
-            .map_err(|e| Error::io(dir.file(STOP_FILE), e))?,
+    match OpenOptions::new().write(true).create_new(true).open(dir.file(STOP_FILE)) {
+        Ok(mut f) => f.write_all(format!("{request}\n").as_bytes()).map_err(|e| Error::io(dir.file(STOP_FILE), e))?,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {} // the first reason stands
         Err(e) => return Err(Error::io(dir.file(STOP_FILE), e)),
     }
     if !dir.owner_gone() {
-        let pid = supervisor.ok_or_else(|| {
-            Error::Invalid(format!(
-                "run {id} has no supervisor to stop it (a run made by a client)"
-            ))
-        })?;
+        let pid = supervisor
+            .ok_or_else(|| Error::Invalid(format!("run {id} has no supervisor to stop it (a run made by a client)")))?;
         // SAFETY: sending a signal has no memory effects.
         unsafe { libc::kill(pid, libc::SIGTERM) };
         return Ok(Stopped::Asked);
@@ -83,9 +71,7 @@ fn owner_pids(dir: &RunDir) -> (Option<i32>, Option<i32>) {
     let (mut pid, mut pgid) = (None, None);
     for line in text.lines().take(50) {
         match Record::parse(line) {
-            Ok(Record::Start {
-                pid: p, pgid: g, ..
-            }) => {
+            Ok(Record::Start { pid: p, pgid: g, .. }) => {
                 pid = pid.or(p.map(|p| p as i32));
                 pgid = g;
                 break;

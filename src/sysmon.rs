@@ -29,12 +29,7 @@ impl Sampler {
     pub fn new(pgid: i32, cuda_visible_devices: Option<&str>) -> Sampler {
         let gpus = visible_gpus(cuda_visible_devices, &gpus());
         let ticks = scan(pgid).map(|t| t.ticks).unwrap_or_default();
-        Sampler {
-            pgid,
-            gpus,
-            ticks,
-            at: Instant::now(),
-        }
+        Sampler { pgid, gpus, ticks, at: Instant::now() }
     }
 
     /// One sample: (metric name, value) pairs. Never panics, never errors: what cannot be read is left out.
@@ -69,9 +64,7 @@ pub fn gpus() -> Vec<(u32, String)> {
     let Some(nvml) = nvml() else {
         return Vec::new();
     };
-    (0..nvml.count())
-        .filter_map(|i| Some((i, nvml.uuid(i)?)))
-        .collect()
+    (0..nvml.count()).filter_map(|i| Some((i, nvml.uuid(i)?))).collect()
 }
 
 /// The processes of one process group at one instant.
@@ -87,18 +80,11 @@ fn scan(pgid: i32) -> Option<Tree> {
     let mut tree = Tree::default();
     let page = page_size();
     for entry in fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
         // A process may exit between the listing and the read: skip it.
-        let Some(stat) = fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| parse_stat(&s))
-        else {
+        let Some(stat) = fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| parse_stat(&s)) else {
             continue;
         };
         if stat.pgrp != pgid {
@@ -106,11 +92,7 @@ fn scan(pgid: i32) -> Option<Tree> {
         }
         tree.ticks.insert((pid, stat.start), stat.ticks);
         let statm = fs::read_to_string(format!("/proc/{pid}/statm")).unwrap_or_default();
-        let pages: u64 = statm
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+        let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         tree.rss_bytes = tree.rss_bytes.saturating_add(pages.saturating_mul(page));
     }
     Some(tree)
@@ -132,20 +114,14 @@ fn parse_stat(line: &str) -> Option<Stat> {
     // rest[0] is field 3 (state), so field n is rest[n - 3].
     let f: Vec<&str> = rest.split_whitespace().collect();
     let num = |n: usize| f.get(n - 3)?.parse::<u64>().ok();
-    Some(Stat {
-        pgrp: f.get(5 - 3)?.parse().ok()?,
-        ticks: num(14)?.checked_add(num(15)?)?,
-        start: num(22)?,
-    })
+    Some(Stat { pgrp: f.get(5 - 3)?.parse().ok()?, ticks: num(14)?.checked_add(num(15)?)?, start: num(22)? })
 }
 
 /// CPU ticks spent between two scans. A process new since `before` counts
 /// from zero; one that exited is simply absent, so its last stretch is lost
 /// but nothing goes negative.
 fn busy_ticks(before: &HashMap<(i32, u64), u64>, now: &HashMap<(i32, u64), u64>) -> u64 {
-    now.iter()
-        .map(|(k, &t)| t.saturating_sub(before.get(k).copied().unwrap_or(0)))
-        .fold(0, u64::saturating_add)
+    now.iter().map(|(k, &t)| t.saturating_sub(before.get(k).copied().unwrap_or(0))).fold(0, u64::saturating_add)
 }
 
 fn clock_ticks_per_sec() -> f64 {
@@ -195,10 +171,7 @@ fn visible_gpus(cvd: Option<&str>, all: &[(u32, String)]) -> Vec<u32> {
                 _ => None,
             }
         } else {
-            entry
-                .parse::<u32>()
-                .ok()
-                .filter(|n| all.iter().any(|(i, _)| i == n))
+            entry.parse::<u32>().ok().filter(|n| all.iter().any(|(i, _)| i == n))
         };
         match found {
             Some(i) if !seen.contains(&i) => seen.push(i),
@@ -254,12 +227,7 @@ fn nvml() -> Option<&'static Nvml> {
 
 fn load_nvml() -> Option<Nvml> {
     // SAFETY: the name is a NUL-terminated constant; dlopen has no other precondition.
-    let lib = unsafe {
-        libc::dlopen(
-            c"libnvidia-ml.so.1".as_ptr(),
-            libc::RTLD_NOW | libc::RTLD_LOCAL,
-        )
-    };
+    let lib = unsafe { libc::dlopen(c"libnvidia-ml.so.1".as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
     if lib.is_null() {
         return None;
     }
@@ -378,14 +346,7 @@ mod tests {
         let line = "4242 (my (odd) prog) S 1 4200 4200 0 -1 4194560 100 0 0 0 \
                     250 50 0 0 20 0 1 0 98765 1000000 200 18446744073709551615\n";
         let stat = parse_stat(line).unwrap();
-        assert_eq!(
-            stat,
-            Stat {
-                pgrp: 4200,
-                ticks: 300,
-                start: 98765
-            }
-        );
+        assert_eq!(stat, Stat { pgrp: 4200, ticks: 300, start: 98765 });
         assert_eq!(parse_stat("4242 (truncated"), None);
     }
 
@@ -400,10 +361,8 @@ mod tests {
 
     #[test]
     fn cuda_visible_devices_maps_to_nvml_indices() {
-        let all: Vec<(u32, String)> = [(0, "GPU-abc1"), (1, "GPU-abd2"), (2, "GPU-ffff")]
-            .iter()
-            .map(|(i, u)| (*i, u.to_string()))
-            .collect();
+        let all: Vec<(u32, String)> =
+            [(0, "GPU-abc1"), (1, "GPU-abd2"), (2, "GPU-ffff")].iter().map(|(i, u)| (*i, u.to_string())).collect();
         assert_eq!(visible_gpus(None, &all), vec![0, 1, 2]);
         assert_eq!(visible_gpus(Some(""), &all), Vec::<u32>::new());
         assert_eq!(visible_gpus(Some("0,2"), &all), vec![0, 2]);
@@ -418,11 +377,8 @@ mod tests {
 
     #[test]
     fn samples_a_real_process_tree() {
-        let mut child = Command::new("sh")
-            .args(["-c", "sleep 5 & while :; do :; done"])
-            .process_group(0)
-            .spawn()
-            .unwrap();
+        let mut child =
+            Command::new("sh").args(["-c", "sleep 5 & while :; do :; done"]).process_group(0).spawn().unwrap();
         let pgid = child.id() as i32;
         let mut sampler = Sampler::new(pgid, None);
         sleep(Duration::from_millis(500));

@@ -68,15 +68,9 @@ pub fn wait(
     }
     loop {
         let runs: Vec<Run> = ids.iter().map(|id| index.run(id)).collect::<Result<_>>()?;
-        if runs
-            .iter()
-            .all(|r| r.status != "running" && r.status != "queued")
-        {
+        if runs.iter().all(|r| r.status != "running" && r.status != "queued") {
             return Ok(match runs.iter().find(|r| r.status != "finished") {
-                Some(r) => WaitEnd::EndedOtherwise {
-                    run: r.id.clone(),
-                    status: r.status.clone(),
-                },
+                Some(r) => WaitEnd::EndedOtherwise { run: r.id.clone(), status: r.status.clone() },
                 None => WaitEnd::Finished,
             });
         }
@@ -89,10 +83,7 @@ pub fn wait(
                     .last()
                     .map(|e| e.message)
                     .unwrap_or_default();
-                return Ok(WaitEnd::Alert {
-                    run: id.clone(),
-                    message,
-                });
+                return Ok(WaitEnd::Alert { run: id.clone(), message });
             }
         }
         if let Some(cond) = until {

@@ -31,10 +31,7 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let dir = match args.dir {
-        Some(d) if d.exists() => bail!(
-            "{} already exists; the demo makes a new folder",
-            d.display()
-        ),
+        Some(d) if d.exists() => bail!("{} already exists; the demo makes a new folder", d.display()),
         Some(d) => ctx.cwd.join(d),
         None => free_dir(&ctx.cwd),
     };
@@ -58,6 +55,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 tags: vec!["demo".into()],
                 config: vec![],
                 rules: vec![],
+                queue: false,
                 command: [
                     python.as_str(),
                     "train.py",
@@ -90,28 +88,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             break runs;
         }
         if started.elapsed() > Duration::from_secs(300) {
-            bail!(
-                "the demo's runs did not end within 5 minutes; see `labmate runs` in {}",
-                dir.display()
-            );
+            bail!("the demo's runs did not end within 5 minutes; see `labmate runs` in {}", dir.display());
         }
         std::thread::sleep(Duration::from_millis(250));
     };
-    println!(
-        "\nall {} runs ended after {:.1}s\n",
-        runs.len(),
-        started.elapsed().as_secs_f64()
-    );
+    println!("\nall {} runs ended after {:.1}s\n", runs.len(), started.elapsed().as_secs_f64());
     print!("{}", super::runs::render(&runs, clock::now()));
 
-    let diverged = runs
-        .iter()
-        .find(|r| r.status == "failed")
-        .map_or("lr3.0-s1".into(), |r| r.id.clone());
-    let good = runs
-        .iter()
-        .find(|r| r.name.as_deref() == Some("lr0.01-s1"))
-        .map_or("lr0.01-s1".into(), |r| r.id.clone());
+    let diverged = runs.iter().find(|r| r.status == "failed").map_or("lr3.0-s1".into(), |r| r.id.clone());
+    let good =
+        runs.iter().find(|r| r.name.as_deref() == Some("lr0.01-s1")).map_or("lr0.01-s1".into(), |r| r.id.clone());
     println!(
         "\nwhere everything is:
   experiment   {dir}  (train.py, committed to git)
@@ -139,10 +125,7 @@ fn free_dir(cwd: &Path) -> PathBuf {
     if !first.exists() {
         return first;
     }
-    (2..)
-        .map(|n| cwd.join(format!("labmate-demo-{n}")))
-        .find(|p| !p.exists())
-        .expect("a free name")
+    (2..).map(|n| cwd.join(format!("labmate-demo-{n}"))).find(|p| !p.exists()).expect("a free name")
 }
 
 fn supervisor_python() -> anyhow::Result<String> {
@@ -163,8 +146,7 @@ fn supervisor_python() -> anyhow::Result<String> {
 
 /// The experiment folder: the trainer, the client beside it, all committed.
 fn write_experiment(dir: &Path) -> anyhow::Result<()> {
-    fs::create_dir_all(dir.join("labmate"))
-        .with_context(|| format!("creating {}", dir.display()))?;
+    fs::create_dir_all(dir.join("labmate")).with_context(|| format!("creating {}", dir.display()))?;
     fs::write(dir.join("train.py"), TRAINER)?;
     fs::write(dir.join("labmate/__init__.py"), CLIENT)?;
     fs::write(dir.join(".gitignore"), "__pycache__/\n")?;
@@ -186,7 +168,6 @@ fn write_experiment(dir: &Path) -> anyhow::Result<()> {
             .is_ok_and(|s| s.success())
     };
     // Without git the demo still runs; its runs just carry no commit.
-    let _ =
-        git(&["init", "-q"]) && git(&["add", "-A"]) && git(&["commit", "-q", "-m", "toy trainer"]);
+    let _ = git(&["init", "-q"]) && git(&["add", "-A"]) && git(&["commit", "-q", "-m", "toy trainer"]);
     Ok(())
 }

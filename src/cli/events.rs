@@ -24,8 +24,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let index = ctx.index()?;
     let id = args.run.as_deref().map(|r| index.resolve(r)).transpose()?;
     let since = match &args.since {
-        Some(s) => clock::parse_time(s, clock::now())
-            .map_err(|why| labmate::Error::Invalid(format!("--since: {why}")))?,
+        Some(s) => {
+            clock::parse_time(s, clock::now()).map_err(|why| labmate::Error::Invalid(format!("--since: {why}")))?
+        }
         None => f64::MIN,
     };
     let events = index.events_since(id.as_deref(), since)?;
@@ -35,15 +36,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let mut out = String::new();
     for e in &events {
-        let who = e
-            .name
-            .as_ref()
-            .map_or(e.run.clone(), |n| format!("{} ({n})", e.run));
-        let _ = writeln!(
-            out,
-            "{}  {who}  {:<9}  {}",
-            e.event.time, e.event.kind, e.event.message
-        );
+        let who = e.name.as_ref().map_or(e.run.clone(), |n| format!("{} ({n})", e.run));
+        let _ = writeln!(out, "{}  {who}  {:<9}  {}", e.event.time, e.event.kind, e.event.message);
     }
     if events.is_empty() {
         out.push_str("no events\n");

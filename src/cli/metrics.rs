@@ -33,21 +33,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let index = ctx.index()?;
     let id = index.resolve(&args.run)?;
     let known = index.metric_keys(&id)?;
-    let keys = if args.keys.is_empty() {
-        known.clone()
-    } else {
-        args.keys.clone()
-    };
+    let keys = if args.keys.is_empty() { known.clone() } else { args.keys.clone() };
     let mut all = BTreeMap::new();
     for key in keys {
         if !known.contains(&key) {
             return Err(labmate::Error::Invalid(format!(
                 "run {id} has no metric '{key}'; it has: {}",
-                if known.is_empty() {
-                    "none".into()
-                } else {
-                    known.join(", ")
-                }
+                if known.is_empty() { "none".into() } else { known.join(", ") }
             ))
             .into());
         }
@@ -72,12 +64,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 fn json(all: &BTreeMap<String, Vec<Point>>) -> String {
     let mut s = String::from("{");
     for (i, (key, pts)) in all.iter().enumerate() {
-        let _ = write!(
-            s,
-            "{}\n  {}: [",
-            if i > 0 { "," } else { "" },
-            serde_json::to_string(key).expect("json")
-        );
+        let _ = write!(s, "{}\n  {}: [", if i > 0 { "," } else { "" }, serde_json::to_string(key).expect("json"));
         for (j, p) in pts.iter().enumerate() {
             let _ = write!(
                 s,
@@ -101,30 +88,17 @@ fn json_num(v: f64) -> String {
 fn csv(all: &BTreeMap<String, Vec<Point>>) -> String {
     let mut s = String::from("key,step,time,value\n");
     for (key, pts) in all {
-        let key = if key.contains([',', '"', '\n']) {
-            format!("\"{}\"", key.replace('"', "\"\""))
-        } else {
-            key.clone()
-        };
+        let key =
+            if key.contains([',', '"', '\n']) { format!("\"{}\"", key.replace('"', "\"\"")) } else { key.clone() };
         for p in pts {
-            let _ = writeln!(
-                s,
-                "{key},{},{},{}",
-                p.step,
-                csv_num(p.time),
-                csv_num(p.value)
-            );
+            let _ = writeln!(s, "{key},{},{},{}", p.step, csv_num(p.time), csv_num(p.value));
         }
     }
     s
 }
 
 fn csv_num(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v}")
-    } else {
-        json_num(v).trim_matches('"').to_string()
-    }
+    if v.is_finite() { format!("{v}") } else { json_num(v).trim_matches('"').to_string() }
 }
 
 fn plain(all: &BTreeMap<String, Vec<Point>>) -> String {

@@ -7,6 +7,7 @@ mod events;
 mod init;
 mod logs;
 mod metrics;
+mod queue;
 mod reindex;
 mod run;
 mod runs;
@@ -55,6 +56,8 @@ enum Command {
     Stop(stop::Args),
     /// Alert, lifecycle and warning events.
     Events(events::Args),
+    /// Runs waiting for a slot; `queue cancel RUN` takes one out.
+    Queue(queue::Args),
     /// Delete the index and rebuild it from the run folders.
     Reindex,
     /// Run a small demonstration sweep in a new folder.
@@ -77,6 +80,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Wait(args) => wait::run(&ctx, args),
         Command::Stop(args) => stop::run(&ctx, args),
         Command::Events(args) => events::run(&ctx, args),
+        Command::Queue(args) => queue::run(&ctx, args),
         Command::Reindex => reindex::run(&ctx),
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Supervise(args) => supervise::run(&ctx, args),
@@ -93,9 +97,7 @@ impl Context {
     fn from_env() -> anyhow::Result<Context> {
         Ok(Context {
             cwd: std::env::current_dir().context("the current directory is not readable")?,
-            lab_dir: std::env::var_os("LABMATE_DIR")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
+            lab_dir: std::env::var_os("LABMATE_DIR").filter(|v| !v.is_empty()).map(PathBuf::from),
         })
     }
 
@@ -116,10 +118,7 @@ impl Context {
 /// Prints an error the way users should see it, and picks the exit code:
 /// 2 for the user's mistakes, 1 for everything else.
 pub fn report(err: &anyhow::Error) -> ExitCode {
-    if err.chain().any(|e| {
-        e.downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    }) {
+    if err.chain().any(|e| e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)) {
         return ExitCode::SUCCESS;
     }
     let mut stderr = io::stderr().lock();

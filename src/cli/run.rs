@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use labmate::Lab;
-use labmate::supervisor::{self, LaunchRequest};
+use labmate::supervisor::{self, LaunchRequest, Stage};
 
 use super::Context;
 
@@ -21,16 +21,14 @@ pub struct Args {
     /// A babysitting rule for this run, e.g. 'val_loss > 5 after step 1000 => stop'; repeat for more.
     #[arg(long = "rule", value_name = "RULE")]
     rules: Vec<String>,
+    /// Wait in the launch queue for a free slot (max_concurrent in labmate.toml) and a free GPU.
+    #[arg(long)]
+    queue: bool,
     /// Print the run id and return; the run goes on, supervised.
     #[arg(long)]
     detach: bool,
     /// The command and its arguments, after `--`.
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
     command: Vec<String>,
 }
 
@@ -41,6 +39,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         tags: args.tags,
         config: args.config,
         rules: args.rules,
+        queue: args.queue,
         command: args.command,
         cwd: ctx.cwd.clone(),
     };
@@ -52,8 +51,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         println!("{id}");
         return Ok(ExitCode::SUCCESS);
     }
-    let outcome = supervisor::supervise(prepared, true, |spec| {
-        eprintln!("labmate: run {} started", spec.id);
+    let outcome = supervisor::supervise(prepared, true, |spec, stage| match stage {
+        Stage::Queued => eprintln!("labmate: run {} queued", spec.id),
+        Stage::Started => eprintln!("labmate: run {} started", spec.id),
     })?;
     let how = match (outcome.exit_code, outcome.signal) {
         (Some(c), _) => format!("exit code {c}"),

@@ -26,9 +26,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&runs)?;
     } else {
-        std::io::stdout()
-            .lock()
-            .write_all(render(&runs, clock::now()).as_bytes())?;
+        std::io::stdout().lock().write_all(render(&runs, clock::now()).as_bytes())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -39,13 +37,7 @@ pub fn render(runs: &[Run], now: f64) -> String {
         return "no runs yet: start one with `labmate run -- CMD`\n".into();
     }
     let keys = key_metrics(runs, 3);
-    let mut header = vec![
-        "ID".to_string(),
-        "NAME".into(),
-        "STATUS".into(),
-        "AGE".into(),
-        "DURATION".into(),
-    ];
+    let mut header = vec!["ID".to_string(), "NAME".into(), "STATUS".into(), "AGE".into(), "DURATION".into()];
     header.extend(keys.iter().cloned());
     header.push("TAGS".into());
     let mut table = Table::new(header);

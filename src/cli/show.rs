@@ -26,9 +26,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&detail)?;
     } else {
-        std::io::stdout()
-            .lock()
-            .write_all(render(&detail).as_bytes())?;
+        std::io::stdout().lock().write_all(render(&detail).as_bytes())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -36,24 +34,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 fn render(d: &RunDetail) -> String {
     let r = &d.run;
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "run      {}{}",
-        r.id,
-        r.name
-            .as_ref()
-            .map_or(String::new(), |n| format!("  ({n})"))
-    );
+    let _ = writeln!(s, "run      {}{}", r.id, r.name.as_ref().map_or(String::new(), |n| format!("  ({n})")));
     let mut status = r.status.clone();
     if let Some(c) = r.exit_code {
         let _ = write!(status, ", exit code {c}");
     }
     if let Some(sig) = r.signal {
-        let _ = write!(
-            status,
-            ", killed by {}",
-            labmate::supervisor::signal_name(sig)
-        );
+        let _ = write!(status, ", killed by {}", labmate::supervisor::signal_name(sig));
     }
     if let Some(reason) = &r.reason {
         let _ = write!(status, ": {reason}");
@@ -62,11 +49,7 @@ fn render(d: &RunDetail) -> String {
     let _ = writeln!(
         s,
         "command  {}",
-        if r.command.is_empty() {
-            "(started by a client)".into()
-        } else {
-            r.command.join(" ")
-        }
+        if r.command.is_empty() { "(started by a client)".into() } else { r.command.join(" ") }
     );
     let _ = writeln!(s, "where    {}@{}:{}", d.user, d.host, d.cwd);
     let _ = writeln!(
@@ -80,15 +63,9 @@ fn render(d: &RunDetail) -> String {
         let _ = writeln!(
             s,
             "git      {} on {}{}",
-            g.commit
-                .as_deref()
-                .map_or("(no commit)", |c| &c[..c.len().min(12)]),
+            g.commit.as_deref().map_or("(no commit)", |c| &c[..c.len().min(12)]),
             g.branch.as_deref().unwrap_or("(detached)"),
-            if g.dirty {
-                format!(", dirty ({} bytes of patch)", d.patch_bytes)
-            } else {
-                String::new()
-            }
+            if g.dirty { format!(", dirty ({} bytes of patch)", d.patch_bytes) } else { String::new() }
         );
         if !d.untracked.is_empty() {
             let _ = writeln!(s, "         untracked: {}", d.untracked.join(", "));
@@ -98,18 +75,10 @@ fn render(d: &RunDetail) -> String {
         let _ = writeln!(s, "tags     {}", r.tags.join(", "));
     }
     if !r.config.is_empty() {
-        let _ = writeln!(
-            s,
-            "config   {}",
-            serde_json::Value::Object(r.config.clone())
-        );
+        let _ = writeln!(s, "config   {}", serde_json::Value::Object(r.config.clone()));
     }
     if !r.summary.is_empty() {
-        let _ = writeln!(
-            s,
-            "summary  {}",
-            serde_json::Value::Object(r.summary.clone())
-        );
+        let _ = writeln!(s, "summary  {}", serde_json::Value::Object(r.summary.clone()));
     }
     if !d.env.is_empty() {
         let env: Vec<String> = d.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -119,19 +88,9 @@ fn render(d: &RunDetail) -> String {
     if !r.metrics.is_empty() {
         let mut t = Table::new(["METRIC", "LAST", "MIN", "MAX", "COUNT", "LAST STEP"]);
         for (k, m) in &r.metrics {
-            let count = if m.nan_count > 0 {
-                format!("{} ({} NaN)", m.count, m.nan_count)
-            } else {
-                m.count.to_string()
-            };
-            t.row(vec![
-                k.clone(),
-                num(m.last),
-                num(m.min),
-                num(m.max),
-                count,
-                m.last_step.to_string(),
-            ]);
+            let count =
+                if m.nan_count > 0 { format!("{} ({} NaN)", m.count, m.nan_count) } else { m.count.to_string() };
+            t.row(vec![k.clone(), num(m.last), num(m.min), num(m.max), count, m.last_step.to_string()]);
         }
         s.push('\n');
         s.push_str(&t.render());

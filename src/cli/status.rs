@@ -22,10 +22,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let ids = if args.runs.is_empty() {
         index.active_or_ended_since(clock::now() - 3600.0)?
     } else {
-        args.runs
-            .iter()
-            .map(|r| index.resolve(r))
-            .collect::<labmate::Result<_>>()?
+        args.runs.iter().map(|r| index.resolve(r)).collect::<labmate::Result<_>>()?
     };
     let mut all = Vec::new();
     for id in &ids {

@@ -22,17 +22,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut index = ctx.index()?;
     let grace = Duration::from_secs_f64(Policy::load(index.lab())?.supervisor.stop_grace);
     let by = labmate::spec::username();
-    let reason = format!(
-        "stopped by {by}{}",
-        args.reason
-            .as_ref()
-            .map_or(String::new(), |r| format!(": {r}"))
-    );
-    let ids: Vec<String> = args
-        .runs
-        .iter()
-        .map(|r| index.resolve(r))
-        .collect::<labmate::Result<_>>()?;
+    let reason = format!("stopped by {by}{}", args.reason.as_ref().map_or(String::new(), |r| format!(": {r}")));
+    let ids: Vec<String> = args.runs.iter().map(|r| index.resolve(r)).collect::<labmate::Result<_>>()?;
     for id in &ids {
         match stop(&index, id, &reason, &by, grace)? {
             Stopped::AlreadyEnded(status) => {

@@ -9,10 +9,7 @@ pub struct Table {
 
 impl Table {
     pub fn new(header: impl IntoIterator<Item = impl Into<String>>) -> Table {
-        Table {
-            header: header.into_iter().map(Into::into).collect(),
-            rows: Vec::new(),
-        }
+        Table { header: header.into_iter().map(Into::into).collect(), rows: Vec::new() }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -59,11 +56,7 @@ pub fn num(v: f64) -> String {
     if (-4..6).contains(&mag) {
         let decimals = (3 - mag).max(0) as usize;
         let s = format!("{v:.decimals$}");
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
+        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
     } else {
         format!("{v:.3e}")
     }

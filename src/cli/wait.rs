@@ -11,10 +11,8 @@ use labmate::{clock, rules, wait};
 use super::Context;
 
 #[derive(clap::Args)]
-#[command(
-    after_help = "Exit codes: 0 every run finished, or the condition holds; 3 a run ended otherwise \
-(failed, stopped, lost); 4 an alert fired; 5 the timeout passed; 2 a bad request."
-)]
+#[command(after_help = "Exit codes: 0 every run finished, or the condition holds; 3 a run ended otherwise \
+(failed, stopped, lost); 4 an alert fired; 5 the timeout passed; 2 a bad request.")]
 pub struct Args {
     /// Runs to wait on.
     #[arg(required = true)]
@@ -28,33 +26,16 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let until = args
-        .until
-        .as_deref()
-        .map(rules::parse_condition)
-        .transpose()?;
+    let until = args.until.as_deref().map(rules::parse_condition).transpose()?;
     let timeout = args
         .timeout
         .as_deref()
-        .map(|t| {
-            clock::parse_duration(t)
-                .map_err(|why| labmate::Error::Invalid(format!("--timeout: {why}")))
-        })
+        .map(|t| clock::parse_duration(t).map_err(|why| labmate::Error::Invalid(format!("--timeout: {why}"))))
         .transpose()?
         .map(Duration::from_secs_f64);
     let mut index = ctx.index()?;
-    let ids: Vec<String> = args
-        .runs
-        .iter()
-        .map(|r| index.resolve(r))
-        .collect::<labmate::Result<_>>()?;
-    let end = wait::wait(
-        &mut index,
-        &ids,
-        until.as_ref(),
-        timeout,
-        Duration::from_millis(200),
-    )?;
+    let ids: Vec<String> = args.runs.iter().map(|r| index.resolve(r)).collect::<labmate::Result<_>>()?;
+    let end = wait::wait(&mut index, &ids, until.as_ref(), timeout, Duration::from_millis(200))?;
     let mut text = format!("labmate: wait: {}\n", end.describe());
     for id in &ids {
         text.push_str(&render(&run_status(&index, &index.run(id)?)?));

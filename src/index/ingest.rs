@@ -69,8 +69,7 @@ impl Index {
         let mut report = SyncReport::default();
         let known: HashMap<String, bool> = {
             let mut stmt = self.conn.prepare_cached("SELECT id, complete FROM runs")?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, bool>(1)?)))?
-                .collect::<rusqlite::Result<_>>()?
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, bool>(1)?)))?.collect::<rusqlite::Result<_>>()?
         };
         let runs_dir = self.lab.runs_dir();
         let entries = match fs::read_dir(&runs_dir) {
@@ -95,9 +94,7 @@ impl Index {
         }
         work.sort();
         let now = crate::clock::now();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for id in work {
             let dir = RunDir::at(runs_dir.join(&id));
             match ingest_run(&tx, &dir, &id, now, &mut report) {
@@ -132,13 +129,7 @@ fn offsets(conn: &rusqlite::Connection, id: &str) -> Result<HashMap<String, u64>
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-fn ingest_run(
-    tx: &Transaction,
-    dir: &RunDir,
-    id: &str,
-    now: f64,
-    report: &mut SyncReport,
-) -> Result<()> {
+fn ingest_run(tx: &Transaction, dir: &RunDir, id: &str, now: f64, report: &mut SyncReport) -> Result<()> {
     let mut st = match load_state(tx, id)? {
         Some(st) => st,
         None => {
@@ -168,10 +159,7 @@ fn ingest_run(
             } else {
                 "the supervisor died before the run ended".into()
             });
-            batch.events.push(lifecycle(
-                at,
-                format!("lost: {}", st.reason.as_deref().unwrap_or("")),
-            ));
+            batch.events.push(lifecycle(at, format!("lost: {}", st.reason.as_deref().unwrap_or(""))));
         }
     } else if st.ended {
         // Other writers finished before the owner wrote its end: one more pass
@@ -188,10 +176,7 @@ fn ingest_run(
             if size > off {
                 batch.events.push(Event::warning(
                     st.ended_at.unwrap_or(st.last_time),
-                    format!(
-                        "skipped a torn last line in {name} ({} bytes at byte {off})",
-                        size - off
-                    ),
+                    format!("skipped a torn last line in {name} ({} bytes at byte {off})", size - off),
                     None,
                 ));
                 offsets.insert(name, size);
@@ -201,10 +186,8 @@ fn ingest_run(
     write_points(tx, id, &mut batch, report)?;
     write_events(tx, id, &batch.events)?;
     for (name, off) in &offsets {
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO files (run_id, name, offset) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![id, name, *off as i64])?;
+        tx.prepare_cached("INSERT OR REPLACE INTO files (run_id, name, offset) VALUES (?1, ?2, ?3)")?
+            .execute(params![id, name, *off as i64])?;
     }
     save_state(tx, &st, complete)
 }
@@ -227,8 +210,7 @@ fn read_streams(
             continue;
         }
         let mut file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-        file.seek(SeekFrom::Start(pos))
-            .map_err(|e| Error::io(&path, e))?;
+        file.seek(SeekFrom::Start(pos)).map_err(|e| Error::io(&path, e))?;
         while pos < size {
             let want = (size - pos).min(PIECE);
             buf.resize(want as usize, 0);
@@ -253,8 +235,7 @@ fn read_streams(
             pos += last_nl as u64 + 1;
             if want as u64 > last_nl as u64 + 1 {
                 // The rest of this piece is an unfinished line; re-read it next time round.
-                file.seek(SeekFrom::Start(pos))
-                    .map_err(|e| Error::io(&path, e))?;
+                file.seek(SeekFrom::Start(pos)).map_err(|e| Error::io(&path, e))?;
             }
             if batch.n_points >= FLUSH_POINTS {
                 write_points(tx, &st.id, batch, report)?;
@@ -269,9 +250,7 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
     if line.iter().all(u8::is_ascii_whitespace) {
         return;
     }
-    let parsed = std::str::from_utf8(line)
-        .map_err(|e| e.to_string())
-        .and_then(Record::parse);
+    let parsed = std::str::from_utf8(line).map_err(|e| e.to_string()).and_then(Record::parse);
     let record = match parsed {
         Ok(r) => r,
         Err(why) => {
@@ -288,11 +267,7 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
         st.last_time = st.last_time.max(t);
     }
     match record {
-        Record::Log {
-            step,
-            time,
-            metrics,
-        } => {
+        Record::Log { step, time, metrics } => {
             for (key, value) in metrics.values {
                 let p = Point { step, time, value };
                 match batch.points.get_mut(&key) {
@@ -306,10 +281,7 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
             if !metrics.dropped.is_empty() {
                 batch.events.push(Event::warning(
                     time,
-                    format!(
-                        "dropped non-numeric value(s) of {} at step {step}",
-                        metrics.dropped.join(", ")
-                    ),
+                    format!("dropped non-numeric value(s) of {} at step {step}", metrics.dropped.join(", ")),
                     None,
                 ));
             }
@@ -333,12 +305,7 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
                 batch.events.push(lifecycle(time, "queued".into()));
             }
         }
-        Record::Start {
-            time,
-            pid,
-            child_pid,
-            pgid,
-        } => {
+        Record::Start { time, pid, child_pid, pgid } => {
             st.started_at = Some(time);
             st.pgid = pgid;
             if !st.ended {
@@ -380,20 +347,10 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
 }
 
 fn lifecycle(time: f64, message: String) -> Event {
-    Event {
-        time,
-        kind: "lifecycle".into(),
-        message,
-        data: None,
-    }
+    Event { time, kind: "lifecycle".into(), message, data: None }
 }
 
-fn write_points(
-    tx: &Transaction,
-    id: &str,
-    batch: &mut Batch,
-    report: &mut SyncReport,
-) -> Result<()> {
+fn write_points(tx: &Transaction, id: &str, batch: &mut Batch, report: &mut SyncReport) -> Result<()> {
     for (key, mut points) in batch.points.drain() {
         report.points += points.len() as u64;
         update_summary(tx, id, &key, &points)?;
@@ -405,7 +362,9 @@ fn write_points(
 
 fn update_summary(tx: &Transaction, id: &str, key: &str, points: &[Point]) -> Result<()> {
     let old = tx
-        .prepare_cached("SELECT count, nan_count, last, last_step, min, max FROM metrics WHERE run_id = ?1 AND key = ?2")?
+        .prepare_cached(
+            "SELECT count, nan_count, last, last_step, min, max FROM metrics WHERE run_id = ?1 AND key = ?2",
+        )?
         .query_row(params![id, key], |r| {
             Ok((
                 r.get::<_, i64>(0)? as u64,
@@ -452,7 +411,9 @@ fn null_if_nan(v: f64) -> Option<f64> {
 fn append_series(tx: &Transaction, id: &str, key: &str, points: &mut [Point]) -> Result<()> {
     let last = tx
         .prepare_cached("SELECT seq, n, data FROM series WHERE run_id = ?1 AND key = ?2 ORDER BY seq DESC LIMIT 1")?
-        .query_row(params![id, key], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as usize, r.get::<_, Vec<u8>>(2)?)))
+        .query_row(params![id, key], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as usize, r.get::<_, Vec<u8>>(2)?))
+        })
         .optional()?;
     let mut rest: &[Point] = points;
     let mut next_seq = 0;
@@ -461,16 +422,12 @@ fn append_series(tx: &Transaction, id: &str, key: &str, points: &mut [Point]) ->
         if n < series::CHUNK {
             let take = (series::CHUNK - n).min(rest.len());
             series::encode_into(&mut data, &rest[..take]);
-            tx.prepare_cached(
-                "UPDATE series SET n = ?1, data = ?2 WHERE run_id = ?3 AND key = ?4 AND seq = ?5",
-            )?
-            .execute(params![(n + take) as i64, data, id, key, seq])?;
+            tx.prepare_cached("UPDATE series SET n = ?1, data = ?2 WHERE run_id = ?3 AND key = ?4 AND seq = ?5")?
+                .execute(params![(n + take) as i64, data, id, key, seq])?;
             rest = &rest[take..];
         }
     }
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO series (run_id, key, seq, n, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
+    let mut insert = tx.prepare_cached("INSERT INTO series (run_id, key, seq, n, data) VALUES (?1, ?2, ?3, ?4, ?5)")?;
     let mut data = Vec::new();
     for chunk in rest.chunks(series::CHUNK) {
         data.clear();
@@ -488,17 +445,12 @@ fn write_events(tx: &Transaction, id: &str, events: &[Event]) -> Result<()> {
     let first: i64 = tx
         .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM events WHERE run_id = ?1")?
         .query_row([id], |r| r.get(0))?;
-    let mut insert = tx.prepare_cached("INSERT INTO events (run_id, seq, time, kind, message, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO events (run_id, seq, time, kind, message, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
     for (seq, e) in (first..).zip(events) {
         let data = e.data.as_ref().map(|d| d.to_string());
-        insert.execute(params![
-            id,
-            seq,
-            null_if_nan(e.time).unwrap_or(0.0),
-            e.kind,
-            e.message,
-            data
-        ])?;
+        insert.execute(params![id, seq, null_if_nan(e.time).unwrap_or(0.0), e.kind, e.message, data])?;
     }
     Ok(())
 }
@@ -548,9 +500,7 @@ fn load_state(tx: &Transaction, id: &str) -> Result<Option<RunState>> {
         .query_row([id], |r| {
             let json = |i: usize| -> rusqlite::Result<String> { r.get(i) };
             let spec: String = r.get(11)?;
-            let (origin, host) = serde_json::from_str::<RunSpec>(&spec)
-                .map(|s| (s.origin, s.host))
-                .unwrap_or_default();
+            let (origin, host) = serde_json::from_str::<RunSpec>(&spec).map(|s| (s.origin, s.host)).unwrap_or_default();
             let status: String = r.get(1)?;
             let created_at: f64 = r.get(2)?;
             let started_at: Option<f64> = r.get(3)?;

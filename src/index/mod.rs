@@ -91,11 +91,8 @@ impl Index {
         conn.busy_timeout(Duration::from_secs(60))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let version: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
-                r.get(0)
-            })
-            .ok();
+        let version: Option<String> =
+            conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0)).ok();
         if version.as_deref() != Some(SCHEMA_VERSION) {
             if version.is_some() {
                 // Derived data of another schema: start over from the folders.
@@ -107,10 +104,7 @@ impl Index {
                 "BEGIN IMMEDIATE; {SCHEMA} INSERT OR REPLACE INTO meta VALUES ('schema', '{SCHEMA_VERSION}'); COMMIT;"
             ))?;
         }
-        Ok(Index {
-            conn,
-            lab: lab.clone(),
-        })
+        Ok(Index { conn, lab: lab.clone() })
     }
 
     /// Opens the index and catches it up with the run folders.

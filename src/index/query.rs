@@ -13,13 +13,13 @@ use crate::model::{EventRow, GitBrief, MetricSummary, Point, Run, RunDetail, Run
 use crate::series;
 use crate::spec::RunSpec;
 
-const RUN_COLUMNS: &str = "id, name, status, created_at, started_at, ended_at, exit_code, signal, reason, tags, config, summary, spec";
+const RUN_COLUMNS: &str =
+    "id, name, status, created_at, started_at, ended_at, exit_code, signal, reason, tags, config, summary, spec";
 
 impl Index {
     /// Runs, newest first.
     pub fn runs(&self, limit: Option<usize>) -> Result<Vec<Run>> {
-        let sql =
-            format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at DESC, id DESC LIMIT ?1");
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at DESC, id DESC LIMIT ?1");
         let limit = limit.map_or(-1, |l| l as i64);
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([limit], row_to_run)?;
@@ -40,10 +40,7 @@ impl Index {
             .prepare_cached(&sql)?
             .query_row([id], row_to_run)
             .optional()?
-            .ok_or_else(|| Error::UnknownRun {
-                query: id.into(),
-                candidates: vec![],
-            })?;
+            .ok_or_else(|| Error::UnknownRun { query: id.into(), candidates: vec![] })?;
         run.metrics = self.metric_summaries(id)?;
         Ok(run)
     }
@@ -53,9 +50,7 @@ impl Index {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id FROM runs WHERE status IN ('running', 'queued') OR ended_at >= ?1 ORDER BY created_at DESC, id DESC",
         )?;
-        let ids = stmt
-            .query_map([since], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+        let ids = stmt.query_map([since], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
         Ok(ids)
     }
 
@@ -73,9 +68,7 @@ impl Index {
                     time: clock::rfc3339(r.get(2)?),
                     kind: r.get(3)?,
                     message: r.get(4)?,
-                    data: r
-                        .get::<_, Option<String>>(5)?
-                        .and_then(|d| serde_json::from_str(&d).ok()),
+                    data: r.get::<_, Option<String>>(5)?.and_then(|d| serde_json::from_str(&d).ok()),
                 },
             })
         })?;
@@ -99,10 +92,7 @@ impl Index {
             .prepare_cached(&sql)?
             .query_row([id], row_to_run)
             .optional()?
-            .ok_or_else(|| Error::UnknownRun {
-                query: id.into(),
-                candidates: vec![],
-            })?;
+            .ok_or_else(|| Error::UnknownRun { query: id.into(), candidates: vec![] })?;
         run.metrics = self.metric_summaries(id)?;
         let git = spec.git.clone().unwrap_or_default();
         Ok(RunDetail {
@@ -120,9 +110,9 @@ impl Index {
     }
 
     pub fn metric_summaries(&self, id: &str) -> Result<BTreeMap<String, MetricSummary>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT key, count, nan_count, last, last_step, min, max FROM metrics WHERE run_id = ?1",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT key, count, nan_count, last, last_step, min, max FROM metrics WHERE run_id = ?1")?;
         let rows = stmt.query_map([id], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -146,9 +136,8 @@ impl Index {
 
     /// A run's series for `key`, in step order (logged order within a step).
     pub fn series(&self, id: &str, key: &str) -> Result<Vec<Point>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT data FROM series WHERE run_id = ?1 AND key = ?2 ORDER BY seq",
-        )?;
+        let mut stmt =
+            self.conn.prepare_cached("SELECT data FROM series WHERE run_id = ?1 AND key = ?2 ORDER BY seq")?;
         let mut rows = stmt.query(params![id, key])?;
         let mut points = Vec::new();
         while let Some(row) = rows.next()? {
@@ -160,17 +149,14 @@ impl Index {
     }
 
     pub fn events(&self, id: &str) -> Result<Vec<EventRow>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT time, kind, message, data FROM events WHERE run_id = ?1 ORDER BY seq",
-        )?;
+        let mut stmt =
+            self.conn.prepare_cached("SELECT time, kind, message, data FROM events WHERE run_id = ?1 ORDER BY seq")?;
         let rows = stmt.query_map([id], |r| {
             Ok(EventRow {
                 time: clock::rfc3339(r.get(0)?),
                 kind: r.get(1)?,
                 message: r.get(2)?,
-                data: r
-                    .get::<_, Option<String>>(3)?
-                    .and_then(|d| serde_json::from_str(&d).ok()),
+                data: r.get::<_, Option<String>>(3)?.and_then(|d| serde_json::from_str(&d).ok()),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -190,11 +176,8 @@ impl Index {
     /// (with or without `r-`), or its last 4 characters.
     pub fn resolve(&self, query: &str) -> Result<String> {
         let all: Vec<(String, Option<String>)> = {
-            let mut stmt = self
-                .conn
-                .prepare_cached("SELECT id, name FROM runs ORDER BY created_at DESC, id DESC")?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?
+            let mut stmt = self.conn.prepare_cached("SELECT id, name FROM runs ORDER BY created_at DESC, id DESC")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?
         };
         let label = |(id, name): &(String, Option<String>)| match name {
             Some(n) => format!("{id} ({n})"),
@@ -210,35 +193,18 @@ impl Index {
                 })),
             }
         };
-        let query_id = if query.starts_with(id::PREFIX) {
-            query.to_string()
-        } else {
-            format!("{}{query}", id::PREFIX)
-        };
+        let query_id = if query.starts_with(id::PREFIX) { query.to_string() } else { format!("{}{query}", id::PREFIX) };
         let found = pick(all.iter().filter(|r| r.0 == query).collect())
+            .or_else(|| pick(all.iter().filter(|r| r.1.as_deref() == Some(query)).collect()))
             .or_else(|| {
-                pick(
-                    all.iter()
-                        .filter(|r| r.1.as_deref() == Some(query))
-                        .collect(),
-                )
+                (query.len() >= 2).then(|| pick(all.iter().filter(|r| r.0.starts_with(&query_id)).collect())).flatten()
             })
             .or_else(|| {
-                (query.len() >= 2)
-                    .then(|| pick(all.iter().filter(|r| r.0.starts_with(&query_id)).collect()))
-                    .flatten()
-            })
-            .or_else(|| {
-                (query.len() == 4)
-                    .then(|| pick(all.iter().filter(|r| r.0.ends_with(query)).collect()))
-                    .flatten()
+                (query.len() == 4).then(|| pick(all.iter().filter(|r| r.0.ends_with(query)).collect())).flatten()
             });
         match found {
             Some(result) => result,
-            None => Err(Error::UnknownRun {
-                query: query.into(),
-                candidates: all.iter().take(8).map(label).collect(),
-            }),
+            None => Err(Error::UnknownRun { query: query.into(), candidates: all.iter().take(8).map(label).collect() }),
         }
     }
 }
@@ -247,9 +213,8 @@ fn row_to_run(r: &Row) -> rusqlite::Result<(Run, RunSpec)> {
     let created_at: f64 = r.get(3)?;
     let ended_at: Option<f64> = r.get(5)?;
     let spec_json: String = r.get(12)?;
-    let spec: RunSpec = serde_json::from_str(&spec_json).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(12, rusqlite::types::Type::Text, Box::new(e))
-    })?;
+    let spec: RunSpec = serde_json::from_str(&spec_json)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(12, rusqlite::types::Type::Text, Box::new(e)))?;
     let json_col = |i: usize| -> rusqlite::Result<serde_json::Value> {
         let s: String = r.get(i)?;
         Ok(serde_json::from_str(&s).unwrap_or_default())

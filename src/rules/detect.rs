@@ -15,10 +15,7 @@ const OOM_SIGNS: [&str; 6] = [
 /// one, else the last lines that look like errors, else the last lines.
 pub fn crash_lines(tail: &str, max: usize) -> Vec<String> {
     let lines: Vec<&str> = tail.lines().collect();
-    if let Some(start) = lines
-        .iter()
-        .rposition(|l| l.starts_with("Traceback (most recent call last):"))
-    {
+    if let Some(start) = lines.iter().rposition(|l| l.starts_with("Traceback (most recent call last):")) {
         // The block runs through its indented frames to the first unindented
         // line after them: the exception itself.
         let mut end = start + 1;
@@ -34,24 +31,10 @@ pub fn crash_lines(tail: &str, max: usize) -> Vec<String> {
         }
         return out;
     }
-    let errors: Vec<&str> = lines
-        .iter()
-        .copied()
-        .filter(|l| looks_like_error(l))
-        .collect();
-    let pick = if errors.is_empty() {
-        lines
-            .iter()
-            .copied()
-            .filter(|l| !l.trim().is_empty())
-            .collect()
-    } else {
-        errors
-    };
-    pick[pick.len().saturating_sub(max.min(10))..]
-        .iter()
-        .map(|l| l.to_string())
-        .collect()
+    let errors: Vec<&str> = lines.iter().copied().filter(|l| looks_like_error(l)).collect();
+    let pick =
+        if errors.is_empty() { lines.iter().copied().filter(|l| !l.trim().is_empty()).collect() } else { errors };
+    pick[pick.len().saturating_sub(max.min(10))..].iter().map(|l| l.to_string()).collect()
 }
 
 /// The output lines that say the process ran out of memory.
@@ -64,10 +47,7 @@ pub fn oom_lines(tail: &str) -> Vec<String> {
 
 /// The last line of the output that reads like an error.
 pub fn last_error_line(tail: &str) -> Option<String> {
-    tail.lines()
-        .rev()
-        .find(|l| looks_like_error(l))
-        .map(|l| l.trim().to_string())
+    tail.lines().rev().find(|l| looks_like_error(l)).map(|l| l.trim().to_string())
 }
 
 fn looks_like_error(line: &str) -> bool {

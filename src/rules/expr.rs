@@ -59,9 +59,7 @@ pub struct Condition(pub Vec<Comparison>);
 impl Condition {
     /// Whether every comparison holds, given each key's current value.
     pub fn holds(&self, value_of: impl Fn(&str) -> Option<f64>) -> bool {
-        self.0
-            .iter()
-            .all(|c| value_of(&c.key).is_some_and(|v| c.op.holds(v, c.value)))
+        self.0.iter().all(|c| value_of(&c.key).is_some_and(|v| c.op.holds(v, c.value)))
     }
 }
 
@@ -135,13 +133,7 @@ pub fn parse_rule(text: &str) -> Result<UserRule, Error> {
     };
     p.word();
     p.end()?;
-    Ok(UserRule {
-        text: text.trim().to_string(),
-        when,
-        for_points,
-        after_step,
-        action,
-    })
+    Ok(UserRule { text: text.trim().to_string(), when, for_points, after_step, action })
 }
 
 struct Parser<'a> {
@@ -153,12 +145,7 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn new(text: &'a str, what: &'static str) -> Parser<'a> {
-        Parser {
-            text,
-            pos: 0,
-            last: 0,
-            what,
-        }
+        Parser { text, pos: 0, last: 0, what }
     }
 
     fn skip_ws(&mut self) {
@@ -178,34 +165,21 @@ impl<'a> Parser<'a> {
 
     fn comparison(&mut self) -> Result<Comparison, Error> {
         self.skip_ws();
-        let key = self
-            .word()
-            .ok_or_else(|| self.error("expected a metric name (or `step`)"))?;
+        let key = self.word().ok_or_else(|| self.error("expected a metric name (or `step`)"))?;
         if key.parse::<f64>().is_ok() {
             return Err(self.error_before("expected a metric name (or `step`), found a number"));
         }
         self.skip_ws();
         self.last = self.pos;
         let rest = &self.text[self.pos..];
-        let (op, len) = [
-            (">=", Op::Ge),
-            ("<=", Op::Le),
-            ("==", Op::Eq),
-            ("!=", Op::Ne),
-            (">", Op::Gt),
-            ("<", Op::Lt),
-        ]
-        .into_iter()
-        .find(|(s, _)| rest.starts_with(s) && !rest.starts_with("=>"))
-        .map(|(s, op)| (op, s.len()))
-        .ok_or_else(|| self.error("expected a comparison: > >= < <= == !="))?;
+        let (op, len) = [(">=", Op::Ge), ("<=", Op::Le), ("==", Op::Eq), ("!=", Op::Ne), (">", Op::Gt), ("<", Op::Lt)]
+            .into_iter()
+            .find(|(s, _)| rest.starts_with(s) && !rest.starts_with("=>"))
+            .map(|(s, op)| (op, s.len()))
+            .ok_or_else(|| self.error("expected a comparison: > >= < <= == !="))?;
         self.pos += len;
         let value = self.number("a number")?;
-        Ok(Comparison {
-            key: key.to_string(),
-            op,
-            value,
-        })
+        Ok(Comparison { key: key.to_string(), op, value })
     }
 
     /// A word: letters, digits and `_ . / - @ :` (metric names like `sys/gpu0/util_percent`).
@@ -213,9 +187,7 @@ impl<'a> Parser<'a> {
         self.skip_ws();
         self.last = self.pos;
         let rest = &self.text[self.pos..];
-        let len = rest
-            .find(|c: char| !(c.is_alphanumeric() || "_./-@:+".contains(c)))
-            .unwrap_or(rest.len());
+        let len = rest.find(|c: char| !(c.is_alphanumeric() || "_./-@:+".contains(c))).unwrap_or(rest.len());
         if len == 0 {
             return None;
         }
@@ -231,15 +203,11 @@ impl<'a> Parser<'a> {
     }
 
     fn number(&mut self, what: &str) -> Result<f64, Error> {
-        let w = self
-            .word()
-            .ok_or_else(|| self.error(&format!("expected {what}")))?;
+        let w = self.word().ok_or_else(|| self.error(&format!("expected {what}")))?;
         match w.to_ascii_lowercase().as_str() {
             "inf" | "+inf" | "infinity" => Ok(f64::INFINITY),
             "-inf" | "-infinity" => Ok(f64::NEG_INFINITY),
-            _ => w
-                .parse::<f64>()
-                .map_err(|_| self.error_before(&format!("expected {what}, found '{w}'"))),
+            _ => w.parse::<f64>().map_err(|_| self.error_before(&format!("expected {what}, found '{w}'"))),
         }
     }
 
@@ -277,12 +245,7 @@ impl<'a> Parser<'a> {
         // Point at the next token, not at the blanks before it.
         let pos = pos + self.text[pos..].len() - self.text[pos..].trim_start().len();
         let col = self.text[..pos].chars().count() + 1;
-        Error::BadExpression {
-            what: self.what,
-            text: self.text.to_string(),
-            column: col,
-            why: why.to_string(),
-        }
+        Error::BadExpression { what: self.what, text: self.text.to_string(), column: col, why: why.to_string() }
     }
 }
 
@@ -293,23 +256,10 @@ mod tests {
     #[test]
     fn rules_parse() {
         let r = parse_rule("val_loss > 5 after step 1000 => stop").unwrap();
-        assert_eq!(
-            r.when,
-            Comparison {
-                key: "val_loss".into(),
-                op: Op::Gt,
-                value: 5.0
-            }
-        );
-        assert_eq!(
-            (r.for_points, r.after_step, r.action),
-            (1, Some(1000), Action::Stop)
-        );
+        assert_eq!(r.when, Comparison { key: "val_loss".into(), op: Op::Gt, value: 5.0 });
+        assert_eq!((r.for_points, r.after_step, r.action), (1, Some(1000), Action::Stop));
         let r = parse_rule("grad_norm>100 for 3 => alert").unwrap();
-        assert_eq!(
-            (r.when.op, r.when.value, r.for_points, r.action),
-            (Op::Gt, 100.0, 3, Action::Alert)
-        );
+        assert_eq!((r.when.op, r.when.value, r.for_points, r.action), (Op::Gt, 100.0, 3, Action::Alert));
         let r = parse_rule("sys/gpu0/temp_c >= 1e2 for 2 after step 10 => alert").unwrap();
         assert_eq!(r.when.key, "sys/gpu0/temp_c");
     }
@@ -317,25 +267,12 @@ mod tests {
     #[test]
     fn bad_rules_point_at_the_mistake() {
         let e = parse_rule("val_loss > x => stop").unwrap_err().to_string();
-        assert!(
-            e.contains("column 12") && e.contains("expected a number, found 'x'"),
-            "{e}"
-        );
-        let e = parse_rule("val_loss > 5 => explode")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("column 17") && e.contains("expected an action"),
-            "{e}"
-        );
+        assert!(e.contains("column 12") && e.contains("expected a number, found 'x'"), "{e}");
+        let e = parse_rule("val_loss > 5 => explode").unwrap_err().to_string();
+        assert!(e.contains("column 17") && e.contains("expected an action"), "{e}");
         let e = parse_rule("val_loss 5 => stop").unwrap_err().to_string();
-        assert!(
-            e.contains("column 10") && e.contains("expected a comparison"),
-            "{e}"
-        );
-        let e = parse_rule("loss > 1 for 0 => stop")
-            .unwrap_err()
-            .to_string();
+        assert!(e.contains("column 10") && e.contains("expected a comparison"), "{e}");
+        let e = parse_rule("loss > 1 for 0 => stop").unwrap_err().to_string();
         assert!(e.contains("whole number"), "{e}");
         let e = parse_rule("loss > 1").unwrap_err().to_string();
         assert!(e.contains("column 9") && e.contains("'=>'"), "{e}");
@@ -346,16 +283,8 @@ mod tests {
         let c = parse_condition("step >= 1000 and val_loss < 2.1").unwrap();
         assert!(c.holds(|k| Some(if k == "step" { 1000.0 } else { 2.0 })));
         assert!(!c.holds(|k| Some(if k == "step" { 999.0 } else { 2.0 })));
-        assert!(
-            !c.holds(|k| (k == "step").then_some(2000.0)),
-            "a missing metric never holds"
-        );
-        assert!(
-            parse_condition("step >= ")
-                .unwrap_err()
-                .to_string()
-                .contains("column 9")
-        );
+        assert!(!c.holds(|k| (k == "step").then_some(2000.0)), "a missing metric never holds");
+        assert!(parse_condition("step >= ").unwrap_err().to_string().contains("column 9"));
         assert!(parse_condition("step >= 1 or x < 2").is_err());
     }
 }

@@ -71,10 +71,7 @@ pub struct Nonfinite {
 
 impl Default for Nonfinite {
     fn default() -> Self {
-        Nonfinite {
-            enabled: true,
-            action: Action::Stop,
-        }
+        Nonfinite { enabled: true, action: Action::Stop }
     }
 }
 
@@ -127,13 +124,7 @@ pub struct Stall {
 
 impl Default for Stall {
     fn default() -> Self {
-        Stall {
-            enabled: true,
-            factor: 10.0,
-            floor: 60.0,
-            ceiling: 1800.0,
-            action: Action::Alert,
-        }
+        Stall { enabled: true, factor: 10.0, floor: 60.0, ceiling: 1800.0, action: Action::Alert }
     }
 }
 
@@ -154,13 +145,7 @@ pub struct Slowdown {
 
 impl Default for Slowdown {
     fn default() -> Self {
-        Slowdown {
-            enabled: true,
-            factor: 0.5,
-            window: 10.0,
-            windows: 3,
-            action: Action::Alert,
-        }
+        Slowdown { enabled: true, factor: 0.5, window: 10.0, windows: 3, action: Action::Alert }
     }
 }
 
@@ -174,9 +159,7 @@ pub fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     }
     match Raw::deserialize(d)? {
         Raw::Number(n) if n >= 0.0 => Ok(n),
-        Raw::Number(n) => Err(serde::de::Error::custom(format!(
-            "a duration cannot be negative ({n})"
-        ))),
+        Raw::Number(n) => Err(serde::de::Error::custom(format!("a duration cannot be negative ({n})"))),
         Raw::Text(t) => crate::clock::parse_duration(&t).map_err(serde::de::Error::custom),
     }
 }
@@ -197,12 +180,7 @@ impl Alert {
         data.insert("rule".into(), self.rule.clone().into());
         data.insert("action".into(), self.action.to_string().into());
         data.extend(self.evidence.clone());
-        Event {
-            time,
-            kind: "alert".into(),
-            message: self.message.clone(),
-            data: Some(Value::Object(data)),
-        }
+        Event { time, kind: "alert".into(), message: self.message.clone(), data: Some(Value::Object(data)) }
     }
 }
 
@@ -220,14 +198,8 @@ pub struct Exit<'a> {
 
 const RECENT: usize = 6;
 /// Names of metrics that are themselves a throughput.
-const THROUGHPUT_NAMES: [&str; 6] = [
-    "throughput",
-    "tokens_per_s",
-    "samples_per_s",
-    "steps_per_s",
-    "it_per_s",
-    "examples_per_s",
-];
+const THROUGHPUT_NAMES: [&str; 6] =
+    ["throughput", "tokens_per_s", "samples_per_s", "steps_per_s", "it_per_s", "examples_per_s"];
 
 pub struct Babysitter {
     cfg: RulesConfig,
@@ -273,11 +245,7 @@ impl Babysitter {
     /// Rules for a run starting at `now`. A bad user rule is an error here,
     /// at launch, with the column of the mistake.
     pub fn new(cfg: &RulesConfig, now: f64) -> Result<Babysitter, Error> {
-        let user = cfg
-            .custom
-            .iter()
-            .map(|r| parse_rule(r).map(|r| (r, 0, false)))
-            .collect::<Result<_, _>>()?;
+        let user = cfg.custom.iter().map(|r| parse_rule(r).map(|r| (r, 0, false))).collect::<Result<_, _>>()?;
         Ok(Babysitter {
             cfg: cfg.clone(),
             user,
@@ -303,8 +271,7 @@ impl Babysitter {
                 if rule.when.key != key {
                     continue;
                 }
-                let counts = rule.after_step.is_none_or(|s| step >= s)
-                    && rule.when.op.holds(v, rule.when.value);
+                let counts = rule.after_step.is_none_or(|s| step >= s) && rule.when.op.holds(v, rule.when.value);
                 *held = if counts { *held + 1 } else { 0 };
                 if !counts {
                     *fired = false; // re-armed once the condition lets go
@@ -324,15 +291,9 @@ impl Babysitter {
                 if time > t0 && step > s0 {
                     let factor = self.cfg.slowdown.factor;
                     let (window, windows) = (self.cfg.slowdown.window, self.cfg.slowdown.windows);
-                    if let Some(a) = self.steps.push(
-                        time,
-                        (step - s0) as f64,
-                        time - t0,
-                        window,
-                        windows,
-                        factor,
-                        "steps/s",
-                    ) {
+                    if let Some(a) =
+                        self.steps.push(time, (step - s0) as f64, time - t0, window, windows, factor, "steps/s")
+                    {
                         alerts.push(a.with_action(self.cfg.slowdown.action));
                     }
                 }
@@ -340,18 +301,12 @@ impl Babysitter {
             if self.last_step.is_none_or(|(_, s)| step > s) {
                 self.last_step = Some((time, step));
             }
-            for (key, v) in values
-                .iter()
-                .filter(|(k, _)| THROUGHPUT_NAMES.iter().any(|n| k.contains(n)))
-            {
+            for (key, v) in values.iter().filter(|(k, _)| THROUGHPUT_NAMES.iter().any(|n| k.contains(n))) {
                 if !v.is_finite() {
                     continue;
                 }
-                let (window, windows, factor) = (
-                    self.cfg.slowdown.window,
-                    self.cfg.slowdown.windows,
-                    self.cfg.slowdown.factor,
-                );
+                let (window, windows, factor) =
+                    (self.cfg.slowdown.window, self.cfg.slowdown.windows, self.cfg.slowdown.factor);
                 let level = self.named.entry(key.clone()).or_default();
                 if let Some(a) = level.push(time, *v, 1.0, window, windows, factor, key) {
                     alerts.push(a.with_action(self.cfg.slowdown.action));
@@ -371,14 +326,7 @@ impl Babysitter {
             s.recent.pop_front();
         }
         s.recent.push_back((step, v));
-        let recent = || {
-            Value::Array(
-                s.recent
-                    .iter()
-                    .map(|(st, v)| json!({"step": st, "value": Num(*v)}))
-                    .collect(),
-            )
-        };
+        let recent = || Value::Array(s.recent.iter().map(|(st, v)| json!({"step": st, "value": Num(*v)})).collect());
         if !v.is_finite() {
             if cfg.nonfinite.enabled && !s.nonfinite_fired {
                 s.nonfinite_fired = true;
@@ -386,9 +334,7 @@ impl Babysitter {
                     rule: "nonfinite".into(),
                     action: cfg.nonfinite.action,
                     message: format!("{key} is {} at step {step}", fmt(v)),
-                    evidence: obj(
-                        json!({"metric": key, "step": step, "value": Num(v), "recent": recent()}),
-                    ),
+                    evidence: obj(json!({"metric": key, "step": step, "value": Num(v), "recent": recent()})),
                 });
             }
             return;
@@ -471,20 +417,14 @@ impl Babysitter {
         }
         self.stall_fired = true;
         let usual = if self.gaps.len() >= 5 {
-            format!(
-                ", usual gap under {}",
-                human_duration(self.stall_limit() / self.cfg.stall.factor)
-            )
+            format!(", usual gap under {}", human_duration(self.stall_limit() / self.cfg.stall.factor))
         } else {
             String::new()
         };
         vec![Alert {
             rule: "stall".into(),
             action: self.cfg.stall.action,
-            message: format!(
-                "no metric and no output for {}{usual}",
-                human_duration(silent)
-            ),
+            message: format!("no metric and no output for {}{usual}", human_duration(silent)),
             evidence: obj(
                 json!({"silent_s": silent.round(), "limit_s": self.stall_limit().round(), "last_step": self.last_step.map(|(_, s)| s)}),
             ),
@@ -502,20 +442,13 @@ impl Babysitter {
             _ => "no exit code".into(),
         };
         let oom = detect::oom_lines(exit.tail);
-        if self.cfg.oom.enabled
-            && (!oom.is_empty() || (exit.signal == Some(libc::SIGKILL) && exit.memory_high))
-        {
-            let why = oom
-                .last()
-                .cloned()
-                .unwrap_or_else(|| "killed while memory was nearly full".into());
+        if self.cfg.oom.enabled && (!oom.is_empty() || (exit.signal == Some(libc::SIGKILL) && exit.memory_high)) {
+            let why = oom.last().cloned().unwrap_or_else(|| "killed while memory was nearly full".into());
             return vec![Alert {
                 rule: "oom".into(),
                 action: Action::Alert,
                 message: format!("out of memory ({how}): {why}"),
-                evidence: obj(
-                    json!({"exit_code": exit.exit_code, "signal": exit.signal, "lines": oom}),
-                ),
+                evidence: obj(json!({"exit_code": exit.exit_code, "signal": exit.signal, "lines": oom})),
             }];
         }
         if !self.cfg.crash.enabled {
@@ -530,9 +463,7 @@ impl Babysitter {
                 Some(l) => format!("crashed ({how}): {l}"),
                 None => format!("crashed ({how})"),
             },
-            evidence: obj(
-                json!({"exit_code": exit.exit_code, "signal": exit.signal, "lines": lines}),
-            ),
+            evidence: obj(json!({"exit_code": exit.exit_code, "signal": exit.signal, "lines": lines})),
         }]
     }
 }
@@ -566,11 +497,7 @@ impl Level {
             return None;
         }
         // Steps are a count over time; named throughputs are averaged values.
-        let rate = if unit == "steps/s" {
-            self.acc / elapsed
-        } else {
-            self.acc / f64::from(self.n)
-        };
+        let rate = if unit == "steps/s" { self.acc / elapsed } else { self.acc / f64::from(self.n) };
         self.rates.push(rate);
         self.start = Some(time);
         self.acc = 0.0;
@@ -593,19 +520,11 @@ impl Level {
         }
         self.fired = true;
         let now_rate = *last.last().expect("k >= 1");
-        let (label, per) = if unit == "steps/s" {
-            ("throughput", " steps/s")
-        } else {
-            (unit, "")
-        };
+        let (label, per) = if unit == "steps/s" { ("throughput", " steps/s") } else { (unit, "") };
         Some(Alert {
             rule: "slowdown".into(),
             action: Action::Alert,
-            message: format!(
-                "{label} fell to {}{per} from {}{per}",
-                fmt(now_rate),
-                fmt(base)
-            ),
+            message: format!("{label} fell to {}{per} from {}{per}", fmt(now_rate), fmt(base)),
             evidence: obj(
                 json!({"metric": label, "rate": Num(now_rate), "baseline": Num(base), "windows": last.iter().map(|r| Num(*r)).collect::<Vec<_>>()}),
             ),
@@ -624,11 +543,7 @@ fn fmt(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
+        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
     } else if v != 0.0 && (v.abs() >= 1e5 || v.abs() < 1e-3) {
         format!("{v:.3e}")
     } else {

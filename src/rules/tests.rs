@@ -33,14 +33,8 @@ fn a_healthy_noisy_run_of_10000_steps_fires_nothing() {
         if rng.next() < 0.01 {
             loss *= 3.0; // an ordinary spike
         }
-        let mut values = vec![
-            ("loss".to_string(), loss),
-            ("grad_norm".to_string(), 1.0 + rng.next()),
-        ];
-        values.push((
-            "tokens_per_s".to_string(),
-            5000.0 * (1.0 + 0.1 * rng.normal()),
-        ));
+        let mut values = vec![("loss".to_string(), loss), ("grad_norm".to_string(), 1.0 + rng.next())];
+        values.push(("tokens_per_s".to_string(), 5000.0 * (1.0 + 0.1 * rng.normal())));
         if step % 100 == 0 {
             values.push(("val_loss".to_string(), level * (1.0 + 0.05 * rng.normal())));
         }
@@ -55,10 +49,7 @@ fn a_healthy_noisy_run_of_10000_steps_fires_nothing() {
 fn a_nan_fires_nonfinite_with_evidence_and_asks_to_stop() {
     let mut b = sitter();
     for step in 0..500 {
-        assert!(
-            b.on_log(step, step as f64, &[("loss".into(), 1.0)])
-                .is_empty()
-        );
+        assert!(b.on_log(step, step as f64, &[("loss".into(), 1.0)]).is_empty());
     }
     let alerts = b.on_log(500, 500.0, &[("loss".into(), f64::NAN)]);
     assert_eq!(alerts.len(), 1);
@@ -70,10 +61,7 @@ fn a_nan_fires_nonfinite_with_evidence_and_asks_to_stop() {
     assert_eq!(event["data"]["rule"], "nonfinite");
     assert_eq!(event["data"]["value"], "NaN");
     // It fires once per metric.
-    assert!(
-        b.on_log(501, 501.0, &[("loss".into(), f64::NAN)])
-            .is_empty()
-    );
+    assert!(b.on_log(501, 501.0, &[("loss".into(), f64::NAN)]).is_empty());
 }
 
 #[test]
@@ -81,16 +69,8 @@ fn a_diverging_loss_is_caught_within_a_few_points() {
     let mut b = sitter();
     let mut fired_at = None;
     for step in 0..400i64 {
-        let loss = if step < 300 {
-            1.0 / (1.0 + step as f64 / 50.0)
-        } else {
-            0.2 * 1.3f64.powi((step - 300) as i32)
-        };
-        if let Some(a) = b
-            .on_log(step, step as f64, &[("train/loss".into(), loss)])
-            .into_iter()
-            .next()
-        {
+        let loss = if step < 300 { 1.0 / (1.0 + step as f64 / 50.0) } else { 0.2 * 1.3f64.powi((step - 300) as i32) };
+        if let Some(a) = b.on_log(step, step as f64, &[("train/loss".into(), loss)]).into_iter().next() {
             assert_eq!((a.rule.as_str(), a.action), ("diverge", Action::Stop));
             fired_at = Some(step);
             break;
@@ -102,13 +82,7 @@ fn a_diverging_loss_is_caught_within_a_few_points() {
 
 #[test]
 fn silence_much_longer_than_the_cadence_is_a_stall() {
-    let cfg = RulesConfig {
-        stall: Stall {
-            floor: 1.0,
-            ..Stall::default()
-        },
-        ..RulesConfig::default()
-    };
+    let cfg = RulesConfig { stall: Stall { floor: 1.0, ..Stall::default() }, ..RulesConfig::default() };
     let mut b = Babysitter::new(&cfg, 0.0).unwrap();
     for step in 0..50 {
         let t = step as f64 * 0.05;
@@ -120,20 +94,10 @@ fn silence_much_longer_than_the_cadence_is_a_stall() {
     let alerts = b.on_tick(2.45 + 1.5);
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].rule, "stall");
-    assert!(
-        alerts[0]
-            .message
-            .starts_with("no metric and no output for 2s"),
-        "{}",
-        alerts[0].message
-    );
+    assert!(alerts[0].message.starts_with("no metric and no output for 2s"), "{}", alerts[0].message);
     assert!(b.on_tick(10.0).is_empty(), "a stall fires once");
     b.on_activity(11.0);
-    assert_eq!(
-        b.on_tick(13.0).len(),
-        1,
-        "and again after it recovered and stalled anew"
-    );
+    assert_eq!(b.on_tick(13.0).len(), 1, "and again after it recovered and stalled anew");
 }
 
 #[test]
@@ -154,32 +118,20 @@ fn a_throughput_drop_fires_slowdown() {
     }
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     assert_eq!(alerts[0].rule, "slowdown");
-    assert!(
-        alerts[0]
-            .message
-            .starts_with("throughput fell to 20 steps/s from 100 steps/s"),
-        "{}",
-        alerts[0].message
-    );
+    assert!(alerts[0].message.starts_with("throughput fell to 20 steps/s from 100 steps/s"), "{}", alerts[0].message);
 }
 
 #[test]
 fn user_rules_respect_after_and_for() {
     let cfg = RulesConfig {
-        custom: vec![
-            "val_loss > 5 after step 1000 => stop".into(),
-            "grad_norm > 100 for 3 => alert".into(),
-        ],
+        custom: vec!["val_loss > 5 after step 1000 => stop".into(), "grad_norm > 100 for 3 => alert".into()],
         ..RulesConfig::default()
     };
     let mut b = Babysitter::new(&cfg, 0.0).unwrap();
     assert!(b.on_log(500, 1.0, &[("val_loss".into(), 9.0)]).is_empty());
     let a = b.on_log(1000, 2.0, &[("val_loss".into(), 9.0)]);
     assert_eq!((a.len(), a[0].action), (1, Action::Stop));
-    assert_eq!(
-        a[0].message,
-        "rule `val_loss > 5 after step 1000 => stop` held at step 1000 (val_loss = 9)"
-    );
+    assert_eq!(a[0].message, "rule `val_loss > 5 after step 1000 => stop` held at step 1000 (val_loss = 9)");
     let g = |b: &mut Babysitter, s, v| b.on_log(s, 3.0, &[("grad_norm".into(), v)]);
     assert!(g(&mut b, 1, 200.0).is_empty());
     assert!(g(&mut b, 2, 200.0).is_empty());
@@ -188,10 +140,7 @@ fn user_rules_respect_after_and_for() {
     assert!(g(&mut b, 5, 200.0).is_empty());
     assert_eq!(g(&mut b, 6, 200.0).len(), 1);
 
-    let bad = RulesConfig {
-        custom: vec!["loss >> 1 => stop".into()],
-        ..RulesConfig::default()
-    };
+    let bad = RulesConfig { custom: vec!["loss >> 1 => stop".into()], ..RulesConfig::default() };
     let e = Babysitter::new(&bad, 0.0).err().unwrap().to_string();
     assert!(e.contains("column 7"), "{e}");
 }
@@ -200,49 +149,26 @@ fn user_rules_respect_after_and_for() {
 fn crashes_carry_their_traceback_and_oom_is_told_apart() {
     let mut b = sitter();
     let tail = "Traceback (most recent call last):\n  File \"t.py\", line 1, in <module>\nValueError: bad\n";
-    let exit = |code, tail| Exit {
-        exit_code: code,
-        signal: None,
-        stopped: false,
-        tail,
-        memory_high: false,
-    };
+    let exit = |code, tail| Exit { exit_code: code, signal: None, stopped: false, tail, memory_high: false };
     let a = b.on_exit(&exit(Some(1), tail));
     assert_eq!(a[0].rule, "crash");
     assert_eq!(a[0].message, "crashed (exit code 1): ValueError: bad");
     assert_eq!(a[0].evidence["lines"].as_array().unwrap().len(), 3);
     assert!(b.on_exit(&exit(Some(0), "")).is_empty());
-    assert!(
-        b.on_exit(&Exit {
-            stopped: true,
-            ..exit(Some(143), "")
-        })
-        .is_empty()
-    );
-    let a = b.on_exit(&exit(
-        Some(1),
-        "torch.OutOfMemoryError: CUDA out of memory.\n",
-    ));
+    assert!(b.on_exit(&Exit { stopped: true, ..exit(Some(143), "") }).is_empty());
+    let a = b.on_exit(&exit(Some(1), "torch.OutOfMemoryError: CUDA out of memory.\n"));
     assert_eq!(a[0].rule, "oom");
-    let a = b.on_exit(&Exit {
-        exit_code: None,
-        signal: Some(9),
-        stopped: false,
-        tail: "",
-        memory_high: true,
-    });
+    let a = b.on_exit(&Exit { exit_code: None, signal: Some(9), stopped: false, tail: "", memory_high: true });
     assert_eq!(a[0].rule, "oom");
 }
 
 #[test]
 fn rules_config_reads_toml_with_durations() {
-    let cfg: RulesConfig = toml::from_str("custom = [\"loss > 9 => stop\"]\n[stall]\nfloor = \"2s\"\nceiling = 60\n[diverge]\nenabled = false\n").unwrap();
-    assert_eq!(
-        (cfg.stall.floor, cfg.stall.ceiling, cfg.diverge.enabled),
-        (2.0, 60.0, false)
-    );
-    let e = toml::from_str::<RulesConfig>("[stall]\nflor = 2\n")
-        .unwrap_err()
-        .to_string();
+    let cfg: RulesConfig = toml::from_str(
+        "custom = [\"loss > 9 => stop\"]\n[stall]\nfloor = \"2s\"\nceiling = 60\n[diverge]\nenabled = false\n",
+    )
+    .unwrap();
+    assert_eq!((cfg.stall.floor, cfg.stall.ceiling, cfg.diverge.enabled), (2.0, 60.0, false));
+    let e = toml::from_str::<RulesConfig>("[stall]\nflor = 2\n").unwrap_err().to_string();
     assert!(e.contains("unknown field `flor`"), "{e}");
 }

@@ -25,11 +25,7 @@ pub fn spawn_detached(exe: &Path, prepared: Prepared) -> Result<()> {
     let log = File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
     let lock_fd = lock.0.as_raw_fd();
     let mut cmd = Command::new(exe);
-    cmd.arg("__supervise")
-        .arg(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log);
+    cmd.arg("__supervise").arg(dir.path()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log);
     // SAFETY: only async-signal-safe calls (setsid, fcntl, dup2) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -57,11 +53,7 @@ pub fn spawn_detached(exe: &Path, prepared: Prepared) -> Result<()> {
         "started" => Ok(()),
         other => Err(Error::Invalid(format!(
             "the run's supervisor did not start{}; see {}",
-            if other.is_empty() {
-                String::new()
-            } else {
-                format!(": {other}")
-            },
+            if other.is_empty() { String::new() } else { format!(": {other}") },
             log_path.display()
         ))),
     }
@@ -79,13 +71,12 @@ pub fn supervise_detached(lab: &Lab, run_dir: &Path) -> Result<Outcome> {
     unsafe { libc::fcntl(LOCK_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
     let dir = RunDir::at(run_dir.to_path_buf());
     let spec = dir.read_spec()?;
-    let prepared = Prepared {
-        dir,
-        spec,
-        lock,
-        lab: lab.clone(),
-    };
-    supervise(prepared, false, |_| {
+    let prepared = Prepared { dir, spec, lock, lab: lab.clone() };
+    let mut reported = false;
+    supervise(prepared, false, |_, _| {
+        if std::mem::replace(&mut reported, true) {
+            return;
+        }
         let mut out = io::stdout().lock();
         let _ = out.write_all(b"started\n").and_then(|_| out.flush());
         // Nothing more goes to the launcher, which is gone soon.

@@ -32,6 +32,7 @@ use crate::git;
 use crate::id;
 use crate::lab::Lab;
 use crate::policy::Policy;
+use crate::queue;
 use crate::record::{End, Event, Record};
 use crate::rules::Babysitter;
 use crate::rundir::{self, OwnerLock, RunDir};
@@ -53,6 +54,8 @@ pub struct LaunchRequest {
     pub config: Vec<String>,
     /// Rules for this run on top of the lab's, in the rule syntax.
     pub rules: Vec<String>,
+    /// Wait in the launch queue for a slot (and a GPU).
+    pub queue: bool,
     pub command: Vec<String>,
     pub cwd: PathBuf,
 }
@@ -90,9 +93,10 @@ impl Outcome {
 /// request is bad (unparseable config or rule, no such program, a malformed
 /// `labmate.toml`).
 pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
-    let program = req.command.first().ok_or_else(|| {
-        Error::Invalid("no command given: labmate run [OPTIONS] -- CMD [ARGS...]".into())
-    })?;
+    let program = req
+        .command
+        .first()
+        .ok_or_else(|| Error::Invalid("no command given: labmate run [OPTIONS] -- CMD [ARGS...]".into()))?;
     if req.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
         return Err(Error::Invalid("--name must not be empty".into()));
     }
@@ -109,6 +113,7 @@ pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
     spec.command = req.command;
     spec.config = config;
     spec.babysit = Some(babysit);
+    spec.queue = req.queue;
     let vars: Vec<(String, String)> = std::env::vars().collect();
     spec.env = spec::env_subset(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let mut patch = Vec::new();
@@ -117,12 +122,7 @@ pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
         patch = p;
     }
     let (dir, lock) = RunDir::create(lab, &spec, &patch)?;
-    Ok(Prepared {
-        dir,
-        spec,
-        lock,
-        lab: lab.clone(),
-    })
+    Ok(Prepared { dir, spec, lock, lab: lab.clone() })
 }
 
 fn dedup(mut tags: Vec<String>) -> Vec<String> {
@@ -131,19 +131,20 @@ fn dedup(mut tags: Vec<String>) -> Vec<String> {
     tags
 }
 
-/// Runs the prepared command to its end. `echo` tees its output to this
-/// process's stdout and stderr; `on_start` is called once the command runs.
-pub fn supervise(
-    prepared: Prepared,
-    echo: bool,
-    on_start: impl FnOnce(&RunSpec),
-) -> Result<Outcome> {
-    let Prepared {
-        dir,
-        spec,
-        lock,
-        lab,
-    } = prepared;
+/// Where a run is, as [`supervise`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Waiting in the launch queue.
+    Queued,
+    /// The command runs.
+    Started,
+}
+
+/// Runs the prepared command to its end, after its turn in the queue when it
+/// was launched with one. `echo` tees its output to this process's stdout and
+/// stderr; `on_stage` hears when the run is queued and when it starts.
+pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSpec, Stage)) -> Result<Outcome> {
+    let Prepared { dir, spec, lock, lab } = prepared;
     let babysit = spec.babysit.clone().unwrap_or_default();
     let stream = Arc::new(Mutex::new(dir.append(rundir::SUPERVISOR_STREAM)?));
     let output = Arc::new(Mutex::new(dir.append(rundir::OUTPUT_LOG)?));
@@ -159,26 +160,23 @@ pub fn supervise(
     let signals = SignalSet::terminating();
     signals.block();
 
-    let mut child = match spawn_child(&spec, &dir, &lab) {
+    let slot = match take_turn(&spec, &dir, &lab, &signals, &mut on_stage)? {
+        Ok(slot) => slot,
+        Err(cancelled) => {
+            record(&end_record(&cancelled));
+            signals.unblock();
+            return Ok(cancelled);
+        }
+    };
+    let gpus = (!slot.gpus.is_empty()).then(|| slot.gpus.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
+    let mut child = match spawn_child(&spec, &dir, &lab, gpus.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             let reason = format!("could not start {}: {e}", spec.command[0]);
-            record(&Record::Event(Event::warning(
-                clock::now(),
-                reason.clone(),
-                None,
-            )));
-            let code = if e.kind() == io::ErrorKind::NotFound {
-                127
-            } else {
-                126
-            };
-            let outcome = Outcome {
-                status: "failed".into(),
-                exit_code: Some(code),
-                signal: None,
-                reason: Some(reason),
-            };
+            record(&Record::Event(Event::warning(clock::now(), reason.clone(), None)));
+            let code = if e.kind() == io::ErrorKind::NotFound { 127 } else { 126 };
+            let outcome =
+                Outcome { status: "failed".into(), exit_code: Some(code), signal: None, reason: Some(reason) };
             record(&end_record(&outcome));
             signals.unblock();
             drop(lock);
@@ -193,21 +191,14 @@ pub fn supervise(
         child_pid: Some(child.id()),
         pgid: Some(pgid),
     });
-    on_start(&spec);
+    on_stage(&spec, Stage::Started);
 
-    let stopper = Arc::new(Stopper::new(
-        pgid,
-        Duration::from_secs_f64(babysit.supervisor.stop_grace),
-    ));
+    let stopper = Arc::new(Stopper::new(pgid, Duration::from_secs_f64(babysit.supervisor.stop_grace)));
     let activity = Arc::new(Activity::new(started));
     let output_tail = Arc::new(Mutex::new(Tail::default()));
     let stderr_tail = Arc::new(Mutex::new(Tail::default()));
     let babysitter = Babysitter::new(&babysit.rules, started).unwrap_or_else(|e| {
-        record(&Record::Event(Event::warning(
-            started,
-            format!("rules ignored: {e}"),
-            None,
-        )));
+        record(&Record::Event(Event::warning(started, format!("rules ignored: {e}"), None)));
         Babysitter::new(&Default::default(), started).expect("default rules parse")
     });
     let (tx, rx) = mpsc::channel();
@@ -223,7 +214,7 @@ pub fn supervise(
             stderr_tail: stderr_tail.clone(),
             sampler: crate::sysmon::Sampler::new(
                 pgid,
-                std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref(),
+                gpus.clone().or_else(|| std::env::var("CUDA_VISIBLE_DEVICES").ok()).as_deref(),
             ),
             babysitter,
             babysit,
@@ -238,37 +229,20 @@ pub fn supervise(
 
     let (drained_tx, drained_rx) = mpsc::channel();
     let out_pump = {
-        let (output, stream, tail, activity, tx, drained) = (
-            output.clone(),
-            stream.clone(),
-            output_tail.clone(),
-            activity.clone(),
-            tx.clone(),
-            drained_tx.clone(),
-        );
+        let (output, stream, tail, activity, tx, drained) =
+            (output.clone(), stream.clone(), output_tail.clone(), activity.clone(), tx.clone(), drained_tx.clone());
         let src = child.stdout.take().expect("piped stdout");
         thread::spawn(move || {
             let mut scanner = MarkerScanner::default();
-            output::pump(
-                src,
-                echo.then(io::stdout),
-                &output,
-                None,
-                &tail,
-                &activity,
-                |chunk| {
-                    let records = scanner.feed(chunk, clock::now());
-                    if records.is_empty() {
-                        return;
-                    }
-                    let lines: String = records.iter().map(Record::to_line).collect();
-                    let _ = stream
-                        .lock()
-                        .expect("stream lock")
-                        .write_bytes(lines.as_bytes());
-                    let _ = tx.send(Msg::Records(records));
-                },
-            );
+            output::pump(src, echo.then(io::stdout), &output, None, &tail, &activity, |chunk| {
+                let records = scanner.feed(chunk, clock::now());
+                if records.is_empty() {
+                    return;
+                }
+                let lines: String = records.iter().map(Record::to_line).collect();
+                let _ = stream.lock().expect("stream lock").write_bytes(lines.as_bytes());
+                let _ = tx.send(Msg::Records(records));
+            });
             let _ = drained.send(());
         })
     };
@@ -277,17 +251,9 @@ pub fn supervise(
         let (tail_all, tail_err) = (output_tail.clone(), stderr_tail.clone());
         let src = child.stderr.take().expect("piped stderr");
         thread::spawn(move || {
-            output::pump(
-                src,
-                echo.then(io::stderr),
-                &output,
-                Some(stderr_log),
-                &tail_err,
-                &activity,
-                |chunk| {
-                    tail_all.lock().expect("tail lock").push(chunk);
-                },
-            );
+            output::pump(src, echo.then(io::stderr), &output, Some(stderr_log), &tail_err, &activity, |chunk| {
+                tail_all.lock().expect("tail lock").push(chunk);
+            });
             let _ = drained.send(());
         })
     };
@@ -308,10 +274,7 @@ pub fn supervise(
         let _ = out_pump.join();
         let _ = err_pump.join();
     }
-    let _ = tx.send(Msg::Exited {
-        exit_code: status.code(),
-        signal: status.signal(),
-    });
+    let _ = tx.send(Msg::Exited { exit_code: status.code(), signal: status.signal() });
     drop(tx);
     let pending = watcher.join().unwrap_or_default();
     done.store(true, Ordering::SeqCst);
@@ -334,8 +297,46 @@ pub fn supervise(
     for n in pending {
         let _ = n.join();
     }
+    drop(slot);
     drop(lock);
     Ok(outcome)
+}
+
+/// Waits for the run's turn when it is queued, and takes its slot (a queued
+/// run also its GPU). A run launched without the queue never waits: it takes
+/// a slot when one is free, so that it counts against `max_concurrent`.
+/// A signal while queued cancels the run: `Err` holds how it ended.
+fn take_turn(
+    spec: &RunSpec,
+    dir: &RunDir,
+    lab: &Lab,
+    signals: &SignalSet,
+    on_stage: &mut impl FnMut(&RunSpec, Stage),
+) -> Result<std::result::Result<queue::Slot, Outcome>> {
+    let max_concurrent = || Policy::load(lab).ok().and_then(|p| p.queue.max_concurrent);
+    if !spec.queue {
+        return Ok(Ok(queue::try_take(lab, max_concurrent(), &[], 0).unwrap_or_default()));
+    }
+    let queued = Record::Queued { time: clock::now(), pid: std::process::id() };
+    dir.append(rundir::SUPERVISOR_STREAM)?.write_record(&queued)?;
+    on_stage(spec, Stage::Queued);
+    let place = queue::Place::join(lab, spec)?;
+    let gpus = queue::usable_gpus();
+    let want_gpus = usize::from(!gpus.is_empty());
+    loop {
+        if let Some(sig) = signals.wait(Duration::from_millis(250)) {
+            place.leave();
+            let reason =
+                signals::stop_request(dir).unwrap_or_else(|| format!("cancelled while queued ({})", signal_name(sig)));
+            return Ok(Err(Outcome { status: "stopped".into(), exit_code: None, signal: None, reason: Some(reason) }));
+        }
+        if place.is_first(lab) {
+            if let Some(slot) = queue::try_take(lab, max_concurrent(), &gpus, want_gpus) {
+                place.leave();
+                return Ok(Ok(slot));
+            }
+        }
+    }
 }
 
 fn end_record(o: &Outcome) -> Record {
@@ -348,8 +349,11 @@ fn end_record(o: &Outcome) -> Record {
     })
 }
 
-fn spawn_child(spec: &RunSpec, dir: &RunDir, lab: &Lab) -> io::Result<Child> {
+fn spawn_child(spec: &RunSpec, dir: &RunDir, lab: &Lab, gpus: Option<&str>) -> io::Result<Child> {
     let mut cmd = Command::new(&spec.command[0]);
+    if let Some(gpus) = gpus {
+        cmd.env("CUDA_VISIBLE_DEVICES", gpus);
+    }
     cmd.args(&spec.command[1..])
         .current_dir(&spec.cwd)
         .env("LABMATE_RUN_ID", &spec.id)
@@ -397,12 +401,7 @@ mod tests {
 
     #[test]
     fn shell_codes_follow_the_child() {
-        let o = |code, sig| Outcome {
-            status: String::new(),
-            exit_code: code,
-            signal: sig,
-            reason: None,
-        };
+        let o = |code, sig| Outcome { status: String::new(), exit_code: code, signal: sig, reason: None };
         assert_eq!(o(Some(3), None).shell_code(), 3);
         assert_eq!(o(None, Some(9)).shell_code(), 137);
     }

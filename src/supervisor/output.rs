@@ -143,17 +143,12 @@ impl MarkerScanner {
         let text = String::from_utf8_lossy(line);
         let text = text.trim_end_matches('\r');
         let body = &text[MARKER.len()..];
-        let parsed =
-            serde_json::from_str::<Metrics>(body).or_else(|e| match quote_bare_non_finite(body) {
-                Some(fixed) => serde_json::from_str::<Metrics>(&fixed).map_err(|e| e.to_string()),
-                None => Err(e.to_string()),
-            });
+        let parsed = serde_json::from_str::<Metrics>(body).or_else(|e| match quote_bare_non_finite(body) {
+            Some(fixed) => serde_json::from_str::<Metrics>(&fixed).map_err(|e| e.to_string()),
+            None => Err(e.to_string()),
+        });
         let malformed = |why: String| {
-            vec![Record::Event(Event::warning(
-                now,
-                format!("malformed metrics line: {why}"),
-                Some(Value::from(text)),
-            ))]
+            vec![Record::Event(Event::warning(now, format!("malformed metrics line: {why}"), Some(Value::from(text))))]
         };
         let mut metrics = match parsed {
             Ok(m) => m,
@@ -171,18 +166,11 @@ impl MarkerScanner {
         };
         self.next_step = step + 1;
         let dropped = std::mem::take(&mut metrics.dropped);
-        let mut out = vec![Record::Log {
-            step,
-            time: now,
-            metrics,
-        }];
+        let mut out = vec![Record::Log { step, time: now, metrics }];
         if !dropped.is_empty() {
             out.push(Record::Event(Event::warning(
                 now,
-                format!(
-                    "metrics line: dropped non-numeric value(s) of {}",
-                    dropped.join(", ")
-                ),
+                format!("metrics line: dropped non-numeric value(s) of {}", dropped.join(", ")),
                 Some(Value::from(text)),
             )));
         }
@@ -198,21 +186,11 @@ mod tests {
     fn scanner_finds_marker_lines_across_chunks() {
         let mut s = MarkerScanner::default();
         let mut rs = s.feed(b"hello\n##labmate {\"step\": 10, \"lo", 1.0);
-        rs.extend(s.feed(
-            b"ss\": 0.5}\nnot ##labmate {}\n##labmate {\"loss\": NaN}\n",
-            2.0,
-        ));
+        rs.extend(s.feed(b"ss\": 0.5}\nnot ##labmate {}\n##labmate {\"loss\": NaN}\n", 2.0));
         assert_eq!(rs.len(), 2);
-        let Record::Log { step, metrics, .. } = &rs[0] else {
-            panic!()
-        };
-        assert_eq!(
-            (*step, metrics.values.clone()),
-            (10, vec![("loss".to_string(), 0.5)])
-        );
-        let Record::Log { step, metrics, .. } = &rs[1] else {
-            panic!()
-        };
+        let Record::Log { step, metrics, .. } = &rs[0] else { panic!() };
+        assert_eq!((*step, metrics.values.clone()), (10, vec![("loss".to_string(), 0.5)]));
+        let Record::Log { step, metrics, .. } = &rs[1] else { panic!() };
         assert_eq!(*step, 11);
         assert!(metrics.values[0].1.is_nan());
     }
@@ -221,20 +199,12 @@ mod tests {
     fn scanner_reports_malformed_lines_and_survives_binary() {
         let mut s = MarkerScanner::default();
         let mut input = vec![0xff, 0xfe, b'\n'];
-        input.extend_from_slice(
-            b"##labmate {\"loss\": 0.3\n##labmate [1,2]\n##labmate {\"a\": \"x\", \"b\": 1}\n",
-        );
+        input.extend_from_slice(b"##labmate {\"loss\": 0.3\n##labmate [1,2]\n##labmate {\"a\": \"x\", \"b\": 1}\n");
         let rs = s.feed(&input, 1.0);
-        assert!(
-            matches!(&rs[0], Record::Event(e) if e.message.starts_with("malformed metrics line"))
-        );
-        assert!(
-            matches!(&rs[1], Record::Event(e) if e.message.starts_with("malformed metrics line"))
-        );
+        assert!(matches!(&rs[0], Record::Event(e) if e.message.starts_with("malformed metrics line")));
+        assert!(matches!(&rs[1], Record::Event(e) if e.message.starts_with("malformed metrics line")));
         assert!(matches!(&rs[2], Record::Log { step: 0, .. }));
-        assert!(
-            matches!(&rs[3], Record::Event(e) if e.message.contains("non-numeric value(s) of a"))
-        );
+        assert!(matches!(&rs[3], Record::Event(e) if e.message.contains("non-numeric value(s) of a")));
     }
 
     #[test]

@@ -28,11 +28,7 @@ struct StopState {
 
 impl Stopper {
     pub fn new(pgid: i32, grace: Duration) -> Stopper {
-        Stopper {
-            pgid,
-            grace,
-            state: Mutex::default(),
-        }
+        Stopper { pgid, grace, state: Mutex::default() }
     }
 
     /// SIGTERM to the group now, SIGKILL when the grace period is over.
@@ -45,11 +41,7 @@ impl Stopper {
 
     /// Passes a signal on, and records why the run is ending.
     pub fn forward(&self, sig: i32, reason: String) {
-        self.state
-            .lock()
-            .expect("stop lock")
-            .reason
-            .get_or_insert(reason);
+        self.state.lock().expect("stop lock").reason.get_or_insert(reason);
         signal_group(self.pgid, sig);
     }
 
@@ -110,7 +102,7 @@ impl SignalSet {
     }
 
     /// Waits up to `timeout` for one of the signals.
-    fn wait(&self, timeout: Duration) -> Option<i32> {
+    pub fn wait(&self, timeout: Duration) -> Option<i32> {
         let ts = libc::timespec {
             tv_sec: timeout.as_secs() as libc::time_t,
             tv_nsec: timeout.subsec_nanos() as libc::c_long,
@@ -126,9 +118,7 @@ impl SignalSet {
 pub fn take_signals(signals: SignalSet, stopper: &Stopper, dir: &RunDir, done: &AtomicBool) {
     while !done.load(Ordering::SeqCst) {
         match signals.wait(Duration::from_millis(100)) {
-            Some(libc::SIGTERM) => {
-                stopper.stop(stop_request(dir).unwrap_or_else(|| "received SIGTERM".into()))
-            }
+            Some(libc::SIGTERM) => stopper.stop(stop_request(dir).unwrap_or_else(|| "received SIGTERM".into())),
             Some(sig) => stopper.forward(sig, format!("interrupted by {}", signal_name(sig))),
             None => {}
         }

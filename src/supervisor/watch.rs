@@ -30,10 +30,7 @@ pub enum Msg {
     /// Records the supervisor made from the command's metric lines.
     Records(Vec<Record>),
     /// The command ended.
-    Exited {
-        exit_code: Option<i32>,
-        signal: Option<i32>,
-    },
+    Exited { exit_code: Option<i32>, signal: Option<i32> },
 }
 
 pub struct Watch {
@@ -74,18 +71,10 @@ impl Watch {
                 Ok(Msg::Exited { exit_code, signal }) => {
                     self.read_other_streams(&mut offsets, &mut pending);
                     let stderr = self.stderr_tail.lock().expect("tail").text();
-                    let tail = if stderr.trim().is_empty() {
-                        self.output_tail.lock().expect("tail").text()
-                    } else {
-                        stderr
-                    };
-                    let exit = Exit {
-                        exit_code,
-                        signal,
-                        stopped: self.stopper.reason().is_some(),
-                        tail: &tail,
-                        memory_high,
-                    };
+                    let tail =
+                        if stderr.trim().is_empty() { self.output_tail.lock().expect("tail").text() } else { stderr };
+                    let exit =
+                        Exit { exit_code, signal, stopped: self.stopper.reason().is_some(), tail: &tail, memory_high };
                     for alert in self.babysitter.on_exit(&exit) {
                         self.act(alert, &mut pending);
                     }
@@ -117,10 +106,7 @@ impl Watch {
                     let record = Record::Log {
                         step: sys_step,
                         time: clock::now(),
-                        metrics: crate::record::Metrics {
-                            values,
-                            dropped: vec![],
-                        },
+                        metrics: crate::record::Metrics { values, dropped: vec![] },
                     };
                     sys_step += 1;
                     self.write(&record);
@@ -140,12 +126,7 @@ impl Watch {
     }
 
     fn observe_points(&mut self, record: &Record, pending: &mut Pending) {
-        if let Record::Log {
-            step,
-            time,
-            metrics,
-        } = record
-        {
+        if let Record::Log { step, time, metrics } = record {
             for alert in self.babysitter.on_log(*step, *time, &metrics.values) {
                 self.act(alert, pending);
             }
@@ -178,10 +159,7 @@ impl Watch {
             offsets.insert(name, pos + end as u64 + 1);
             for line in buf[..end].split(|b| *b == b'\n') {
                 // Bad lines are the index's to report; the rules just skip them.
-                if let Some(r) = std::str::from_utf8(line)
-                    .ok()
-                    .and_then(|l| Record::parse(l).ok())
-                {
+                if let Some(r) = std::str::from_utf8(line).ok().and_then(|l| Record::parse(l).ok()) {
                     self.observe(&r, pending);
                 }
             }
@@ -194,8 +172,7 @@ impl Watch {
         let event = alert.to_event(now);
         self.write(&Record::Event(event.clone()));
         if alert.action == Action::Stop {
-            self.stopper
-                .stop(format!("{}: {}", alert.rule, alert.message));
+            self.stopper.stop(format!("{}: {}", alert.rule, alert.message));
         }
         let notify = &self.babysit.notify;
         if notify.command.is_some() || notify.webhook.is_some() {
@@ -216,10 +193,6 @@ impl Watch {
     }
 
     fn write(&self, record: &Record) {
-        let _ = self
-            .stream
-            .lock()
-            .expect("stream lock")
-            .write_record(record);
+        let _ = self.stream.lock().expect("stream lock").write_record(record);
     }
 }

@@ -1,0 +1,82 @@
+//! `labmate queue`: the runs waiting for a slot, in order; `queue cancel RUN`.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use labmate::clock;
+use labmate::stop::{Stopped, stop};
+
+use super::{Context, print_json};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
+    /// Print an array of run objects, first in line first.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Subcommand)]
+enum Action {
+    /// Take a queued run out of the queue (it ends `stopped`).
+    Cancel {
+        /// Queued runs to cancel.
+        #[arg(required = true)]
+        runs: Vec<String>,
+    },
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let mut index = ctx.index()?;
+    if let Some(Action::Cancel { runs }) = args.action {
+        let by = labmate::spec::username();
+        for r in &runs {
+            let id = index.resolve(r)?;
+            let status = index.run(&id)?.status;
+            if status != "queued" {
+                return Err(labmate::Error::Invalid(format!("run {id} is not queued (it is {status})")).into());
+            }
+            if let Stopped::AlreadyEnded(s) =
+                stop(&index, &id, &format!("cancelled from the queue by {by}"), &by, Duration::ZERO)?
+            {
+                eprintln!("labmate: run {id} already ended ({s})");
+            }
+        }
+        for _ in 0..50 {
+            index.sync()?;
+            if runs.iter().all(|r| index.resolve(r).and_then(|id| index.has_ended(&id)).unwrap_or(true)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("labmate: cancelled {}", runs.join(", "));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut queued: Vec<_> = index.runs(None)?.into_iter().filter(|r| r.status == "queued").collect();
+    queued.reverse(); // oldest first: the order they start in
+    if args.json {
+        print_json(&queued)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = String::new();
+    if queued.is_empty() {
+        out.push_str("the queue is empty\n");
+    }
+    let now = clock::now();
+    for (i, r) in queued.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{:>3}. {}  {}  waiting {}  {}",
+            i + 1,
+            r.id,
+            r.name.as_deref().unwrap_or("-"),
+            clock::human_duration(now - r.created_ts),
+            r.command.join(" ")
+        );
+    }
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
