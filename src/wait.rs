@@ -79,8 +79,8 @@ pub fn wait(
                 let message = index
                     .events(id)?
                     .into_iter()
-                    .filter(|e| e.kind == "alert")
-                    .last()
+                    .rev()
+                    .find(|e| e.kind == "alert")
                     .map(|e| e.message)
                     .unwrap_or_default();
                 return Ok(WaitEnd::Alert { run: id.clone(), message });

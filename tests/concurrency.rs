@@ -27,15 +27,7 @@ fn eight_runs_at_once_with_a_polling_reader_lose_nothing() {
     for i in 0..8 {
         let script = if i % 2 == 0 { "lines.py" } else { "client.py" };
         let out = lab
-            .cmd(&[
-                "run",
-                "--detach",
-                "--name",
-                &format!("w{i}"),
-                "--",
-                "python3",
-                script,
-            ])
+            .cmd(&["run", "--detach", "--name", &format!("w{i}"), "--", "python3", script])
             .env("PYTHONPATH", python)
             .env("LABMATE_FLUSH_INTERVAL", "0.05")
             .output()
@@ -58,13 +50,8 @@ fn eight_runs_at_once_with_a_polling_reader_lose_nothing() {
                         .env("HOME", &cmd_lab)
                         .output()
                         .unwrap();
-                    assert!(
-                        out.status.success(),
-                        "a reader failed: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                    let _: serde_json::Value =
-                        serde_json::from_slice(&out.stdout).expect("runs --json parses");
+                    assert!(out.status.success(), "a reader failed: {}", String::from_utf8_lossy(&out.stderr));
+                    let _: serde_json::Value = serde_json::from_slice(&out.stdout).expect("runs --json parses");
                     polls.fetch_add(1, Ordering::SeqCst);
                 }
             })
@@ -74,12 +61,7 @@ fn eight_runs_at_once_with_a_polling_reader_lose_nothing() {
     let deadline = Instant::now() + Duration::from_secs(120);
     let runs = loop {
         let runs = lab.json(&["runs", "--json"]);
-        if runs
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["status"] != "running")
-        {
+        if runs.as_array().unwrap().iter().all(|r| r["status"] != "running") {
             break runs;
         }
         assert!(Instant::now() < deadline, "runs did not end: {runs:#}");
@@ -94,22 +76,13 @@ fn eight_runs_at_once_with_a_polling_reader_lose_nothing() {
     for run in runs.as_array().unwrap() {
         assert_eq!(run["status"], "finished", "{run:#}");
         for key in ["loss", "acc"] {
-            assert_eq!(
-                run["metrics"][key]["count"], STEPS,
-                "{}: {key}",
-                run["name"]
-            );
+            assert_eq!(run["metrics"][key]["count"], STEPS, "{}: {key}", run["name"]);
         }
         assert_eq!(run["metrics"]["loss"]["last_step"], STEPS - 1);
     }
     for id in &ids {
         let series = lab.json(&["metrics", id, "loss", "--json"]);
-        let steps: Vec<i64> = series["loss"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["step"].as_i64().unwrap())
-            .collect();
+        let steps: Vec<i64> = series["loss"].as_array().unwrap().iter().map(|p| p["step"].as_i64().unwrap()).collect();
         assert_eq!(steps, (0..STEPS as i64).collect::<Vec<_>>());
     }
 }

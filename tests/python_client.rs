@@ -8,15 +8,7 @@ use std::process::Command;
 fn python_client_suite_passes() {
     let root = env!("CARGO_MANIFEST_DIR");
     let out = Command::new("python3")
-        .args([
-            "-m",
-            "unittest",
-            "discover",
-            "-s",
-            "python/tests",
-            "-t",
-            "python",
-        ])
+        .args(["-m", "unittest", "discover", "-s", "python/tests", "-t", "python"])
         .current_dir(root)
         .env("PYTHONPATH", format!("{root}/python"))
         .env("LABMATE_BIN", env!("CARGO_BIN_EXE_labmate"))
@@ -25,8 +17,5 @@ fn python_client_suite_passes() {
         .expect("python3 runs");
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "python client tests failed:\n{text}");
-    assert!(
-        !text.contains("skipped 'LABMATE_BIN"),
-        "cross-side tests were skipped:\n{text}"
-    );
+    assert!(!text.contains("skipped 'LABMATE_BIN"), "cross-side tests were skipped:\n{text}");
 }

@@ -12,12 +12,9 @@ fn lab_with_runs() -> (TestLab, Vec<String>) {
     let lab = TestLab::new();
     let mut ids = Vec::new();
     for (name, n) in [("alpha", 3), ("beta", 5), ("beta", 2)] {
-        let script = format!(
-            "for i in $(seq 1 {n}); do echo \"##labmate {{\\\"loss\\\": $i, \\\"acc\\\": 0.$i}}\"; done"
-        );
-        let out = lab.run(&[
-            "run", "--name", name, "--tag", "t", "--", "sh", "-c", &script,
-        ]);
+        let script =
+            format!("for i in $(seq 1 {n}); do echo \"##labmate {{\\\"loss\\\": $i, \\\"acc\\\": 0.$i}}\"; done");
+        let out = lab.run(&["run", "--name", name, "--tag", "t", "--", "sh", "-c", &script]);
         assert!(out.status.success(), "{}", stderr(&out));
         ids.push(TestLab::started_id(&out));
         // Ids sort by whole seconds; created_at orders runs within one.
@@ -30,12 +27,7 @@ fn lab_with_runs() -> (TestLab, Vec<String>) {
 fn runs_json_lists_run_objects_newest_first() {
     let (lab, ids) = lab_with_runs();
     let runs = lab.json(&["runs", "--json"]);
-    let got: Vec<&str> = runs
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
+    let got: Vec<&str> = runs.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(got, [&ids[2], &ids[1], &ids[0]]);
     let r = &runs[1];
     for key in [
@@ -59,24 +51,12 @@ fn runs_json_lists_run_objects_newest_first() {
         r["metrics"]["loss"],
         json!({"last": 5.0, "min": 1.0, "max": 5.0, "count": 5, "last_step": 4, "nan_count": 0})
     );
-    assert_eq!(
-        lab.json(&["runs", "--json", "--limit", "1"])
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(lab.json(&["runs", "--json", "--limit", "1"]).as_array().unwrap().len(), 1);
 
     let table = stdout(&lab.run(&["runs"]));
     let lines: Vec<&str> = table.lines().collect();
-    assert!(
-        lines[0].starts_with("ID") && lines[0].contains("STATUS") && lines[0].contains("loss"),
-        "{table}"
-    );
-    assert!(
-        lines[1].starts_with(&ids[2]) && lines[1].contains("beta") && lines[1].contains("finished"),
-        "{table}"
-    );
+    assert!(lines[0].starts_with("ID") && lines[0].contains("STATUS") && lines[0].contains("loss"), "{table}");
+    assert!(lines[1].starts_with(&ids[2]) && lines[1].contains("beta") && lines[1].contains("finished"), "{table}");
     assert_eq!(lines.len(), 4);
 }
 
@@ -91,20 +71,14 @@ fn runs_are_named_by_id_prefix_suffix_or_name() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains("run 'beta' is ambiguous; it matches")
-            && err.contains(&ids[1])
-            && err.contains(&ids[2]),
+        err.contains("run 'beta' is ambiguous; it matches") && err.contains(&ids[1]) && err.contains(&ids[2]),
         "{err}"
     );
 
     let out = lab.run(&["show", "gamma"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(
-        err.contains("unknown run 'gamma'; known runs:")
-            && err.contains(&format!("{} (alpha)", ids[0])),
-        "{err}"
-    );
+    assert!(err.contains("unknown run 'gamma'; known runs:") && err.contains(&format!("{} (alpha)", ids[0])), "{err}");
 
     // All three ids share their time prefix within a second or so: a short prefix is ambiguous.
     let out = lab.run(&["metrics", "r-", "--json"]);
@@ -132,48 +106,19 @@ fn metrics_downsample_keeps_extremes() {
 
     let out = lab.run(&["metrics", &id, "nope"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("has no metric 'nope'; it has: loss"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("has no metric 'nope'; it has: loss"), "{}", stderr(&out));
 }
 
 #[test]
 fn logs_tail_and_follow() {
     let lab = TestLab::new();
-    let out = lab.run(&[
-        "run",
-        "--name",
-        "lines",
-        "--",
-        "sh",
-        "-c",
-        "for i in 1 2 3 4 5; do echo line$i; done",
-    ]);
+    let out = lab.run(&["run", "--name", "lines", "--", "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done"]);
     assert!(out.status.success());
-    assert_eq!(
-        stdout(&lab.run(&["logs", "lines", "--tail", "2"])),
-        "line4\nline5\n"
-    );
+    assert_eq!(stdout(&lab.run(&["logs", "lines", "--tail", "2"])), "line4\nline5\n");
     assert_eq!(stdout(&lab.run(&["logs", "lines", "--tail", "0"])), "");
-    assert_eq!(
-        stdout(&lab.run(&["logs", "lines", "--tail", "99"]))
-            .lines()
-            .count(),
-        5
-    );
+    assert_eq!(stdout(&lab.run(&["logs", "lines", "--tail", "99"])).lines().count(), 5);
 
-    let id = stdout(&lab.run(&[
-        "run",
-        "--detach",
-        "--",
-        "sh",
-        "-c",
-        "echo a; sleep 1; echo b",
-    ]))
-    .trim()
-    .to_string();
+    let id = stdout(&lab.run(&["run", "--detach", "--", "sh", "-c", "echo a; sleep 1; echo b"])).trim().to_string();
     let started = Instant::now();
     let follow = lab.run(&["logs", &id, "--follow"]);
     assert_eq!(stdout(&follow), "a\nb\n");
@@ -192,11 +137,7 @@ fn reindex_answers_every_query_the_same() {
     let before: Vec<Value> = queries.iter().map(|q| lab.json(q)).collect();
     let out = lab.run(&["reindex"]);
     assert!(out.status.success());
-    assert!(
-        stderr(&out).contains("reindexed 3 runs, 20 points"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("reindexed 3 runs, 20 points"), "{}", stderr(&out));
     let after: Vec<Value> = queries.iter().map(|q| lab.json(q)).collect();
     assert_eq!(before, after);
     // Deleting the index by hand is just as safe.
@@ -209,29 +150,16 @@ fn reindex_answers_every_query_the_same() {
 fn the_lab_is_found_walking_up_or_through_labmate_dir() {
     let lab = TestLab::new();
     assert!(lab.run(&["init"]).status.success());
-    assert_eq!(
-        std::fs::read_to_string(lab.path().join(".labmate/lab.json"))
-            .unwrap()
-            .trim(),
-        "{\"format\": 1}"
-    );
+    assert_eq!(std::fs::read_to_string(lab.path().join(".labmate/lab.json")).unwrap().trim(), "{\"format\": 1}");
     let sub = lab.path().join("a/b");
     std::fs::create_dir_all(&sub).unwrap();
-    let out = lab
-        .cmd(&["run", "--name", "deep", "--", "true"])
-        .current_dir(&sub)
-        .output()
-        .unwrap();
+    let out = lab.cmd(&["run", "--name", "deep", "--", "true"]).current_dir(&sub).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(lab.json(&["runs", "--json"])[0]["name"], "deep");
     assert!(!sub.join(".labmate").exists());
 
     let elsewhere = TestLab::new();
-    let runs = elsewhere
-        .cmd(&["runs", "--json"])
-        .env("LABMATE_DIR", lab.path().join(".labmate"))
-        .output()
-        .unwrap();
+    let runs = elsewhere.cmd(&["runs", "--json"]).env("LABMATE_DIR", lab.path().join(".labmate")).output().unwrap();
     let runs: Value = serde_json::from_slice(&runs.stdout).unwrap();
     assert_eq!(runs[0]["name"], "deep");
 
@@ -246,9 +174,5 @@ fn a_lab_of_another_format_is_refused() {
     lab.write(".labmate/lab.json", "{\"format\": 7}\n");
     let out = lab.run(&["runs"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("lab format 7 is not supported (this labmate reads format 1)"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("lab format 7 is not supported (this labmate reads format 1)"), "{}", stderr(&out));
 }

@@ -50,26 +50,14 @@ fn a_run_records_its_launch_and_exits_with_the_child_code() {
     assert_eq!(run["status"], "failed");
     assert_eq!(run["exit_code"], 3);
     assert_eq!(run["signal"], json!(null));
-    assert_eq!(
-        run["command"],
-        json!(["sh", "-c", "echo out; echo err >&2; exit 3"])
-    );
+    assert_eq!(run["command"], json!(["sh", "-c", "echo out; echo err >&2; exit 3"]));
     assert_eq!(run["tags"], json!(["a", "b"]));
-    assert_eq!(
-        run["config"],
-        json!({"lr": 3e-4, "model": "resnet", "optim": {"beta": 0.9}})
-    );
+    assert_eq!(run["config"], json!({"lr": 3e-4, "model": "resnet", "optim": {"beta": 0.9}}));
     assert_eq!(run["user"], "tester");
     assert_eq!(run["cwd"], lab.path().display().to_string());
-    assert_eq!(
-        run["env"],
-        json!({"CUDA_VISIBLE_DEVICES": "1", "LABMATE_NOTE": "x"})
-    );
+    assert_eq!(run["env"], json!({"CUDA_VISIBLE_DEVICES": "1", "LABMATE_NOTE": "x"}));
     let head = lab.git(&["rev-parse", "HEAD"]);
-    assert_eq!(
-        run["git"],
-        json!({"commit": head.trim(), "branch": "main", "dirty": true})
-    );
+    assert_eq!(run["git"], json!({"commit": head.trim(), "branch": "main", "dirty": true}));
     assert_eq!(run["untracked"], json!(["notes.md"]));
     assert!(run["patch_bytes"].as_u64().unwrap() > 0);
     assert!(run["duration_s"].as_f64().unwrap() >= 0.0);
@@ -77,10 +65,7 @@ fn a_run_records_its_launch_and_exits_with_the_child_code() {
     let patch = std::fs::read_to_string(lab.run_dir(&id).join("patch.diff")).unwrap();
     assert!(patch.contains("+v2"), "{patch}");
     // The lab ignores itself: the experiment repo is as dirty as before, no more.
-    assert_eq!(
-        lab.git(&["status", "--porcelain"]),
-        " M train.txt\n?? notes.md\n"
-    );
+    assert_eq!(lab.git(&["status", "--porcelain"]), " M train.txt\n?? notes.md\n");
 }
 
 #[test]
@@ -106,10 +91,7 @@ sys.stderr.write("oops\n")
     let dir = lab.run_dir(&id);
     let output = std::fs::read(dir.join("output.log")).unwrap();
     // Both streams, in arrival order: stdout's bytes in order, stderr's line somewhere.
-    let at = output
-        .windows(5)
-        .position(|w| w == b"oops\n")
-        .expect("stderr in output.log");
+    let at = output.windows(5).position(|w| w == b"oops\n").expect("stderr in output.log");
     let mut without = output.clone();
     without.drain(at..at + 5);
     assert_eq!(without, expected);
@@ -148,19 +130,9 @@ fn metric_lines_become_metrics_and_bad_lines_become_warnings() {
         run["metrics"]["loss"],
         json!({"last": "NaN", "min": 0.25, "max": 0.5, "count": 3, "last_step": 12, "nan_count": 1})
     );
-    let warnings: Vec<_> = run["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "warning")
-        .collect();
+    let warnings: Vec<_> = run["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "warning").collect();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(
-        warnings[0]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("malformed metrics line")
-    );
+    assert!(warnings[0]["message"].as_str().unwrap().starts_with("malformed metrics line"));
     assert_eq!(warnings[0]["data"], "##labmate {oops");
 
     let csv = stdout(&lab.run(&["metrics", &id, "loss", "--csv"]));
@@ -184,26 +156,15 @@ fn sigkill_of_the_command_fails_the_run_with_the_signal() {
 #[test]
 fn sigint_to_the_supervisor_stops_the_run() {
     let lab = TestLab::new();
-    let mut child = lab
-        .cmd(&["run", "--", "sleep", "30"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = lab.cmd(&["run", "--", "sleep", "30"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let dir = lab.path().join(".labmate/runs");
     // Wait for the run to start, then interrupt the supervisor as Ctrl-C would.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let id = loop {
-        let ids: Vec<_> = std::fs::read_dir(&dir)
-            .map(|d| d.flatten().map(|e| e.file_name()).collect())
-            .unwrap_or_default();
-        if let Some(id) = ids
-            .iter()
-            .map(|i| i.to_string_lossy().into_owned())
-            .find(|i| !i.starts_with('.'))
-        {
-            if std::fs::read_to_string(dir.join(&id).join("supervisor.jsonl"))
-                .is_ok_and(|s| s.contains("\"start\""))
-            {
+        let ids: Vec<_> =
+            std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+        if let Some(id) = ids.iter().map(|i| i.to_string_lossy().into_owned()).find(|i| !i.starts_with('.')) {
+            if std::fs::read_to_string(dir.join(&id).join("supervisor.jsonl")).is_ok_and(|s| s.contains("\"start\"")) {
                 break id;
             }
         }
@@ -224,19 +185,11 @@ fn bad_requests_are_refused_before_anything_is_recorded() {
     let lab = TestLab::new();
     let out = lab.run(&["run", "--config", "lr", "--", "true"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("bad --config 'lr': expected KEY=VALUE, found no '='"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("bad --config 'lr': expected KEY=VALUE, found no '='"), "{}", stderr(&out));
 
     let out = lab.run(&["run", "--", "no-such-program-xyz", "--flag"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("command not found: 'no-such-program-xyz'"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("command not found: 'no-such-program-xyz'"), "{}", stderr(&out));
 
     let out = lab.run(&["run", "--name", "", "--", "true"]);
     assert_eq!(out.status.code(), Some(2));
@@ -262,20 +215,14 @@ fn detached_runs_return_at_once_and_go_on_supervised() {
         "sleep 1; echo '##labmate {\"x\": 1}'; echo done",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        started.elapsed() < Duration::from_millis(900),
-        "detach waited for the run"
-    );
+    assert!(started.elapsed() < Duration::from_millis(900), "detach waited for the run");
     let id = stdout(&out).trim().to_string();
     assert!(id.starts_with("r-") && id.len() == 12, "{id:?}");
     assert_eq!(lab.show(&id)["status"], "running");
     let run = lab.wait_for(&id, 20, |r| r["status"] != "running");
     assert_eq!(run["status"], "finished");
     assert_eq!(run["metrics"]["x"]["last"], 1.0);
-    assert_eq!(
-        stdout(&lab.run(&["logs", "bg"])),
-        "##labmate {\"x\": 1}\ndone\n"
-    );
+    assert_eq!(stdout(&lab.run(&["logs", "bg"])), "##labmate {\"x\": 1}\ndone\n");
 }
 
 #[test]
@@ -291,10 +238,7 @@ fn a_killed_supervisor_leaves_a_lost_run_with_its_points() {
     assert_eq!(run["status"], "running");
     let start = std::fs::read_to_string(lab.run_dir(&id).join("supervisor.jsonl")).unwrap();
     let start: serde_json::Value = serde_json::from_str(start.lines().next().unwrap()).unwrap();
-    let (supervisor, pgid) = (
-        start["pid"].as_i64().unwrap() as i32,
-        start["pgid"].as_i64().unwrap() as i32,
-    );
+    let (supervisor, pgid) = (start["pid"].as_i64().unwrap() as i32, start["pgid"].as_i64().unwrap() as i32);
     unsafe { libc::kill(supervisor, libc::SIGKILL) };
     let run = lab.wait_for(&id, 10, |r| r["status"] != "running");
     unsafe { libc::kill(-pgid, libc::SIGKILL) };
@@ -336,14 +280,8 @@ with open(path, "w") as f:
         .map(|e| e["message"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(messages.len(), 2, "{messages:?}");
-    assert!(
-        messages[0].starts_with("skipped a malformed line in client-test.jsonl at byte 52"),
-        "{messages:?}"
-    );
-    assert!(
-        messages[1].starts_with("skipped a torn last line in client-test.jsonl"),
-        "{messages:?}"
-    );
+    assert!(messages[0].starts_with("skipped a malformed line in client-test.jsonl at byte 52"), "{messages:?}");
+    assert!(messages[1].starts_with("skipped a torn last line in client-test.jsonl"), "{messages:?}");
 }
 
 #[test]
@@ -373,10 +311,7 @@ for i in range(50, 100):
     let id = stdout(&out).trim().to_string();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !lab.path().join("ready").exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the script never got ready"
-        );
+        assert!(std::time::Instant::now() < deadline, "the script never got ready");
         std::thread::sleep(Duration::from_millis(20));
     }
     let start = std::fs::read_to_string(lab.run_dir(&id).join("supervisor.jsonl")).unwrap();

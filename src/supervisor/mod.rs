@@ -324,17 +324,17 @@ fn take_turn(
     let gpus = queue::usable_gpus();
     let want_gpus = usize::from(!gpus.is_empty());
     loop {
-        if let Some(sig) = signals.wait(Duration::from_millis(250)) {
-            place.leave();
-            let reason =
-                signals::stop_request(dir).unwrap_or_else(|| format!("cancelled while queued ({})", signal_name(sig)));
-            return Ok(Err(Outcome { status: "stopped".into(), exit_code: None, signal: None, reason: Some(reason) }));
-        }
         if place.is_first(lab) {
             if let Some(slot) = queue::try_take(lab, max_concurrent(), &gpus, want_gpus) {
                 place.leave();
                 return Ok(Ok(slot));
             }
+        }
+        if let Some(sig) = signals.wait(Duration::from_millis(250)) {
+            place.leave();
+            let reason =
+                signals::stop_request(dir).unwrap_or_else(|| format!("cancelled while queued ({})", signal_name(sig)));
+            return Ok(Err(Outcome { status: "stopped".into(), exit_code: None, signal: None, reason: Some(reason) }));
         }
     }
 }

@@ -18,9 +18,7 @@ pub struct TestLab {
 impl TestLab {
     /// An empty experiment folder (no lab yet).
     pub fn new() -> TestLab {
-        TestLab {
-            tmp: tempfile::tempdir().expect("temp dir"),
-        }
+        TestLab { tmp: tempfile::tempdir().expect("temp dir") }
     }
 
     /// An experiment folder that is a git repository with one commit.
@@ -62,11 +60,7 @@ impl TestLab {
         let mut cmd = Command::new("git");
         self.env(&mut cmd);
         let out = cmd.args(args).output().expect("git");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -85,27 +79,16 @@ impl TestLab {
     /// Runs labmate, expects success, parses stdout as JSON.
     pub fn json(&self, args: &[&str]) -> Value {
         let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "labmate {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "labmate {args:?}: not JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
+        assert!(out.status.success(), "labmate {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("labmate {args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
     }
 
     /// The run id from `labmate run`'s stderr.
     pub fn started_id(out: &Output) -> String {
         let err = String::from_utf8_lossy(&out.stderr);
         err.lines()
-            .find_map(|l| {
-                l.strip_prefix("labmate: run ")
-                    .and_then(|r| r.strip_suffix(" started"))
-            })
+            .find_map(|l| l.strip_prefix("labmate: run ").and_then(|r| r.strip_suffix(" started")))
             .unwrap_or_else(|| panic!("no start line in stderr: {err}"))
             .to_string()
     }
@@ -122,10 +105,7 @@ impl TestLab {
             if pred(&run) {
                 return run;
             }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting on {id}: {run:#}"
-            );
+            assert!(Instant::now() < deadline, "timed out waiting on {id}: {run:#}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
