@@ -31,7 +31,10 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let dir = match args.dir {
-        Some(d) if d.exists() => bail!("{} already exists; the demo makes a new folder", d.display()),
+        Some(d) if ctx.cwd.join(&d).exists() => {
+            let why = format!("{} already exists; the demo makes a new folder", d.display());
+            return Err(labmate::Error::Invalid(why).into());
+        }
         Some(d) => ctx.cwd.join(d),
         None => free_dir(&ctx.cwd),
     };
@@ -95,7 +98,21 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     println!("\nall {} runs ended after {:.1}s\n", runs.len(), started.elapsed().as_secs_f64());
     print!("{}", super::runs::render(&runs, clock::now()));
 
-    let diverged = runs.iter().find(|r| r.status == "failed").map_or("lr3.0-s1".into(), |r| r.id.clone());
+    // What the babysitter did: every alert, oldest first.
+    let alerts: Vec<_> = index.events_since(None, 0.0)?.into_iter().filter(|e| e.event.kind == "alert").collect();
+    if !alerts.is_empty() {
+        println!(
+            "
+the babysitter at work:"
+        );
+        for a in &alerts {
+            let action = a.event.data.as_ref().and_then(|d| d["action"].as_str()).unwrap_or("alert");
+            let did = if action == "stop" { "stopped" } else { "flagged" };
+            println!("  {did} {} ({}): {}", a.name.as_deref().unwrap_or(&a.run), a.run, a.event.message);
+        }
+    }
+
+    let diverged = runs.iter().find(|r| r.status != "finished").map_or("lr3.0-s1".into(), |r| r.id.clone());
     let good =
         runs.iter().find(|r| r.name.as_deref() == Some("lr0.01-s1")).map_or("lr0.01-s1".into(), |r| r.id.clone());
     println!(
@@ -108,8 +125,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 try:
   cd {dir}
   labmate runs
-  labmate show {diverged}          # the diverged run: its NaN and its traceback
-  labmate logs {diverged} --stderr --tail 5
+  labmate status {diverged}        # the diverged run, in a few lines
+  labmate events {diverged}        # its alert, with the evidence in --json
   labmate metrics {good} val_loss --json
   labmate metrics {good} loss --points 20",
         dir = dir.display(),

@@ -218,6 +218,7 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
             ),
             babysitter,
             babysit,
+            exited: false,
         };
         thread::spawn(move || watch.run(rx))
     };

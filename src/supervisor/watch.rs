@@ -45,6 +45,8 @@ pub struct Watch {
     pub babysit: Babysit,
     pub babysitter: Babysitter,
     pub sampler: Sampler,
+    /// The command has ended: late alerts are recorded, but stop nothing.
+    pub exited: bool,
 }
 
 /// What the watch leaves for the supervisor to finish: notifications still
@@ -69,6 +71,7 @@ impl Watch {
                     }
                 }
                 Ok(Msg::Exited { exit_code, signal }) => {
+                    self.exited = true;
                     self.read_other_streams(&mut offsets, &mut pending);
                     let stderr = self.stderr_tail.lock().expect("tail").text();
                     let tail =
@@ -171,7 +174,7 @@ impl Watch {
         let now = clock::now();
         let event = alert.to_event(now);
         self.write(&Record::Event(event.clone()));
-        if alert.action == Action::Stop {
+        if alert.action == Action::Stop && !self.exited {
             self.stopper.stop(format!("{}: {}", alert.rule, alert.message));
         }
         let notify = &self.babysit.notify;

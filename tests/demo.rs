@@ -1,0 +1,33 @@
+//! The README's first command: `labmate demo` runs end to end.
+
+mod common;
+
+use common::{TestLab, stderr, stdout};
+
+#[test]
+fn the_demo_runs_a_sweep_and_the_babysitter_stops_the_diverging_runs() {
+    let lab = TestLab::new();
+    let out = lab.run(&["demo", "--dir", "demo"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("all 8 runs ended"), "{text}");
+    assert_eq!(text.matches(" finished ").count(), 6, "{text}");
+    assert!(text.contains("the babysitter at work:\n  stopped lr3.0-s"), "{text}");
+    assert!(text.contains("where everything is:"), "{text}");
+    let demo = lab.path().join("demo");
+    assert!(demo.join(".labmate/lab.json").is_file());
+    assert!(demo.join("train.py").is_file());
+    let runs: serde_json::Value =
+        serde_json::from_slice(&lab.cmd(&["runs", "--json"]).current_dir(&demo).output().unwrap().stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 8);
+    for r in runs {
+        let diverging = r["config"]["lr"] == 3.0;
+        assert_eq!(r["status"], if diverging { "stopped" } else { "finished" }, "{r:#}");
+        assert!(r["git"]["commit"].is_string(), "the demo's runs carry its commit");
+        assert_eq!(r["git"]["dirty"], false);
+    }
+    let again = lab.run(&["demo", "--dir", "demo"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("already exists"));
+}
