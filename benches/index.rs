@@ -44,11 +44,7 @@ fn main() {
     let lab2 = Lab::create(&tmp2.path().join(".labmate")).unwrap();
     let id = make_run(&lab2, "long", 1_000_000, &["loss".to_string()]);
     Index::open_synced(&lab2).unwrap();
-    let ms = time_command(
-        tmp2.path(),
-        &["metrics", &id, "loss", "--points", "1000", "--json"],
-        15,
-    );
+    let ms = time_command(tmp2.path(), &["metrics", &id, "loss", "--points", "1000", "--json"], 15);
     rows.push((
         "`metrics RUN loss --points 1000 --json`, 1M-point series",
         format!("{ms:.1} ms (median of 15)"),
@@ -63,11 +59,7 @@ fn main() {
     }
     Index::open_synced(&lab3).unwrap();
     let ms = time_command(tmp3.path(), &["runs", "--json"], 15);
-    rows.push((
-        "`runs --json` over 1,000 runs",
-        format!("{ms:.1} ms (median of 15)"),
-        "< 100 ms",
-    ));
+    rows.push(("`runs --json` over 1,000 runs", format!("{ms:.1} ms (median of 15)"), "< 100 ms"));
 
     println!("| benchmark | result | target |\n|---|---|---|");
     for (name, result, target) in rows {
@@ -83,29 +75,14 @@ fn make_run(lab: &Lab, name: &str, steps: usize, keys: &[String]) -> String {
     spec.command = vec!["python3".into(), "train.py".into()];
     let (dir, lock) = RunDir::create(lab, &spec, b"").unwrap();
     let mut out = String::new();
-    out.push_str(
-        &Record::Start {
-            time: now,
-            pid: Some(1),
-            child_pid: Some(2),
-            pgid: Some(2),
-        }
-        .to_line(),
-    );
+    out.push_str(&Record::Start { time: now, pid: Some(1), child_pid: Some(2), pgid: Some(2) }.to_line());
     for step in 0..steps {
-        let values = keys
-            .iter()
-            .enumerate()
-            .map(|(k, key)| (key.clone(), 1.0 / (step + k + 1) as f64))
-            .collect();
+        let values = keys.iter().enumerate().map(|(k, key)| (key.clone(), 1.0 / (step + k + 1) as f64)).collect();
         out.push_str(
             &Record::Log {
                 step: step as i64,
                 time: now + step as f64 * 1e-3,
-                metrics: Metrics {
-                    values,
-                    dropped: vec![],
-                },
+                metrics: Metrics { values, dropped: vec![] },
             }
             .to_line(),
         );
@@ -120,10 +97,7 @@ fn make_run(lab: &Lab, name: &str, steps: usize, keys: &[String]) -> String {
         })
         .to_line(),
     );
-    dir.append(SUPERVISOR_STREAM)
-        .unwrap()
-        .write_bytes(out.as_bytes())
-        .unwrap();
+    dir.append(SUPERVISOR_STREAM).unwrap().write_bytes(out.as_bytes()).unwrap();
     drop(lock);
     spec.id
 }
@@ -133,16 +107,8 @@ fn time_command(cwd: &Path, args: &[&str], reps: usize) -> f64 {
     let mut times: Vec<f64> = (0..reps)
         .map(|_| {
             let t = Instant::now();
-            let out = Command::new(BIN)
-                .args(args)
-                .current_dir(cwd)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let out = Command::new(BIN).args(args).current_dir(cwd).output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
