@@ -51,7 +51,11 @@ fn main() {
     }
     let mut lat: Vec<f64> = (0..5).map(|_| wait_latency()).collect();
     lat.sort_by(f64::total_cmp);
-    println!("| `wait` returns after an alert (NaN on stdout) | median {:.0} ms, worst {:.0} ms of 5 | < 1 s |", lat[2] * 1e3, lat[4] * 1e3);
+    println!(
+        "| `wait` returns after an alert (NaN on stdout) | median {:.0} ms, worst {:.0} ms of 5 | < 1 s |",
+        lat[2] * 1e3,
+        lat[4] * 1e3
+    );
 }
 
 fn lab() -> tempfile::TempDir {
@@ -98,7 +102,8 @@ fn ticks(pid: i64) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = rest.split_whitespace().collect();
-    f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0) + f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0)
+    f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0)
 }
 
 /// Seconds from a NaN on stdout to `labmate wait` returning.
