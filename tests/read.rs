@@ -89,16 +89,18 @@ fn runs_are_named_by_id_prefix_suffix_or_name() {
 #[test]
 fn metrics_downsample_keeps_extremes() {
     let lab = TestLab::new();
+    // The NaN is data here, not a reason to stop the run.
+    lab.write("labmate.toml", "[rules.nonfinite]\nenabled = false\n");
     let script = lab.write(
         "spiky.py",
-        "import math\nfor i in range(20000):\n    v = math.sin(i / 300)\n    if i == 12345: v = 40.0\n    if i == 777: v = float('nan')\n    print('##labmate {\"step\": %d, \"loss\": %r}' % (i, v))\n",
+        "import math\nfor i in range(20000):\n    v = math.sin(i / 300)\n    if i == 12345: v = 40.0\n    if i == 777: v = float('nan')\n    print('##labmate {\"step\": %d, \"signal\": %r}' % (i, v))\n",
     );
     let out = lab.run(&["run", "--", "python3", script.to_str().unwrap()]);
     let id = TestLab::started_id(&out);
-    let all = lab.json(&["metrics", &id, "loss", "--json"]);
-    assert_eq!(all["loss"].as_array().unwrap().len(), 20000);
-    let down = lab.json(&["metrics", &id, "loss", "--points", "200", "--json"]);
-    let pts = down["loss"].as_array().unwrap();
+    let all = lab.json(&["metrics", &id, "signal", "--json"]);
+    assert_eq!(all["signal"].as_array().unwrap().len(), 20000);
+    let down = lab.json(&["metrics", &id, "signal", "--points", "200", "--json"]);
+    let pts = down["signal"].as_array().unwrap();
     assert!((150..=210).contains(&pts.len()), "{}", pts.len());
     assert!(pts.iter().any(|p| p["step"] == 12345 && p["value"] == 40.0));
     assert!(pts.iter().any(|p| p["step"] == 777 && p["value"] == "NaN"));
@@ -106,7 +108,7 @@ fn metrics_downsample_keeps_extremes() {
 
     let out = lab.run(&["metrics", &id, "nope"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("has no metric 'nope'; it has: loss"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("has no metric 'nope'; it has: signal"), "{}", stderr(&out));
 }
 
 #[test]

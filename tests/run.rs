@@ -293,13 +293,13 @@ fn a_lost_run_keeps_what_its_command_writes_after_the_supervisor_died() {
 import os, time, labmate
 labmate.init()
 for i in range(50):
-    labmate.log({"loss": float(i)}, step=i)
+    labmate.log({"seen": float(i)}, step=i)
 time.sleep(0.3)
 open("ready", "w").close()
 while not os.path.exists("go"):
     time.sleep(0.02)
 for i in range(50, 100):
-    labmate.log({"loss": float(i)}, step=i)
+    labmate.log({"seen": float(i)}, step=i)
 "#,
     );
     let out = lab
@@ -318,9 +318,9 @@ for i in range(50, 100):
     let start: serde_json::Value = serde_json::from_str(start.lines().next().unwrap()).unwrap();
     unsafe { libc::kill(start["pid"].as_i64().unwrap() as i32, libc::SIGKILL) };
     let run = lab.wait_for(&id, 10, |r| r["status"] == "lost");
-    assert_eq!(run["metrics"]["loss"]["count"], 50);
+    assert_eq!(run["metrics"]["seen"]["count"], 50);
     lab.write("go", "");
-    let run = lab.wait_for(&id, 10, |r| r["metrics"]["loss"]["count"] == 100);
+    let run = lab.wait_for(&id, 10, |r| r["metrics"]["seen"]["count"] == 100);
     assert_eq!(run["status"], "lost");
-    assert_eq!(run["metrics"]["loss"]["last"], 99.0);
+    assert_eq!(run["metrics"]["seen"]["last"], 99.0);
 }

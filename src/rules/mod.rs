@@ -343,6 +343,11 @@ impl Babysitter {
             return;
         }
         let d = s.diverge.get_or_insert_with(DivergeState::default);
+        if d.n >= 2 && d.dev == 0.0 && v != d.ema {
+            // Constant until now (a loss term not switched on yet): its
+            // level starts with the first value that moves.
+            *d = DivergeState::default();
+        }
         const A: f64 = 0.1;
         if d.n == 0 {
             d.ema = v;

@@ -172,3 +172,14 @@ fn rules_config_reads_toml_with_durations() {
     let e = toml::from_str::<RulesConfig>("[stall]\nflor = 2\n").unwrap_err().to_string();
     assert!(e.contains("unknown field `flor`"), "{e}");
 }
+
+#[test]
+fn a_loss_term_that_switches_on_late_is_not_a_divergence() {
+    let mut b = sitter();
+    let mut alerts = Vec::new();
+    for step in 0..2000i64 {
+        let aux = if step < 1000 { 0.0 } else { 0.5 / (1.0 + (step - 1000) as f64 / 100.0) };
+        alerts.extend(b.on_log(step, step as f64, &[("aux_loss".into(), aux)]));
+    }
+    assert!(alerts.is_empty(), "{alerts:#?}");
+}
