@@ -19,6 +19,9 @@
 //! - [`series`]: packed metric series and spike-keeping downsampling.
 //! - [`model`]: the run object every face shows.
 //! - [`sysmon`]: system metrics of a run's processes, host and GPUs.
+//! - [`stats`]: descriptive statistics, confidence intervals, Welch's t-test, bootstrap.
+//! - [`plot`]: metric curves to SVG or PNG, no system fonts needed.
+//! - [`parquet`]: a small Parquet writer for exports.
 //! - [`clock`], [`error`]: wall time and the error type.
 //!
 //! The on-disk format is specified in `docs/FORMAT.md`.
@@ -31,6 +34,8 @@ pub mod index;
 pub mod lab;
 pub mod model;
 pub mod notify;
+pub mod parquet;
+pub mod plot;
 pub mod policy;
 pub mod queue;
 pub mod record;
@@ -38,6 +43,7 @@ pub mod rules;
 pub mod rundir;
 pub mod series;
 pub mod spec;
+pub mod stats;
 pub mod status;
 pub mod stop;
 pub mod supervisor;

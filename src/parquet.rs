@@ -1,0 +1,1 @@
+//! Parquet export (being written).
