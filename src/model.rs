@@ -62,6 +62,9 @@ pub struct MetricSummary {
     pub last_step: i64,
     /// How many values were NaN.
     pub nan_count: u64,
+    /// Over the finite values; NaN when there are none.
+    #[serde(serialize_with = "crate::record::ser_num")]
+    pub mean: f64,
 }
 
 /// A run in full: the run object plus what `show` adds.

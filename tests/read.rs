@@ -49,7 +49,7 @@ fn runs_json_lists_run_objects_newest_first() {
     }
     assert_eq!(
         r["metrics"]["loss"],
-        json!({"last": 5.0, "min": 1.0, "max": 5.0, "count": 5, "last_step": 4, "nan_count": 0})
+        json!({"last": 5.0, "min": 1.0, "max": 5.0, "count": 5, "last_step": 4, "nan_count": 0, "mean": 3.0})
     );
     assert_eq!(lab.json(&["runs", "--json", "--limit", "1"]).as_array().unwrap().len(), 1);
 

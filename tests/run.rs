@@ -128,7 +128,7 @@ fn metric_lines_become_metrics_and_bad_lines_become_warnings() {
     let run = lab.show(&id);
     assert_eq!(
         run["metrics"]["loss"],
-        json!({"last": "NaN", "min": 0.25, "max": 0.5, "count": 3, "last_step": 12, "nan_count": 1})
+        json!({"last": "NaN", "min": 0.25, "max": 0.5, "count": 3, "last_step": 12, "nan_count": 1, "mean": 0.375})
     );
     let warnings: Vec<_> = run["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "warning").collect();
     assert_eq!(warnings.len(), 1, "{warnings:?}");

@@ -69,6 +69,7 @@ _ID_EPOCH = 1704067200  # 2024-01-01T00:00:00Z
 # 1.5 KB at the peak of a flush, so this bounds the client near 30 MB.
 _MAX_QUEUED = 20_000
 _CHUNK = 4096  # records encoded at a time within one flush
+_MAX_IOV = 1024  # buffers one writev() takes (IOV_MAX on Linux)
 _DEFAULT_FLUSH_INTERVAL = 1.0
 
 _ENV_KEPT = ("CUDA_VISIBLE_DEVICES", "PYTHONPATH")
@@ -276,13 +277,13 @@ class _Writer:
                     size = min(count, _CHUNK)
                     count -= size
                     self._encode(list(starmap(queue.popleft, repeat((), size))), chunks.append)
-                self._write(b"".join(chunks))
+                self._write(chunks)
         except Exception as exc:  # a bug must not stop the training script
             _warn("flushing records failed: %r" % (exc,))
 
-    # Log records are encoded in bulk: consecutive records with the same
-    # metric names share one template, and a whole group is checked and
-    # formatted by a few C-level calls instead of a Python loop per record.
+    # Log records are encoded in bulk: records with the same metric names
+    # share one template, and a whole run of them is checked and formatted
+    # by a few C-level calls instead of a Python loop per record.
 
     def _encode(self, items: list, add) -> None:
         """Encode queued items in order: log tuples, and the other records
@@ -296,45 +297,65 @@ class _Writer:
                 stop = len(items)
             if stop > start:
                 logs = items[start:stop]
-                names = list(map(tuple, map(_data_of, logs)))
-                first = 0
-                for keys, same in groupby(names):
-                    size = len(list(same))
-                    self._add_group(keys, logs[first:first + size], add)
-                    first += size
+                # Most often every record has the names of the first one.
+                if not self._add_same_names(tuple(logs[0][2]), logs, add):
+                    names = list(map(tuple, map(_data_of, logs)))
+                    groups = [(keys, len(list(same))) for keys, same in groupby(names)]
+                    first = 0
+                    for keys, size in groups:
+                        group = logs[first:first + size]
+                        # One group of names failed above for its values.
+                        if len(groups) == 1 or not self._add_same_names(keys, group, add):
+                            self._add_one_by_one(group, add)
+                        first += size
             if stop < len(items):
                 add(items[stop])
             start = stop + 1
 
-    def _add_group(self, keys: tuple, group: list, add) -> None:
-        template = self._templates.get(keys)
-        if template is None:
+    def _template(self, keys: tuple):
+        """(line template, getter of the values in template order)."""
+        found = self._templates.get(keys)
+        if found is None:
             if len(self._templates) >= 1024:  # names that change every step
                 self._templates.clear()
-            template = self._templates[keys] = _log_template(keys)
-        # step, time, values..., step, time, values...
-        flat = tuple(chain.from_iterable(chain.from_iterable(
-            zip(map(_step_time_of, group), map(dict.values, map(_data_of, group)))
-        )))
+            if len(keys) > 1:
+                getter = operator.itemgetter(*keys)
+            else:  # itemgetter of one key returns the bare value, not a tuple
+                getter = lambda data: tuple(data[key] for key in keys)  # noqa: E731
+            found = self._templates[keys] = (_log_template(keys), getter)
+        return found
+
+    def _add_same_names(self, keys: tuple, group: list, add) -> bool:
+        """Encode a group whose records all have exactly these metric names
+        (in any order) and only finite numbers; False, having added nothing,
+        when they do not."""
+        template, getter = self._template(keys)
+        datas = list(map(_data_of, group))
         try:
+            # Same size and every name present: the same names.
+            if list(map(len, datas)).count(len(keys)) != len(datas):
+                return False
+            # step, time, values..., step, time, values...
+            flat = tuple(chain.from_iterable(chain.from_iterable(
+                zip(map(_step_time_of, group), map(getter, datas))
+            )))
             # One C loop checks every value: the sum raises for a value that
             # is not a number and is NaN when one is NaN or infinite.
             total = sum(flat)
             if total - total == 0:
                 add((template * len(group)) % flat)
-                return
+                return True
         except Exception:
-            pass
-        for step, t, data in group:
-            try:
-                values = tuple(data.values())
-                total = sum(values)
-                if total - total == 0:
-                    add(template % ((step, t) + values))
-                    continue
-            except Exception:
-                pass
-            self._add_slow(step, t, data, add)
+            pass  # a missing name, a value that is not a number: see the caller
+        if len(group) > 1:
+            return False
+        step, t, data = group[0]
+        self._add_slow(step, t, data, add)
+        return True
+
+    def _add_one_by_one(self, group: list, add) -> None:
+        for item in group:
+            self._add_same_names(tuple(item[2]), [item], add)
 
     def _add_slow(self, step: int, t: float, data: dict, add) -> None:
         """Encode one log record value by value: non-finite values as the
@@ -362,18 +383,25 @@ class _Writer:
             add(_event_line(t, "warning", message, {"keys": new, "step": step}))
             _warn(message)
 
-    def _write(self, payload: bytes) -> None:
+    def _write(self, chunks: list) -> None:
+        """Append the chunks with one system call (writev: no joined copy)."""
         try:
             if self._file is None:
                 self._open()
             if self._needs_newline:
                 # An earlier failed write may have left a torn line: end it
                 # so that only that record is lost, not the next one too.
-                payload = b"\n" + payload
+                chunks.insert(0, b"\n")
                 self._needs_newline = False
-            view = memoryview(payload)
-            while view:
-                view = view[self._file.write(view):]
+            if len(chunks) > _MAX_IOV:
+                chunks = [b"".join(chunks)]
+            fd = self._file.fileno()
+            written = os.writev(fd, chunks)
+            total = sum(map(len, chunks))
+            if written < total:  # a short write (signal, full disk): finish it
+                view = memoryview(b"".join(chunks))[written:]
+                while view:
+                    view = view[os.write(fd, view):]
         except Exception as exc:
             self._close_file()
             if not self._write_failed:

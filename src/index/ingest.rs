@@ -363,40 +363,79 @@ fn write_points(tx: &Transaction, id: &str, batch: &mut Batch, report: &mut Sync
 fn update_summary(tx: &Transaction, id: &str, key: &str, points: &[Point]) -> Result<()> {
     let old = tx
         .prepare_cached(
-            "SELECT count, nan_count, last, last_step, min, max FROM metrics WHERE run_id = ?1 AND key = ?2",
+            "SELECT count, nan_count, last, last_step, min, max, finite, sum FROM metrics WHERE run_id = ?1 AND key = ?2",
         )?
         .query_row(params![id, key], |r| {
-            Ok((
-                r.get::<_, i64>(0)? as u64,
-                r.get::<_, i64>(1)? as u64,
-                nan_if_null(r.get(2)?),
-                r.get::<_, i64>(3)?,
-                nan_if_null(r.get(4)?),
-                nan_if_null(r.get(5)?),
-            ))
+            Ok(Summary {
+                count: r.get::<_, i64>(0)? as u64,
+                nans: r.get::<_, i64>(1)? as u64,
+                last: nan_if_null(r.get(2)?),
+                last_step: r.get(3)?,
+                min: nan_if_null(r.get(4)?),
+                max: nan_if_null(r.get(5)?),
+                finite: r.get::<_, i64>(6)? as u64,
+                sum: r.get(7)?,
+            })
         })
         .optional()?;
-    let (mut count, mut nans, mut last, mut last_step, mut min, mut max) =
-        old.unwrap_or((0, 0, f64::NAN, i64::MIN, f64::NAN, f64::NAN));
+    let mut s = old.unwrap_or(Summary {
+        count: 0,
+        nans: 0,
+        last: f64::NAN,
+        last_step: i64::MIN,
+        min: f64::NAN,
+        max: f64::NAN,
+        finite: 0,
+        sum: 0.0,
+    });
     for p in points {
-        count += 1;
-        if p.step >= last_step {
-            last_step = p.step;
-            last = p.value;
+        s.count += 1;
+        if p.step >= s.last_step {
+            s.last_step = p.step;
+            s.last = p.value;
         }
         if p.value.is_nan() {
-            nans += 1;
+            s.nans += 1;
         } else {
             // f64::min/max ignore a NaN side, which is how the empty start is kept.
-            min = min.min(p.value);
-            max = max.max(p.value);
+            s.min = s.min.min(p.value);
+            s.max = s.max.max(p.value);
+        }
+        if p.value.is_finite() {
+            s.finite += 1;
+            s.sum += p.value;
         }
     }
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO metrics (run_id, key, count, nan_count, last, last_step, min, max) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT OR REPLACE INTO metrics (run_id, key, count, nan_count, last, last_step, min, max, finite, sum)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
-    .execute(params![id, key, count as i64, nans as i64, null_if_nan(last), last_step, null_if_nan(min), null_if_nan(max)])?;
+    .execute(params![
+        id,
+        key,
+        s.count as i64,
+        s.nans as i64,
+        null_if_nan(s.last),
+        s.last_step,
+        null_if_nan(s.min),
+        null_if_nan(s.max),
+        s.finite as i64,
+        s.sum
+    ])?;
     Ok(())
+}
+
+/// A metric's running summary, as the index keeps it.
+struct Summary {
+    count: u64,
+    nans: u64,
+    last: f64,
+    last_step: i64,
+    min: f64,
+    max: f64,
+    /// Values that are finite, and their sum: the mean is over these.
+    finite: u64,
+    sum: f64,
 }
 
 /// SQLite stores NaN as NULL; the columns that may hold NaN read NULL back as NaN.

@@ -20,7 +20,7 @@ use crate::lab::Lab;
 pub use ingest::SyncReport;
 
 /// Bumped whenever the schema changes; an older index is rebuilt.
-const SCHEMA_VERSION: &str = "2";
+const SCHEMA_VERSION: &str = "3";
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -57,6 +57,8 @@ CREATE TABLE IF NOT EXISTS metrics (
     last_step INTEGER NOT NULL,
     min REAL,
     max REAL,
+    finite INTEGER NOT NULL DEFAULT 0,
+    sum REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS series (

@@ -23,11 +23,17 @@ impl Index {
         let limit = limit.map_or(-1, |l| l as i64);
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([limit], row_to_run)?;
-        let mut runs = Vec::new();
-        for r in rows {
-            let (mut run, _) = r?;
-            run.metrics = self.metric_summaries(&run.id)?;
-            runs.push(run);
+        let mut runs = rows.map(|r| r.map(|(run, _)| run)).collect::<rusqlite::Result<Vec<Run>>>()?;
+        // Many runs: one scan of the summaries beats a query per run.
+        if runs.len() > 50 {
+            let mut all = self.all_metric_summaries()?;
+            for run in &mut runs {
+                run.metrics = all.remove(&run.id).unwrap_or_default();
+            }
+        } else {
+            for run in &mut runs {
+                run.metrics = self.metric_summaries(&run.id)?;
+            }
         }
         Ok(runs)
     }
@@ -110,23 +116,21 @@ impl Index {
     }
 
     pub fn metric_summaries(&self, id: &str) -> Result<BTreeMap<String, MetricSummary>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT key, count, nan_count, last, last_step, min, max FROM metrics WHERE run_id = ?1")?;
-        let rows = stmt.query_map([id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                MetricSummary {
-                    count: r.get::<_, i64>(1)? as u64,
-                    nan_count: r.get::<_, i64>(2)? as u64,
-                    last: nan_if_null(r.get(3)?),
-                    last_step: r.get(4)?,
-                    min: nan_if_null(r.get(5)?),
-                    max: nan_if_null(r.get(6)?),
-                },
-            ))
-        })?;
+        let mut stmt = self.conn.prepare_cached(&format!("SELECT {SUMMARY_COLUMNS} FROM metrics WHERE run_id = ?1"))?;
+        let rows = stmt.query_map([id], |r| Ok((r.get::<_, String>(1)?, summary_of(r)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every run's metric summaries, in one pass.
+    fn all_metric_summaries(&self) -> Result<std::collections::HashMap<String, BTreeMap<String, MetricSummary>>> {
+        let mut stmt = self.conn.prepare_cached(&format!("SELECT {SUMMARY_COLUMNS} FROM metrics"))?;
+        let mut rows = stmt.query([])?;
+        let mut all: std::collections::HashMap<String, BTreeMap<String, MetricSummary>> = Default::default();
+        while let Some(r) = rows.next()? {
+            let run: String = r.get(0)?;
+            all.entry(run).or_default().insert(r.get(1)?, summary_of(r)?);
+        }
+        Ok(all)
     }
 
     /// The metric keys of a run, sorted.
@@ -245,6 +249,22 @@ fn row_to_run(r: &Row) -> rusqlite::Result<(Run, RunSpec)> {
         metrics: BTreeMap::new(),
     };
     Ok((run, spec))
+}
+
+const SUMMARY_COLUMNS: &str = "run_id, key, count, nan_count, last, last_step, min, max, finite, sum";
+
+fn summary_of(r: &Row) -> rusqlite::Result<MetricSummary> {
+    let finite: i64 = r.get(8)?;
+    let sum: f64 = r.get(9)?;
+    Ok(MetricSummary {
+        count: r.get::<_, i64>(2)? as u64,
+        nan_count: r.get::<_, i64>(3)? as u64,
+        last: nan_if_null(r.get(4)?),
+        last_step: r.get(5)?,
+        min: nan_if_null(r.get(6)?),
+        max: nan_if_null(r.get(7)?),
+        mean: if finite > 0 { sum / finite as f64 } else { f64::NAN },
+    })
 }
 
 fn round_ms(s: f64) -> f64 {
