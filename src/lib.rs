@@ -9,6 +9,7 @@
 //! - [`spec`]: what a run records at launch (`run.json`), with [`git`] provenance.
 //! - [`rundir`]: one run's folder: atomic creation, appenders, the owner lock.
 //! - [`policy`]: `labmate.toml`: rules, notifications, supervision, the queue.
+//! - [`query`]: the `--where` language and paths into runs (config, metrics, fields).
 //! - [`queue`]: the launch queue: slots and GPUs, as lock files.
 //! - [`notify`]: delivering alerts to a command or a webhook.
 //! - [`rules`]: babysitting rules as pure logic: alerts from points, silence and exits.
@@ -37,6 +38,7 @@ pub mod notify;
 pub mod parquet;
 pub mod plot;
 pub mod policy;
+pub mod query;
 pub mod queue;
 pub mod record;
 pub mod rules;
