@@ -10,6 +10,7 @@
 //! - [`rundir`]: one run's folder: atomic creation, appenders, the owner lock.
 //! - [`policy`]: `labmate.toml`: rules, notifications, supervision, the queue.
 //! - [`query`]: the `--where` language and paths into runs (config, metrics, fields).
+//! - [`registry`]: selecting, sorting and grouping runs; sides of comparisons; the baseline.
 //! - [`queue`]: the launch queue: slots and GPUs, as lock files.
 //! - [`notify`]: delivering alerts to a command or a webhook.
 //! - [`rules`]: babysitting rules as pure logic: alerts from points, silence and exits.
@@ -20,6 +21,8 @@
 //! - [`series`]: packed metric series and spike-keeping downsampling.
 //! - [`model`]: the run object every face shows.
 //! - [`sysmon`]: system metrics of a run's processes, host and GPUs.
+//! - [`compare`]: comparing runs and groups: config, code, metrics with verdicts.
+//! - [`naming`]: run names from templates or from what differs from the baseline.
 //! - [`stats`]: descriptive statistics, confidence intervals, Welch's t-test, bootstrap.
 //! - [`plot`]: metric curves to SVG or PNG, no system fonts needed.
 //! - [`parquet`]: a small Parquet writer for exports.
@@ -28,12 +31,14 @@
 //! The on-disk format is specified in `docs/FORMAT.md`.
 
 pub mod clock;
+pub mod compare;
 pub mod error;
 pub mod git;
 pub mod id;
 pub mod index;
 pub mod lab;
 pub mod model;
+pub mod naming;
 pub mod notify;
 pub mod parquet;
 pub mod plot;
@@ -41,6 +46,7 @@ pub mod policy;
 pub mod query;
 pub mod queue;
 pub mod record;
+pub mod registry;
 pub mod rules;
 pub mod rundir;
 pub mod series;

@@ -20,6 +20,7 @@ pub struct Policy {
     pub notify: NotifyConfig,
     pub supervisor: SupervisorConfig,
     pub queue: QueueConfig,
+    pub runs: RunsConfig,
 }
 
 /// Where alerts go besides the run's record.
@@ -63,6 +64,22 @@ impl Default for SupervisorConfig {
 pub struct QueueConfig {
     /// Runs of this lab that may run at once; queued runs wait for a slot.
     pub max_concurrent: Option<u32>,
+}
+
+/// How runs are named and grouped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunsConfig {
+    /// The name template of runs launched without `--name`, e.g. `lr{config.lr}-s{config.seed}`.
+    pub name: Option<String>,
+    /// The config key that holds a run's seed.
+    pub seed_key: String,
+}
+
+impl Default for RunsConfig {
+    fn default() -> Self {
+        RunsConfig { name: None, seed_key: "seed".into() }
+    }
 }
 
 /// What a supervised run babysits with, frozen into its `run.json` at launch

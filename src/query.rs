@@ -176,7 +176,7 @@ pub fn check_known(path: &Path, known: &[String]) -> Result<(), String> {
         Path::MetricAt { key, .. } => format!("metrics.{key}"),
         p => p.to_string(),
     };
-    if known.iter().any(|k| *k == text) {
+    if known.contains(&text) {
         return Ok(());
     }
     let closest = known.iter().min_by_key(|k| edit_distance(k, &text));

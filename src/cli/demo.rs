@@ -96,7 +96,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(250));
     };
     println!("\nall {} runs ended after {:.1}s\n", runs.len(), started.elapsed().as_secs_f64());
-    print!("{}", super::runs::render(&runs, clock::now()));
+    print!("{}", super::runs::render(&runs, clock::now(), None));
 
     // What the babysitter did: every alert, oldest first.
     let alerts: Vec<_> = index.events_since(None, 0.0)?.into_iter().filter(|e| e.event.kind == "alert").collect();

@@ -2,6 +2,8 @@
 //! subcommand, and the one boundary that turns errors into messages and exit
 //! codes. No logic of the lab lives here.
 
+mod baseline;
+mod compare;
 mod demo;
 mod events;
 mod init;
@@ -58,6 +60,10 @@ enum Command {
     Events(events::Args),
     /// Runs waiting for a slot; `queue cancel RUN` takes one out.
     Queue(queue::Args),
+    /// Compare runs or groups: config, code, and metrics with an honest verdict.
+    Compare(compare::Args),
+    /// Set, show or clear the baseline runs are measured against.
+    Baseline(baseline::Args),
     /// Delete the index and rebuild it from the run folders.
     Reindex,
     /// Run a small demonstration sweep in a new folder.
@@ -81,6 +87,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stop(args) => stop::run(&ctx, args),
         Command::Events(args) => events::run(&ctx, args),
         Command::Queue(args) => queue::run(&ctx, args),
+        Command::Compare(args) => compare::run(&ctx, args),
+        Command::Baseline(args) => baseline::run(&ctx, args),
         Command::Reindex => reindex::run(&ctx),
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Supervise(args) => supervise::run(&ctx, args),

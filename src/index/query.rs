@@ -152,6 +152,13 @@ impl Index {
         Ok(points)
     }
 
+    /// The value of a run's metric at the last logged step at or before `step`.
+    pub fn value_at(&self, id: &str, key: &str, step: i64) -> Result<Option<f64>> {
+        let points = self.series(id, key)?;
+        let i = points.partition_point(|p| p.step <= step);
+        Ok(i.checked_sub(1).map(|i| points[i].value))
+    }
+
     pub fn events(&self, id: &str) -> Result<Vec<EventRow>> {
         let mut stmt =
             self.conn.prepare_cached("SELECT time, kind, message, data FROM events WHERE run_id = ?1 ORDER BY seq")?;

@@ -22,6 +22,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use serde_json::{Map, Value};
+
 pub use detach::{spawn_detached, supervise_detached};
 pub use output::MARKER;
 pub use signals::signal_name;
@@ -31,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::git;
 use crate::id;
 use crate::lab::Lab;
+use crate::naming;
 use crate::policy::Policy;
 use crate::queue;
 use crate::record::{End, Event, Record};
@@ -101,14 +104,20 @@ pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
         return Err(Error::Invalid("--name must not be empty".into()));
     }
     let config = spec::parse_config(&req.config)?;
-    let mut babysit = Policy::load(lab)?.babysit();
+    let policy = Policy::load(lab)?;
+    let name = match req.name.as_deref() {
+        Some(n) if n.contains('{') => Some(naming::render(n, &config, &req.tags)?),
+        Some(n) => Some(n.to_string()),
+        None => default_name(lab, &policy, &config, &req.tags),
+    };
+    let mut babysit = policy.babysit();
     babysit.rules.custom.extend(req.rules);
     Babysitter::new(&babysit.rules, 0.0)?;
     spec::resolve_program(program, &req.cwd, std::env::var_os("PATH").as_deref())?;
 
     let now = clock::now();
     let mut spec = RunSpec::new(id::new_run_id(now), now, &req.cwd);
-    spec.name = req.name;
+    spec.name = name;
     spec.tags = dedup(req.tags);
     spec.command = req.command;
     spec.config = config;
@@ -123,6 +132,20 @@ pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
     }
     let (dir, lock) = RunDir::create(lab, &spec, &patch)?;
     Ok(Prepared { dir, spec, lock, lab: lab.clone() })
+}
+
+/// The name of a run launched without one: the lab's template when it
+/// applies, else what differs from the baseline's config.
+fn default_name(lab: &Lab, policy: &Policy, config: &Map<String, Value>, tags: &[String]) -> Option<String> {
+    if let Some(name) = policy.runs.name.as_deref().and_then(|t| naming::render(t, config, tags).ok()) {
+        return Some(name);
+    }
+    if config.is_empty() {
+        return None;
+    }
+    let index = crate::index::Index::open_synced(lab).ok()?.0;
+    let side = crate::registry::side(&index, &crate::registry::baseline(lab)?).ok()?;
+    naming::from_config_diff(config, &side.runs.first()?.config)
 }
 
 fn dedup(mut tags: Vec<String>) -> Vec<String> {

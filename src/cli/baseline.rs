@@ -1,0 +1,53 @@
+//! `labmate baseline set|show|clear`: the run or group others are measured against.
+
+use std::process::ExitCode;
+
+use labmate::registry;
+
+use super::Context;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(clap::Subcommand)]
+enum Action {
+    /// Mark a run (id, prefix, name) or a group (PATH=VALUE or an expression) as the baseline.
+    Set { side: String },
+    /// Print the baseline and the runs it stands for.
+    Show,
+    /// Forget the baseline.
+    Clear,
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let index = ctx.index()?;
+    match args.action {
+        Action::Set { side } => {
+            let resolved = registry::side(&index, &side)?;
+            // A single run is stored by id, so a later run of the same name does not move it.
+            let stored = if resolved.runs.len() == 1 && index.resolve(&side).is_ok() {
+                resolved.runs[0].id.clone()
+            } else {
+                side
+            };
+            registry::set_baseline(index.lab(), Some(&stored))?;
+            eprintln!("labmate: baseline is {stored} ({} run(s))", resolved.runs.len());
+        }
+        Action::Show => match registry::baseline(index.lab()) {
+            Some(side) => {
+                let resolved = registry::side(&index, &side)?;
+                let ids: Vec<&str> = resolved.runs.iter().map(|r| r.id.as_str()).collect();
+                println!("{side}: {}", ids.join(", "));
+            }
+            None => println!("no baseline set (`labmate baseline set RUN` sets one)"),
+        },
+        Action::Clear => {
+            registry::set_baseline(index.lab(), None)?;
+            eprintln!("labmate: baseline cleared");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
