@@ -25,6 +25,7 @@
 //! - [`naming`]: run names from templates or from what differs from the baseline.
 //! - [`stats`]: descriptive statistics, confidence intervals, Welch's t-test, bootstrap.
 //! - [`plot`]: metric curves to SVG or PNG, no system fonts needed.
+//! - [`export`]: run summaries and series as CSV, JSON lines or Parquet.
 //! - [`parquet`]: a small Parquet writer for exports.
 //! - [`clock`], [`error`]: wall time and the error type.
 //!
@@ -33,6 +34,7 @@
 pub mod clock;
 pub mod compare;
 pub mod error;
+pub mod export;
 pub mod git;
 pub mod id;
 pub mod index;

@@ -98,7 +98,7 @@ fn csv(all: &BTreeMap<String, Vec<Point>>) -> String {
 }
 
 fn csv_num(v: f64) -> String {
-    if v.is_finite() { format!("{v}") } else { json_num(v).trim_matches('"').to_string() }
+    labmate::export::number(v)
 }
 
 fn plain(all: &BTreeMap<String, Vec<Point>>) -> String {

@@ -6,6 +6,7 @@ mod baseline;
 mod compare;
 mod demo;
 mod events;
+mod export;
 mod init;
 mod logs;
 mod metrics;
@@ -64,6 +65,8 @@ enum Command {
     Compare(compare::Args),
     /// Set, show or clear the baseline runs are measured against.
     Baseline(baseline::Args),
+    /// Export run summaries or metric series: csv, jsonl, parquet.
+    Export(export::Args),
     /// Delete the index and rebuild it from the run folders.
     Reindex,
     /// Run a small demonstration sweep in a new folder.
@@ -89,6 +92,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Queue(args) => queue::run(&ctx, args),
         Command::Compare(args) => compare::run(&ctx, args),
         Command::Baseline(args) => baseline::run(&ctx, args),
+        Command::Export(args) => export::run(&ctx, args),
         Command::Reindex => reindex::run(&ctx),
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Supervise(args) => supervise::run(&ctx, args),

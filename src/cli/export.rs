@@ -1,0 +1,52 @@
+//! `labmate export`: run summaries or metric series to CSV, JSON lines or Parquet.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use labmate::export::{self, Format};
+use labmate::query::Expr;
+use labmate::registry;
+
+use super::Context;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Only runs for which EXPR holds.
+    #[arg(long = "where", value_name = "EXPR")]
+    filter: Option<String>,
+    /// csv, jsonl or parquet.
+    #[arg(long, value_name = "FORMAT")]
+    format: String,
+    /// Export metric series (one row per point) instead of run summaries.
+    #[arg(long)]
+    series: bool,
+    /// With --series: only these metrics (comma-separated).
+    #[arg(long = "metric", value_name = "KEYS")]
+    metrics: Vec<String>,
+    /// The file to write.
+    #[arg(short, long, value_name = "PATH")]
+    output: PathBuf,
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let format = Format::parse(&args.format)?;
+    let index = ctx.index()?;
+    let filter = args.filter.as_deref().map(Expr::parse).transpose()?;
+    let runs = registry::select(&index, filter.as_ref(), &[], None)?;
+    let table = if args.series {
+        let keys: Vec<String> = args.metrics.iter().flat_map(|m| m.split(',')).map(String::from).collect();
+        export::series_table(&index, &runs, &keys)?
+    } else {
+        export::runs_table(&runs)
+    };
+    let out = ctx.cwd.join(&args.output);
+    export::write(&table, format, &out)?;
+    let rows = table.columns.first().map_or(0, |(_, c)| match c {
+        labmate::parquet::Column::Int64(v) => v.len(),
+        labmate::parquet::Column::Double(v) => v.len(),
+        labmate::parquet::Column::Utf8(v) => v.len(),
+        labmate::parquet::Column::Bool(v) => v.len(),
+    });
+    eprintln!("labmate: wrote {rows} rows x {} columns to {}", table.columns.len(), out.display());
+    Ok(ExitCode::SUCCESS)
+}
