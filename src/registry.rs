@@ -127,7 +127,11 @@ pub fn group(index: &Index, runs: &[Run], by: &[Path], of: &[Path], seed_key: &s
         .map(|(key, members)| Group {
             key: by.iter().map(|p| p.to_string()).zip(key).collect(),
             runs: members.iter().map(|r| r.id.clone()).collect(),
-            seeds: members.iter().filter_map(|r| r.config.get(seed_key).cloned()).collect(),
+            seeds: {
+                let mut seeds: Vec<Value> = members.iter().filter_map(|r| r.config.get(seed_key).cloned()).collect();
+                seeds.sort_by(order);
+                seeds
+            },
             stats: of
                 .iter()
                 .map(|p| {
