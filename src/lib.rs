@@ -9,6 +9,7 @@
 //! - [`spec`]: what a run records at launch (`run.json`), with [`git`] provenance.
 //! - [`rundir`]: one run's folder: atomic creation, appenders, the owner lock.
 //! - [`policy`]: `labmate.toml`: rules, notifications, supervision, the queue.
+//! - [`profile`]: where step time goes, from the client's spans.
 //! - [`query`]: the `--where` language and paths into runs (config, metrics, fields).
 //! - [`registry`]: selecting, sorting and grouping runs; sides of comparisons; the baseline.
 //! - [`queue`]: the launch queue: slots and GPUs, as lock files.
@@ -45,6 +46,7 @@ pub mod notify;
 pub mod parquet;
 pub mod plot;
 pub mod policy;
+pub mod profile;
 pub mod query;
 pub mod queue;
 pub mod record;

@@ -10,6 +10,8 @@ mod export;
 mod init;
 mod logs;
 mod metrics;
+mod plot;
+mod profile;
 mod queue;
 mod reindex;
 mod run;
@@ -67,6 +69,10 @@ enum Command {
     Baseline(baseline::Args),
     /// Export run summaries or metric series: csv, jsonl, parquet.
     Export(export::Args),
+    /// Draw metric curves of runs or groups to an SVG or PNG file.
+    Plot(plot::Args),
+    /// Where a run's step time goes, per span (from `labmate.span` in the client).
+    Profile(profile::Args),
     /// Delete the index and rebuild it from the run folders.
     Reindex,
     /// Run a small demonstration sweep in a new folder.
@@ -93,6 +99,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compare(args) => compare::run(&ctx, args),
         Command::Baseline(args) => baseline::run(&ctx, args),
         Command::Export(args) => export::run(&ctx, args),
+        Command::Plot(args) => plot::run(&ctx, args),
+        Command::Profile(args) => profile::run(&ctx, args),
         Command::Reindex => reindex::run(&ctx),
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Supervise(args) => supervise::run(&ctx, args),
