@@ -170,7 +170,22 @@ pub fn known_paths(runs: &[Run]) -> Vec<String> {
     out.into_iter().collect()
 }
 
-/// Checks that a path exists in some run; the error suggests the closest one.
+/// Checks that some run has the path; the error suggests the closest one
+/// (which takes a walk over every run, so only when the path is unknown).
+pub fn check_path(path: &Path, runs: &[Run]) -> Result<(), String> {
+    let has = |run: &Run| match path {
+        Path::Field(_) => true,
+        Path::Config(p) => !lookup(&run.config, p).is_null(),
+        Path::Summary(p) => !lookup(&run.summary, p).is_null(),
+        Path::Metric { key, .. } | Path::MetricAt { key, .. } => run.metrics.contains_key(key),
+    };
+    if runs.is_empty() || runs.iter().any(has) {
+        return Ok(());
+    }
+    check_known(path, &known_paths(runs))
+}
+
+/// Checks that a path is among `known`; the error suggests the closest one.
 pub fn check_known(path: &Path, known: &[String]) -> Result<(), String> {
     let text = match path {
         Path::MetricAt { key, .. } => format!("metrics.{key}"),

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::lab::Lab;
 use crate::model::Run;
-use crate::query::{Expr, Path, as_number, check_known, known_paths};
+use crate::query::{Expr, Path, as_number, check_path};
 use crate::stats::{self, Summary};
 
 /// A sort key: a path, ascending unless written with a leading `-`.
@@ -33,14 +33,13 @@ impl SortKey {
 
 /// Paths parsed from user text, checked against what the runs have.
 pub fn parse_paths(texts: &[String], runs: &[Run], flag: &str) -> Result<Vec<Path>> {
-    let known = known_paths(runs);
     texts
         .iter()
         .flat_map(|t| t.split(','))
         .filter(|t| !t.trim().is_empty())
         .map(|t| {
             let p = Path::parse(t).map_err(|why| Error::Invalid(format!("{flag} {t}: {why}")))?;
-            check_known(&p, &known).map_err(|why| Error::Invalid(format!("{flag}: {why}")))?;
+            check_path(&p, runs).map_err(|why| Error::Invalid(format!("{flag}: {why}")))?;
             Ok(p)
         })
         .collect()
@@ -49,12 +48,9 @@ pub fn parse_paths(texts: &[String], runs: &[Run], flag: &str) -> Result<Vec<Pat
 /// Runs matching `filter`, sorted by `sort` (newest first otherwise), at most `limit`.
 pub fn select(index: &Index, filter: Option<&Expr>, sort: &[SortKey], limit: Option<usize>) -> Result<Vec<Run>> {
     let all = index.runs(None)?;
-    if !all.is_empty() {
-        let known = known_paths(&all);
-        let named = filter.map(|e| e.paths()).unwrap_or_default().into_iter().chain(sort.iter().map(|s| &s.path));
-        for p in named {
-            check_known(p, &known).map_err(Error::Invalid)?;
-        }
+    let named = filter.map(|e| e.paths()).unwrap_or_default().into_iter().chain(sort.iter().map(|s| &s.path));
+    for p in named {
+        check_path(p, &all).map_err(Error::Invalid)?;
     }
     let value_at = |id: &str, key: &str, step: i64| index.value_at(id, key, step).ok().flatten();
     let mut runs: Vec<Run> = all.into_iter().filter(|r| filter.is_none_or(|e| e.eval(r, &value_at))).collect();

@@ -34,9 +34,24 @@ impl RunDir {
     }
 
     /// Creates the folder of `spec` with its lock held, complete before it
-    /// appears under its id.
-    pub fn create(lab: &Lab, spec: &RunSpec, patch: &[u8]) -> Result<(RunDir, OwnerLock)> {
-        let tmp = lab.runs_dir().join(format!(".tmp-{}", spec.id));
+    /// appears under its id. When the id is taken (runs made in the same
+    /// second can draw the same 20 random bits), `spec` gets a fresh id.
+    pub fn create(lab: &Lab, spec: &mut RunSpec, patch: &[u8]) -> Result<(RunDir, OwnerLock)> {
+        let mut tries = 0;
+        loop {
+            match RunDir::create_as(lab, spec, patch) {
+                Err(Error::Io { source, .. }) if id_taken(&source) && tries < 50 => {
+                    tries += 1;
+                    spec.id = crate::id::new_run_id(spec.created_at);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn create_as(lab: &Lab, spec: &RunSpec, patch: &[u8]) -> Result<(RunDir, OwnerLock)> {
+        // Per process, so that two writers drawing the same id never share it.
+        let tmp = lab.runs_dir().join(format!(".tmp-{}-{}", spec.id, std::process::id()));
         let path = lab.run_dir(&spec.id);
         fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let lock_path = tmp.join(LOCK_FILE);
@@ -50,7 +65,10 @@ impl RunDir {
         let mut spec_json = serde_json::to_vec_pretty(spec).expect("specs serialise");
         spec_json.push(b'\n');
         write_file(&tmp.join(SPEC_FILE), &spec_json)?;
-        fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        if let Err(e) = fs::rename(&tmp, &path) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(Error::io(&path, e));
+        }
         Ok((RunDir { path }, OwnerLock(lock)))
     }
 
@@ -138,6 +156,11 @@ impl Appender {
     }
 }
 
+/// A rename onto a run folder that exists (and is never empty).
+fn id_taken(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST))
+}
+
 fn write_file(p: &Path, bytes: &[u8]) -> Result<()> {
     fs::write(p, bytes).map_err(|e| Error::io(p, e))
 }
@@ -145,4 +168,28 @@ fn write_file(p: &Path, bytes: &[u8]) -> Result<()> {
 fn flock(f: &File, op: libc::c_int) -> bool {
     // SAFETY: the fd is open for the duration of the call.
     unsafe { libc::flock(f.as_raw_fd(), op) == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_id_is_replaced_not_overwritten() {
+        let tmp = tempfile::tempdir().unwrap();
+        let lab = Lab::create(&tmp.path().join(".labmate")).unwrap();
+        let mut a = RunSpec::new("r-000000aaaa".into(), 1_800_000_000.0, tmp.path());
+        let mut b = a.clone();
+        let (_da, _la) = RunDir::create(&lab, &mut a, b"").unwrap();
+        let (db, _lb) = RunDir::create(&lab, &mut b, b"").unwrap();
+        assert_eq!(a.id, "r-000000aaaa");
+        assert_ne!(b.id, a.id);
+        assert!(crate::id::looks_like_run_id(&b.id));
+        assert_eq!(db.read_spec().unwrap().id, b.id);
+        let leftovers = fs::read_dir(lab.runs_dir())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+            .count();
+        assert_eq!(leftovers, 0);
+    }
 }

@@ -99,6 +99,10 @@ impl Index {
             .query_row([id], row_to_run)
             .optional()?
             .ok_or_else(|| Error::UnknownRun { query: id.into(), candidates: vec![] })?;
+        let spec: RunSpec = serde_json::from_str(&spec).map_err(|e| Error::BadFile {
+            path: self.lab.run_dir(id).join(crate::rundir::SPEC_FILE),
+            why: format!("not a valid run.json: {e}"),
+        })?;
         run.metrics = self.metric_summaries(id)?;
         let git = spec.git.clone().unwrap_or_default();
         Ok(RunDetail {
@@ -220,11 +224,21 @@ impl Index {
     }
 }
 
-fn row_to_run(r: &Row) -> rusqlite::Result<(Run, RunSpec)> {
+/// What the run object needs of `run.json`; the rest (rules, environment)
+/// is skipped unparsed, which matters when listing thousands of runs.
+#[derive(serde::Deserialize)]
+struct SpecBrief {
+    #[serde(default)]
+    command: Vec<String>,
+    #[serde(default)]
+    git: Option<crate::git::GitState>,
+}
+
+fn row_to_run(r: &Row) -> rusqlite::Result<(Run, String)> {
     let created_at: f64 = r.get(3)?;
     let ended_at: Option<f64> = r.get(5)?;
     let spec_json: String = r.get(12)?;
-    let spec: RunSpec = serde_json::from_str(&spec_json)
+    let spec: SpecBrief = serde_json::from_str(&spec_json)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(12, rusqlite::types::Type::Text, Box::new(e)))?;
     let json_col = |i: usize| -> rusqlite::Result<serde_json::Value> {
         let s: String = r.get(i)?;
@@ -238,7 +252,7 @@ fn row_to_run(r: &Row) -> rusqlite::Result<(Run, RunSpec)> {
         exit_code: r.get(6)?,
         signal: r.get(7)?,
         reason: r.get(8)?,
-        command: spec.command.clone(),
+        command: spec.command,
         created_at: clock::rfc3339(created_at),
         created_ts: created_at,
         ended_at: ended_at.map(clock::rfc3339),
@@ -255,7 +269,7 @@ fn row_to_run(r: &Row) -> rusqlite::Result<(Run, RunSpec)> {
         tags: serde_json::from_value(json_col(9)?).unwrap_or_default(),
         metrics: BTreeMap::new(),
     };
-    Ok((run, spec))
+    Ok((run, spec_json))
 }
 
 const SUMMARY_COLUMNS: &str = "run_id, key, count, nan_count, last, last_step, min, max, finite, sum";

@@ -130,7 +130,7 @@ pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
         spec.git = Some(state);
         patch = p;
     }
-    let (dir, lock) = RunDir::create(lab, &spec, &patch)?;
+    let (dir, lock) = RunDir::create(lab, &mut spec, &patch)?;
     Ok(Prepared { dir, spec, lock, lab: lab.clone() })
 }
 
