@@ -25,6 +25,7 @@
 //! - [`compare`]: comparing runs and groups: config, code, metrics with verdicts.
 //! - [`naming`]: run names from templates or from what differs from the baseline.
 //! - [`stats`]: descriptive statistics, confidence intervals, Welch's t-test, bootstrap.
+//! - [`charts`]: curves of runs and groups as figures (what `plot` draws).
 //! - [`plot`]: metric curves to SVG or PNG, no system fonts needed.
 //! - [`export`]: run summaries and series as CSV, JSON lines or Parquet.
 //! - [`parquet`]: a small Parquet writer for exports.
@@ -32,6 +33,7 @@
 //!
 //! The on-disk format is specified in `docs/FORMAT.md`.
 
+pub mod charts;
 pub mod clock;
 pub mod compare;
 pub mod error;

@@ -14,6 +14,10 @@ fn the_demo_runs_a_sweep_and_the_babysitter_stops_the_diverging_runs() {
     assert_eq!(text.matches(" finished ").count(), 6, "{text}");
     assert!(text.contains("the babysitter at work:\n  stopped lr3.0-s"), "{text}");
     assert!(text.contains("where everything is:"), "{text}");
+    assert!(text.contains("config.lr  n  seeds"), "the groups across seeds: {text}");
+    assert!(text.contains("B vs A: no detectable difference with 2 seeds each"), "the verdict: {text}");
+    let png = std::fs::read(lab.path().join("demo/plots/val_loss_by_lr.png")).unwrap();
+    assert_eq!(&png[..4], b"\x89PNG");
     let demo = lab.path().join("demo");
     assert!(demo.join(".labmate/lab.json").is_file());
     assert!(demo.join("train.py").is_file());

@@ -64,7 +64,7 @@ fn letter(i: usize) -> char {
     (b'A' + (i % 26) as u8) as char
 }
 
-fn render(r: &Report) -> String {
+pub(super) fn render(r: &Report) -> String {
     let mut out = String::new();
     for (i, s) in r.sides.iter().enumerate() {
         let runs = if s.runs.len() == 1 { "1 run".to_string() } else { format!("{} runs", s.runs.len()) };

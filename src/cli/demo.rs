@@ -1,7 +1,8 @@
 //! `labmate demo`: a self-contained demonstration. It makes a new experiment
 //! folder with a bundled pure-Python toy trainer, runs a small sweep of
-//! learning rates and seeds under supervision (one learning rate diverges to
-//! NaN), and prints the runs table and where everything is.
+//! learning rates and seeds under supervision (one learning rate diverges
+//! and is stopped), and prints the runs table, the learning rates compared
+//! across seeds with a verdict, a plot, and where everything is.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,8 +10,9 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use labmate::query::Path as KeyPath;
 use labmate::supervisor::{self, LaunchRequest};
-use labmate::{Index, Lab, clock};
+use labmate::{Index, Lab, charts, clock, compare, plot, registry};
 
 use super::Context;
 
@@ -112,6 +114,26 @@ the babysitter at work:"
         }
     }
 
+    // The registry's view: learning rates across seeds, a verdict, a plot.
+    let healthy: Vec<_> = index.runs(None)?.into_iter().filter(|r| r.status == "finished").collect();
+    let by = vec![KeyPath::parse("config.lr").map_err(labmate::Error::Invalid)?];
+    let of = vec![KeyPath::parse("metrics.val_loss.last").map_err(labmate::Error::Invalid)?];
+    let groups = registry::group(&index, &healthy, &by, &of, "seed");
+    println!("\nfinal val_loss by learning rate, across seeds (`labmate runs --group-by config.lr`):");
+    print!("{}", super::runs::render_groups(&groups, &by, &of, super::runs::Style::Text));
+    let sides = ["config.lr=0.01", "config.lr=0.03"]
+        .map(|s| registry::side(&index, s))
+        .into_iter()
+        .collect::<labmate::Result<Vec<_>>>()?;
+    let report = compare::compare(&index, &sides, &of)?;
+    println!("\n`labmate compare config.lr=0.01 config.lr=0.03 --metric val_loss`:");
+    print!("{}", super::compare::render(&report));
+    let plot_path = dir.join("plots/val_loss_by_lr.png");
+    std::fs::create_dir_all(dir.join("plots"))?;
+    let options = charts::Options { x_time: false, smooth: None, log_y: true, group_by: by.clone(), width: 900 };
+    let figure = charts::figure(&index, &healthy, &["val_loss".to_string()], &options)?;
+    plot::render(&figure, plot::Format::Png, &plot_path).map_err(labmate::Error::Invalid)?;
+
     let diverged = runs.iter().find(|r| r.status != "finished").map_or("lr3.0-s1".into(), |r| r.id.clone());
     let good =
         runs.iter().find(|r| r.name.as_deref() == Some("lr0.01-s1")).map_or("lr0.01-s1".into(), |r| r.id.clone());
@@ -121,6 +143,7 @@ the babysitter at work:"
   lab          {lab}
   run folders  {runs}/<id>/  (run.json, *.jsonl records, output.log, patch.diff)
   index        {index}  (derived; `labmate reindex` rebuilds it)
+  plot         {plot}
 
 try:
   cd {dir}
@@ -133,6 +156,7 @@ try:
         lab = lab.root().display(),
         runs = lab.runs_dir().display(),
         index = lab.index_path().display(),
+        plot = plot_path.display(),
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -42,7 +42,7 @@ pub struct Args {
     md: bool,
 }
 
-enum Style {
+pub(super) enum Style {
     Text,
     Csv,
     Md,
@@ -207,7 +207,7 @@ fn render_columns(
     emit(header, rows, style)
 }
 
-fn render_groups(groups: &[Group], by: &[Path], of: &[Path], style: Style) -> String {
+pub(super) fn render_groups(groups: &[Group], by: &[Path], of: &[Path], style: Style) -> String {
     let mut header: Vec<String> = by.iter().map(|p| p.to_string()).collect();
     header.push("n".into());
     header.push("seeds".into());

@@ -1,0 +1,99 @@
+//! Metric curves of runs, or of groups of runs, as a plot [`Figure`]: what
+//! `labmate plot` draws and what the demo and the notebook embed.
+
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::model::Run;
+use crate::plot::{self, Curve, Figure, Panel};
+use crate::query::{Path, check_path};
+use crate::registry;
+
+/// Points a group's curve is computed on.
+const GRID: usize = 1000;
+
+/// How to draw.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// x is seconds since each run's first point instead of the step.
+    pub x_time: bool,
+    /// Exponential smoothing weight of each new point, in (0, 1].
+    pub smooth: Option<f64>,
+    pub log_y: bool,
+    /// One curve per group of runs sharing these paths' values.
+    pub group_by: Vec<Path>,
+    pub width: u32,
+}
+
+/// One panel per metric; one curve per run, or per group (their mean, with a min–max band).
+pub fn figure(index: &Index, runs: &[Run], metrics: &[String], opt: &Options) -> Result<Figure> {
+    if let Some(a) = opt.smooth.filter(|a| !(*a > 0.0 && *a <= 1.0)) {
+        return Err(Error::Invalid(format!("--smooth {a}: use a weight in (0, 1]")));
+    }
+    let mut panels = Vec::new();
+    for key in metrics {
+        let path = Path::Metric { key: key.clone(), field: "last".into() };
+        check_path(&path, runs).map_err(|why| Error::Invalid(format!("--metric {key}: {why}")))?;
+        let series = |id: &str| -> Result<Vec<(f64, f64)>> {
+            let pts = index.series(id, key)?;
+            let t0 = pts.iter().map(|p| p.time).find(|t| t.is_finite()).unwrap_or(0.0);
+            Ok(pts.iter().map(|p| (if opt.x_time { p.time - t0 } else { p.step as f64 }, p.value)).collect())
+        };
+        let mut curves = Vec::new();
+        if opt.group_by.is_empty() {
+            for r in runs.iter().filter(|r| r.metrics.contains_key(key)) {
+                let points = plot::thin(&series(&r.id)?, 4 * GRID);
+                curves.push(Curve { label: r.name.clone().unwrap_or_else(|| r.id.clone()), points, band: None });
+            }
+        } else {
+            for g in registry::group(index, runs, &opt.group_by, &[], "seed") {
+                let members: Vec<Vec<(f64, f64)>> = g.runs.iter().map(|id| series(id)).collect::<Result<_>>()?;
+                let label = g.key.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+                curves.push(mean_curve(format!("{label} (n={})", members.len()), &members));
+            }
+        }
+        if let Some(alpha) = opt.smooth {
+            for c in &mut curves {
+                c.points = plot::smooth(&c.points, alpha);
+            }
+        }
+        let x_label = if opt.x_time { "time (s)".to_string() } else { "step".to_string() };
+        panels.push(Panel { title: key.clone(), x_label, y_label: key.clone(), log_y: opt.log_y, curves });
+    }
+    Ok(Figure { panels, width: opt.width, height_per_panel: plot::DEFAULT_PANEL_HEIGHT })
+}
+
+/// A group's curve on a common grid of x: the mean of the runs' latest
+/// values at each x, with their min and max as the band. A non-finite value
+/// in any run makes that point non-finite, so it is marked, not hidden.
+fn mean_curve(label: String, members: &[Vec<(f64, f64)>]) -> Curve {
+    let (lo, hi) =
+        members.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (x, _)| (lo.min(*x), hi.max(*x)));
+    if !(lo.is_finite() && hi.is_finite()) {
+        return Curve { label, points: Vec::new(), band: None };
+    }
+    let steps = if hi > lo { GRID } else { 1 };
+    let mut points = Vec::with_capacity(steps);
+    let mut band = Vec::with_capacity(steps);
+    for i in 0..steps {
+        let x = lo + (hi - lo) * i as f64 / (steps.max(2) - 1) as f64;
+        let values: Vec<f64> = members
+            .iter()
+            .filter_map(|s| {
+                let at = s.partition_point(|(px, _)| *px <= x);
+                at.checked_sub(1).map(|j| s[j].1)
+            })
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        if values.iter().any(|v| !v.is_finite()) {
+            points.push((x, values.iter().copied().find(|v| !v.is_finite()).unwrap_or(f64::NAN)));
+            continue;
+        }
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let (mn, mx) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+        points.push((x, mean));
+        band.push((x, mn, mx));
+    }
+    Curve { label, points, band: Some(band) }
+}
