@@ -1,0 +1,1 @@
+"""Tests of the labmate Python client (see test_client.py)."""
