@@ -8,9 +8,6 @@ use serde_json::{Map, Value};
 
 use crate::git::GitState;
 
-/// The statuses a run can have.
-pub const STATUSES: [&str; 6] = ["queued", "running", "finished", "failed", "stopped", "lost"];
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Run {
     pub id: String,
