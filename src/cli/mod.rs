@@ -2,18 +2,25 @@
 //! subcommand, and the one boundary that turns errors into messages and exit
 //! codes. No logic of the lab lives here.
 
+mod approve;
 mod baseline;
 mod compare;
 mod demo;
+mod diffstat;
 mod events;
 mod export;
 mod init;
 mod logs;
 mod metrics;
+mod note;
+mod notebook;
 mod plot;
 mod profile;
 mod queue;
 mod reindex;
+mod reject;
+mod repro;
+mod review;
 mod run;
 mod runs;
 mod show;
@@ -73,6 +80,20 @@ enum Command {
     Plot(plot::Args),
     /// Where a run's step time goes, per span (from `labmate.span` in the client).
     Profile(profile::Args),
+    /// Add an entry to the lab notebook.
+    Note(note::Args),
+    /// Render, check or read the lab notebook.
+    Notebook(notebook::Args),
+    /// Run a bug's reproducer and record whether it passes.
+    Repro(repro::Args),
+    /// Pending approvals and review items; `review request` asks for one.
+    Review(review::Args),
+    /// Approve a pending request (it launches) or review item.
+    Approve(approve::Args),
+    /// Reject a pending request, or dispute a review item.
+    Reject(reject::Args),
+    /// How much the code changed since a run or a commit.
+    Diffstat(diffstat::Args),
     /// Delete the index and rebuild it from the run folders.
     Reindex,
     /// Run a small demonstration sweep in a new folder.
@@ -101,6 +122,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(&ctx, args),
         Command::Plot(args) => plot::run(&ctx, args),
         Command::Profile(args) => profile::run(&ctx, args),
+        Command::Note(args) => note::run(&ctx, args),
+        Command::Notebook(args) => notebook::run(&ctx, args),
+        Command::Repro(args) => repro::run(&ctx, args),
+        Command::Review(args) => review::run(&ctx, args),
+        Command::Approve(args) => approve::run(&ctx, args),
+        Command::Reject(args) => reject::run(&ctx, args),
+        Command::Diffstat(args) => diffstat::run(&ctx, args),
         Command::Reindex => reindex::run(&ctx),
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Supervise(args) => supervise::run(&ctx, args),
