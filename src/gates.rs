@@ -1,1 +1,376 @@
-//! (being written)
+//! The human's gates between a launch request and its run, in the order a
+//! launch meets them: gate commands that must pass (`[gates]`), budgets
+//! (`[budget]`), and the rules that make a launch wait for a human's yes
+//! (`[approval]`). [`admit`] is how every face launches; a launch a human
+//! approved goes through [`launch_approved`].
+//!
+//! Gate commands run as argv from the policy, in the repository's working
+//! tree, never through a shell and never with run names or user text in them.
+
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::lab::Lab;
+use crate::policy::Policy;
+use crate::review::{self, NewItem, Request};
+use crate::rundir::RunDir;
+use crate::supervisor::output::Tail;
+use crate::supervisor::signals::SignalSet;
+use crate::supervisor::{self, LaunchRequest, Prepared};
+
+/// Lines of a failing gate's output shown with the refusal.
+const TAIL_LINES: usize = 30;
+/// How long a gate's leftover processes may keep its pipes open after it exits.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
+/// How one gate command went; recorded in the run's `run.json` (`gates`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    pub command: Vec<String>,
+    /// None when it was killed (by its timeout or a signal) or could not start.
+    pub exit_code: Option<i32>,
+    pub duration_s: f64,
+    pub passed: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
+}
+
+/// A gate's result and the end of its output (stdout and stderr, as they came).
+#[derive(Debug, Clone)]
+pub struct GateRun {
+    pub result: GateResult,
+    pub tail: String,
+}
+
+/// What became of a launch request.
+#[derive(Debug)]
+pub enum Admission {
+    /// The run's folder exists: supervise it here, or hand it to a detached supervisor.
+    Ready(Box<Launched>),
+    /// The launch waits for a human: this pending request was recorded.
+    NeedsApproval(Box<Request>),
+}
+
+/// A launch that passed its gates.
+#[derive(Debug)]
+pub struct Launched {
+    pub prepared: Prepared,
+    /// What the launcher should hear: a review item opened, a check that could not be made.
+    pub notices: Vec<String>,
+}
+
+/// Runs a launch request through the gates: the gate commands (a failing
+/// one refuses the launch, and nothing is recorded), then the budgets and
+/// approval rules (a launch that needs a human's yes is recorded as a
+/// pending request), then creates the run. `on_gate` hears each gate as it
+/// ends.
+pub fn admit(lab: &Lab, mut req: LaunchRequest, mut on_gate: impl FnMut(&GateResult)) -> Result<Admission> {
+    let policy = supervisor::validate(lab, &req)?;
+    let author = req.author.get_or_insert_with(|| review::current_author(None)).clone();
+    let mut gates = Vec::new();
+    for argv in &policy.gates.commands {
+        let run = run_gate(argv, lab.repo_root(), policy.gates.timeout);
+        on_gate(&run.result);
+        if !run.result.passed {
+            return Err(Error::Invalid(refusal(&run)));
+        }
+        gates.push(run.result);
+    }
+    let reasons = approval_reasons(lab, &policy, &req, &author)?;
+    if !reasons.is_empty() {
+        return Ok(Admission::NeedsApproval(Box::new(review::request_approval(lab, req, reasons, gates)?)));
+    }
+    let (launched, item) = launch_approved(lab, req, gates)?;
+    let mut launched = launched;
+    if let Some(item) = item {
+        match review::open_item(lab, item) {
+            Ok(Some(item)) => launched.notices.push(format!("review item {} opened: {}", item.id, item.note)),
+            Ok(None) => {}
+            Err(e) => launched.notices.push(format!("warning: the review item could not be recorded: {e}")),
+        }
+    }
+    Ok(Admission::Ready(Box::new(launched)))
+}
+
+/// Creates the run of a request that passed its gates (or that a human
+/// approved), with the gates' results on it. When the code changed more than
+/// `[review] lines_changed` since the baseline, also returns the review item
+/// to open, for the caller to record (it may hold the review store's lock).
+pub fn launch_approved(lab: &Lab, req: LaunchRequest, gates: Vec<GateResult>) -> Result<(Launched, Option<NewItem>)> {
+    let policy = Policy::load(lab)?;
+    let author = req.author.clone().unwrap_or_else(|| review::current_author(None));
+    let prepared = supervisor::prepare(lab, LaunchRequest { gates, ..req })?;
+    let mut notices = Vec::new();
+    let mut item = None;
+    if let Some(limit) = policy.review.lines_changed {
+        match crate::diffstat::large_change(lab, &prepared.spec.id, limit) {
+            Ok(Some((note, key))) => {
+                item = Some(NewItem { author, run: Some(prepared.spec.id.clone()), entry: None, note, key: Some(key) })
+            }
+            Ok(None) => {}
+            Err(e) => notices.push(format!("warning: [review] lines_changed not checked: {e}")),
+        }
+    }
+    Ok((Launched { prepared, notices }, item))
+}
+
+/// The message of a launch refused by a failing gate.
+fn refusal(run: &GateRun) -> String {
+    let r = &run.result;
+    let how = match (r.timed_out, r.exit_code) {
+        (true, _) => format!("timed out after {}", clock::human_duration(r.duration_s)),
+        (false, Some(c)) => format!("exit code {c} after {}", clock::human_duration(r.duration_s)),
+        (false, None) => "did not run to an exit code".into(),
+    };
+    let mut text =
+        format!("gate failed: {} ({how}); the launch is refused and nothing was recorded", r.command.join(" "));
+    let lines: Vec<&str> = run.tail.lines().collect();
+    let shown = &lines[lines.len().saturating_sub(TAIL_LINES)..];
+    if !shown.is_empty() {
+        text.push_str("\n--- the gate's output");
+        if shown.len() < lines.len() {
+            text.push_str(&format!(" (last {} lines)", shown.len()));
+        }
+        text.push_str(" ---\n");
+        text.push_str(&shown.join("\n"));
+    }
+    text
+}
+
+/// Runs one gate: `argv` in `cwd`, in a process group of its own, killed
+/// (with the processes it started) after `timeout` seconds. SIGINT, SIGTERM
+/// and SIGHUP meanwhile end the gate, then this process, as they would have.
+pub fn run_gate(argv: &[String], cwd: &Path, timeout: f64) -> GateRun {
+    let started = Instant::now();
+    let result = |exit_code, passed, timed_out| GateResult {
+        command: argv.to_vec(),
+        exit_code,
+        duration_s: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        passed,
+        timed_out,
+    };
+    let signals = SignalSet::terminating();
+    signals.block();
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    // SAFETY: sigemptyset and pthread_sigmask are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            signals.unblock();
+            return GateRun { result: result(None, false, false), tail: format!("could not start {}: {e}", argv[0]) };
+        }
+    };
+    let pgid = child.id() as i32;
+    let tail = Arc::new(Mutex::new(Tail::default()));
+    let (drained_tx, drained_rx) = mpsc::channel();
+    let pipes: [Box<dyn Read + Send>; 2] =
+        [Box::new(child.stdout.take().expect("piped")), Box::new(child.stderr.take().expect("piped"))];
+    for mut pipe in pipes {
+        let (tail, drained) = (tail.clone(), drained_tx.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                tail.lock().expect("tail lock").push(&buf[..n]);
+            }
+            let _ = drained.send(());
+        });
+    }
+    let deadline = started + Duration::from_secs_f64(timeout);
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) => {}
+            Err(_) => break None,
+        }
+        if Instant::now() >= deadline && !timed_out {
+            timed_out = true;
+            kill_group(pgid);
+        }
+        if let Some(sig) = signals.wait(Duration::from_millis(20)) {
+            kill_group(pgid);
+            let _ = child.wait();
+            signals.unblock();
+            // SAFETY: raising a signal at ourselves; its default action ends the process.
+            unsafe {
+                libc::signal(sig, libc::SIG_DFL);
+                libc::raise(sig);
+            }
+        }
+    };
+    signals.unblock();
+    // Processes the gate left behind may hold its pipes open: wait a little, then end them.
+    let until = Instant::now() + DRAIN_GRACE;
+    let mut closed = 0;
+    while closed < 2 && drained_rx.recv_timeout(until.saturating_duration_since(Instant::now())).is_ok() {
+        closed += 1;
+    }
+    if closed < 2 {
+        kill_group(pgid);
+        let _ = drained_rx.recv_timeout(DRAIN_GRACE);
+    }
+    let text = tail.lock().expect("tail lock").text();
+    let exit_code = status.and_then(|s| s.code());
+    let signal = status.and_then(|s| s.signal());
+    let mut run = GateRun { result: result(exit_code, exit_code == Some(0) && !timed_out, timed_out), tail: text };
+    if let (Some(sig), false) = (signal, timed_out) {
+        run.tail.push_str(&format!("\n(killed by {})", supervisor::signal_name(sig)));
+    }
+    run
+}
+
+fn kill_group(pgid: i32) {
+    // SAFETY: sending a signal has no memory effects.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+}
+
+/// Why a launch needs a human's yes; empty when it does not. A launch over
+/// a daily budget is refused outright when `[approval] over_budget` is off.
+pub fn approval_reasons(lab: &Lab, policy: &Policy, req: &LaunchRequest, author: &str) -> Result<Vec<String>> {
+    let approval = &policy.approval;
+    let mut reasons = Vec::new();
+    for tag in req.tags.iter().filter(|t| approval.tags.contains(t)) {
+        reasons.push(format!("tag {tag}"));
+    }
+    if approval.agent && policy.is_agent(author) {
+        reasons.push(format!("launched by an agent ({author})"));
+    }
+    if approval.dirty && crate::git::capture(&req.cwd).is_some_and(|(state, _)| state.dirty) {
+        reasons.push("uncommitted changes in the working tree".into());
+    }
+    for over in over_budget(lab, policy, author)? {
+        if !approval.over_budget {
+            return Err(Error::Invalid(format!(
+                "over budget: {over}; the launch is refused ([approval] over_budget = false in labmate.toml)"
+            )));
+        }
+        reasons.push(format!("over budget: {over}"));
+    }
+    Ok(reasons)
+}
+
+/// The daily budgets a new run of `author` would exceed, each as a sentence.
+pub fn over_budget(lab: &Lab, policy: &Policy, author: &str) -> Result<Vec<String>> {
+    let budget = &policy.budget;
+    let own = budget.authors.get(author).and_then(|a| a.daily_run_hours);
+    if budget.daily_run_hours.is_none() && own.is_none() {
+        return Ok(Vec::new());
+    }
+    let now = clock::now();
+    let usage = usage(lab, now)?;
+    // The new run counts for its cap, when it has one, on one GPU (or the GPUs it is given).
+    let planned = policy.babysit_for(author).max_run_minutes.map_or(0.0, |m| m / 60.0)
+        * gpu_count(std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref()) as f64;
+    let mut over = Vec::new();
+    let mut check = |limit: f64, used: f64, whose: String| {
+        if used >= limit || used + planned > limit {
+            let used = (used * 1e4).round() / 1e4;
+            over.push(format!("daily_run_hours {limit} {whose}(used {used} h in the last 24 h)"));
+        }
+    };
+    if let Some(limit) = budget.daily_run_hours {
+        check(limit, usage.iter().map(|u| u.hours).sum(), String::new());
+    }
+    if let Some(limit) = own {
+        let used = usage.iter().filter(|u| u.author.as_deref() == Some(author)).map(|u| u.hours).sum();
+        check(limit, used, format!("for {author} "));
+    }
+    Ok(over)
+}
+
+/// One run's share of the last 24 hours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Usage {
+    pub run: String,
+    pub author: Option<String>,
+    /// Wall-clock hours within the window x GPUs.
+    pub hours: f64,
+}
+
+/// What each run used of the 24 hours before `now`: the part of its
+/// wall-clock time inside the window, times its GPUs (the count in its
+/// recorded `CUDA_VISIBLE_DEVICES`, else 1). Queued runs use nothing yet.
+pub fn usage(lab: &Lab, now: f64) -> Result<Vec<Usage>> {
+    let window = now - 86_400.0;
+    let index = Index::open_synced(lab)?.0;
+    let mut all = Vec::new();
+    for run in index.runs(None)? {
+        if run.status == "queued" {
+            continue;
+        }
+        let end = run.ended_at.as_deref().and_then(|t| clock::parse_time(t, now).ok()).unwrap_or(now).min(now);
+        let start = (end - run.duration_s).max(window);
+        if end <= window || end <= start {
+            continue;
+        }
+        let spec = RunDir::at(lab.run_dir(&run.id)).read_spec().ok();
+        let gpus = gpu_count(spec.as_ref().and_then(|s| s.env.get("CUDA_VISIBLE_DEVICES")).map(String::as_str));
+        all.push(Usage {
+            run: run.id,
+            author: spec.and_then(|s| s.author),
+            hours: (end - start) / 3600.0 * gpus as f64,
+        });
+    }
+    Ok(all)
+}
+
+/// GPUs named in a `CUDA_VISIBLE_DEVICES` value; 1 when it names none.
+fn gpu_count(visible: Option<&str>) -> usize {
+    visible.map_or(0, |v| v.split(',').filter(|d| !d.trim().is_empty()).count()).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_gate_passes_fails_or_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = run_gate(&argv(&["sh", "-c", "echo fine"]), dir.path(), 10.0);
+        assert!(ok.result.passed && ok.result.exit_code == Some(0), "{ok:?}");
+        assert_eq!(ok.tail, "fine\n");
+        let bad = run_gate(&argv(&["sh", "-c", "echo broken >&2; exit 3"]), dir.path(), 10.0);
+        assert!(!bad.result.passed && bad.result.exit_code == Some(3), "{bad:?}");
+        assert!(refusal(&bad).contains("gate failed: sh -c echo broken >&2; exit 3 (exit code 3"), "{}", refusal(&bad));
+        assert!(refusal(&bad).ends_with("---\nbroken"), "{}", refusal(&bad));
+        let slow = run_gate(&argv(&["sleep", "30"]), dir.path(), 0.3);
+        assert!(!slow.result.passed && slow.result.timed_out, "{slow:?}");
+        assert!(slow.result.duration_s < 5.0, "{slow:?}");
+        let missing = run_gate(&argv(&["no-such-gate-program"]), dir.path(), 10.0);
+        assert!(!missing.result.passed && missing.tail.contains("could not start"), "{missing:?}");
+    }
+
+    #[test]
+    fn gpus_count_from_the_recorded_devices() {
+        assert_eq!(gpu_count(None), 1);
+        assert_eq!(gpu_count(Some("")), 1);
+        assert_eq!(gpu_count(Some("0,1,3")), 3);
+    }
+}

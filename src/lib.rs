@@ -8,7 +8,10 @@
 //! - [`record`]: the record format of run folders, shared with every writer.
 //! - [`spec`]: what a run records at launch (`run.json`), with [`git`] provenance.
 //! - [`rundir`]: one run's folder: atomic creation, appenders, the owner lock.
-//! - [`policy`]: `labmate.toml`: rules, notifications, supervision, the queue.
+//! - [`policy`]: `labmate.toml`: rules, notifications, supervision, the queue, budgets, gates, approvals.
+//! - [`gates`]: what a launch passes first: gate commands, budgets, approval rules.
+//! - [`review`]: the human's word: approval requests, review items, decisions (`reviews.jsonl`).
+//! - [`diffstat`]: how much the code changed between code states; architecture checkpoints.
 //! - [`profile`]: where step time goes, from the client's spans.
 //! - [`query`]: the `--where` language and paths into runs (config, metrics, fields).
 //! - [`registry`]: selecting, sorting and grouping runs; sides of comparisons; the baseline.
@@ -36,8 +39,8 @@
 pub mod charts;
 pub mod clock;
 pub mod compare;
-pub mod error;
 pub mod diffstat;
+pub mod error;
 pub mod export;
 pub mod gates;
 pub mod git;

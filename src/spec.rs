@@ -44,6 +44,12 @@ pub struct RunSpec {
     /// Launched through the queue: it waits for a slot and a GPU.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub queue: bool,
+    /// Who launched it: `--author`, `LABMATE_AUTHOR`, or the user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// The gate commands (`[gates]` in `labmate.toml`) that passed before the launch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<crate::gates::GateResult>,
 }
 
 impl RunSpec {
@@ -64,6 +70,8 @@ impl RunSpec {
             origin: "supervisor".into(),
             babysit: None,
             queue: false,
+            author: None,
+            gates: Vec::new(),
         }
     }
 }

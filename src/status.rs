@@ -1,6 +1,6 @@
 //! The compact status of a run, made to be read by a model in a few hundred
 //! characters: where it is, how its key metrics move, how fast it goes, what
-//! went wrong.
+//! went wrong; and the review items a human disputed, one line each.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -199,6 +199,24 @@ pub fn render(s: &RunStatus) -> String {
             .collect();
     if !sys.is_empty() {
         let _ = writeln!(out, "  sys: {}", sys.join(", "));
+    }
+    out
+}
+
+/// Disputed review items, one line each: the pushback an agent must see.
+pub fn render_disputed(items: &[crate::review::ItemState]) -> String {
+    let mut out = String::new();
+    for i in items {
+        let on = i.item.run.as_ref().map_or(String::new(), |r| format!(" on {r}"));
+        let (by, why) = i.last_decision().map_or(("", ""), |d| (d.by.as_str(), d.note.as_deref().unwrap_or("")));
+        let _ = writeln!(
+            out,
+            "disputed {}{on}: {} -- {by}: {}  (labmate review resolve {} once settled)",
+            i.item.id,
+            clip(&i.item.note, 80),
+            clip(why, 160),
+            i.item.id
+        );
     }
     out
 }

@@ -1,12 +1,32 @@
-//! (being written)
+//! `labmate approve ID`: say yes to a pending launch (it launches, detached)
+//! or accept a review item.
 
 use std::process::ExitCode;
+
+use labmate::review::{self, Verdict};
 
 use super::Context;
 
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = "\
+The approver must not be the requester (an agent cannot approve its own request), nor an agent
+(an author named agent:... or listed in [approval] agents). A refusal exits with code 2.")]
+pub struct Args {
+    /// A request (a-...) or review item (v-...): its id, a unique prefix, or its last 4 characters.
+    id: String,
+    /// A comment, for the record and the notebook.
+    #[arg(long, value_name = "TEXT")]
+    note: Option<String>,
+    /// Who decides (default: $LABMATE_AUTHOR, else the user name).
+    #[arg(long, value_name = "NAME")]
+    author: Option<String>,
+}
 
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
-    Err(labmate::Error::Invalid("not written yet".into()).into())
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let lab = ctx.lab()?;
+    let by = review::current_author(args.author.as_deref());
+    let exe = std::env::current_exe()?;
+    let decided = review::decide(&lab, &args.id, Verdict::Yes, &by, args.note, &exe)?;
+    super::review::report(&decided);
+    Ok(ExitCode::SUCCESS)
 }

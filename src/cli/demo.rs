@@ -74,6 +74,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 .map(String::from)
                 .to_vec(),
                 cwd: dir.clone(),
+                ..Default::default()
             };
             let prepared = supervisor::prepare(&lab, request)?;
             let id = prepared.spec.id.clone();

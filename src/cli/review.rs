@@ -1,12 +1,200 @@
-//! (being written)
+//! `labmate review`: what waits for a human (launches to approve, items to
+//! review) and what the human disputed; `review request` asks for a look,
+//! `review resolve` settles a dispute.
 
+use std::fmt::Write as _;
+use std::io::Write;
 use std::process::ExitCode;
 
-use super::Context;
+use labmate::review::{self, Decided, ItemState, NewItem, RequestState, Reviews, Verdict};
+use labmate::{Lab, clock};
+use serde::Serialize;
+
+use super::{Context, print_json};
 
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
+    /// Print {"requests": [...], "items": [...]}.
+    #[arg(long)]
+    json: bool,
+    /// Everything, decided included (default: what waits for a human, and disputed items).
+    #[arg(long)]
+    all: bool,
+}
 
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
-    Err(labmate::Error::Invalid("not written yet".into()).into())
+#[derive(clap::Subcommand)]
+enum Action {
+    /// Ask a human to look at a run's conclusion, or a design.
+    Request {
+        /// The run it concerns.
+        #[arg(long)]
+        run: Option<String>,
+        /// The notebook entry it concerns.
+        #[arg(long, value_name = "ENTRY")]
+        entry: Option<String>,
+        /// What to look at, and why.
+        #[arg(long, value_name = "TEXT")]
+        note: String,
+        /// Who asks (default: $LABMATE_AUTHOR, else the user name).
+        #[arg(long, value_name = "NAME")]
+        author: Option<String>,
+    },
+    /// Settle a disputed review item once its pushback has been dealt with (a human does).
+    Resolve {
+        /// The item: its id, a unique prefix, or its last 4 characters.
+        id: String,
+        /// How it was settled.
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+        /// Who decides (default: $LABMATE_AUTHOR, else the user name).
+        #[arg(long, value_name = "NAME")]
+        author: Option<String>,
+    },
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    match args.action {
+        None => list(&ctx.lab()?, args.json, args.all),
+        Some(Action::Request { run, entry, note, author }) => {
+            let lab = ctx.lab()?;
+            let run = match run {
+                Some(r) => Some(ctx.index()?.resolve(&r)?),
+                None => None,
+            };
+            if note.trim().is_empty() {
+                return Err(labmate::Error::Invalid("--note must say what to look at".into()).into());
+            }
+            let author = review::current_author(author.as_deref());
+            let item = review::open_item(&lab, NewItem { author, run, entry, note, key: None })?
+                .expect("an item without a key always opens");
+            eprintln!(
+                "labmate: review item {id} opened; a human answers with labmate approve {id} (accept) or labmate reject {id} --reason TEXT (dispute)",
+                id = item.id
+            );
+            println!("{}", item.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Action::Resolve { id, note, author }) => {
+            let lab = ctx.lab()?;
+            let by = review::current_author(author.as_deref());
+            let decided = review::decide(&lab, &id, Verdict::Resolve, &by, note, &std::env::current_exe()?)?;
+            report(&decided);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Listing<'a> {
+    requests: Vec<&'a RequestState>,
+    items: Vec<&'a ItemState>,
+}
+
+fn list(lab: &Lab, json: bool, all: bool) -> anyhow::Result<ExitCode> {
+    let reviews = review::load(lab)?;
+    for p in &reviews.problems {
+        eprintln!("labmate: warning: {p}");
+    }
+    if json {
+        let listing = Listing {
+            requests: reviews.requests.iter().filter(|r| all || r.state == "pending").collect(),
+            items: reviews.items.iter().filter(|i| all || i.state == "pending" || i.state == "disputed").collect(),
+        };
+        print_json(&listing)?;
+    } else {
+        std::io::stdout().lock().write_all(render(&reviews, all, clock::now()).as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(reviews: &Reviews, all: bool, now: f64) -> String {
+    let mut s = String::new();
+    let ago = |t: f64| format!("{} ago", clock::human_duration((now - t).max(0.0)));
+    let pending: Vec<&RequestState> = reviews.pending_requests().collect();
+    if !pending.is_empty() {
+        let _ = writeln!(s, "launches waiting for approval ({}):", pending.len());
+        for r in pending {
+            let q = &r.request;
+            let _ = writeln!(s, "  {}  by {}, {}: {}", q.id, q.author, ago(q.time), q.reason.join("; "));
+            let mut what = format!("    {}", q.launch.command.join(" "));
+            if let Some(n) = &q.launch.name {
+                let _ = write!(what, "  (name {n})");
+            }
+            if !q.launch.tags.is_empty() {
+                let _ = write!(what, "  (tags {})", q.launch.tags.join(", "));
+            }
+            let _ = writeln!(s, "{what}");
+        }
+    }
+    for (title, state) in [("waiting for review", "pending"), ("disputed", "disputed")] {
+        let items: Vec<&ItemState> = reviews.items.iter().filter(|i| i.state == state).collect();
+        if items.is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "{title} ({}):", items.len());
+        for i in items {
+            let it = &i.item;
+            let on = it.run.as_ref().map_or(String::new(), |r| format!(" on {r}"));
+            let _ = writeln!(s, "  {}  by {}{on}, {}: {}", it.id, it.author, ago(it.time), it.note);
+            if let Some(d) = i.last_decision().filter(|_| state == "disputed") {
+                let _ = writeln!(
+                    s,
+                    "    disputed by {}: {}  (labmate review resolve {} once settled)",
+                    d.by,
+                    d.note.as_deref().unwrap_or(""),
+                    it.id
+                );
+            }
+        }
+    }
+    if all {
+        let decided: Vec<String> = reviews
+            .requests
+            .iter()
+            .filter(|r| r.state != "pending")
+            .map(|r| {
+                let d = r.decision.as_ref();
+                let run = d.and_then(|d| d.launched.as_ref()).map_or(String::new(), |r| format!(", run {r}"));
+                format!(
+                    "  {}  {} by {}{run}: {}",
+                    r.request.id,
+                    r.state,
+                    d.map_or("", |d| &d.by),
+                    r.request.launch.command.join(" ")
+                )
+            })
+            .chain(reviews.items.iter().filter(|i| i.state == "accepted" || i.state == "resolved").map(|i| {
+                format!("  {}  {} by {}: {}", i.item.id, i.state, i.last_decision().map_or("", |d| &d.by), i.item.note)
+            }))
+            .collect();
+        if !decided.is_empty() {
+            let _ = writeln!(s, "decided ({}):", decided.len());
+            for line in decided {
+                let _ = writeln!(s, "{line}");
+            }
+        }
+    }
+    if s.is_empty() {
+        s.push_str("nothing waits for a human: no pending approvals, review items or disputes\n");
+    }
+    s
+}
+
+/// What `approve`, `reject` and `review resolve` say.
+pub fn report(d: &Decided) {
+    let what = if d.request.is_some() { "request" } else { "review item" };
+    eprintln!("labmate: {what} {} {} by {}", d.decision.id, d.decision.decision, d.decision.by);
+    for notice in &d.notices {
+        eprintln!("labmate: {notice}");
+    }
+    if let Some(run) = &d.decision.launched {
+        eprintln!("labmate: run {run} started; `labmate wait {run}` follows it");
+        println!("{run}");
+    }
+    if let Err(e) = &d.notebook {
+        eprintln!("labmate: warning: the decision is recorded, but not in the notebook: {e}");
+    }
 }

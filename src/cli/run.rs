@@ -1,13 +1,34 @@
-//! `labmate run`: launch a command as a supervised run.
+//! `labmate run`: launch a command as a supervised run, through the lab's
+//! gates (gate commands, budgets, approvals).
 
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use labmate::Lab;
+use labmate::gates::{self, Admission};
+use labmate::rundir::OUTPUT_LOG;
 use labmate::supervisor::{self, LaunchRequest, Stage};
+use labmate::{Index, Lab, clock, review};
 
 use super::Context;
 
+/// The launch waits for a human: a pending request was recorded.
+pub const NEEDS_APPROVAL: u8 = 6;
+/// With `--wait-approval`: the human said no.
+pub const REJECTED: u8 = 7;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  N    the command's exit code (128 + signal when it was killed) once the run ends; 0 with --detach
+  2    nothing was launched: a bad request, a failing gate (its output is shown), or a budget
+       exceeded while [approval] over_budget = false
+  6    the launch needs a human's approval ([approval] in labmate.toml): a pending request was
+       recorded and its id (a-...) printed on stdout; `labmate approve ID` launches it
+  7    with --wait-approval: the request was rejected";
+
 #[derive(clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub struct Args {
     /// A name for the run (names need not be unique; ids are).
     #[arg(long)]
@@ -27,6 +48,14 @@ pub struct Args {
     /// Print the run id and return; the run goes on, supervised.
     #[arg(long)]
     detach: bool,
+    /// Who launches, recorded on the run (default: $LABMATE_AUTHOR, else the user name). Names
+    /// starting with `agent:` are agents.
+    #[arg(long, value_name = "NAME")]
+    author: Option<String>,
+    /// When the launch needs approval, wait for the answer: follow the run once a human approves
+    /// (it launches then), exit 7 if they reject it.
+    #[arg(long)]
+    wait_approval: bool,
     /// The command and its arguments, after `--`.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
     command: Vec<String>,
@@ -42,8 +71,33 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         queue: args.queue,
         command: args.command,
         cwd: ctx.cwd.clone(),
+        author: args.author,
+        ..Default::default()
     };
-    let prepared = supervisor::prepare(&lab, request)?;
+    let admission = gates::admit(&lab, request, |gate| {
+        if gate.passed {
+            eprintln!("labmate: gate passed: {} ({})", gate.command.join(" "), clock::human_duration(gate.duration_s));
+        }
+    })?;
+    let launched = match admission {
+        Admission::Ready(launched) => *launched,
+        Admission::NeedsApproval(request) => {
+            let id = &request.id;
+            eprintln!(
+                "labmate: launch needs approval ({}): request {id}; a human answers with labmate approve {id}",
+                request.reason.join("; ")
+            );
+            println!("{id}");
+            if !args.wait_approval {
+                return Ok(ExitCode::from(NEEDS_APPROVAL));
+            }
+            return wait_for_approval(&lab, id, args.detach);
+        }
+    };
+    for notice in &launched.notices {
+        eprintln!("labmate: {notice}");
+    }
+    let prepared = launched.prepared;
     let id = prepared.spec.id.clone();
     if args.detach {
         let exe = std::env::current_exe()?;
@@ -62,4 +116,55 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     };
     eprintln!("labmate: run {id} {} ({how})", outcome.status);
     Ok(ExitCode::from(outcome.shell_code().clamp(0, 255) as u8))
+}
+
+/// Waits for the human's answer. The approver launches the run (detached);
+/// this process follows it to its end, as if it had run it.
+fn wait_for_approval(lab: &Lab, id: &str, detach: bool) -> anyhow::Result<ExitCode> {
+    eprintln!("labmate: waiting for the answer to {id}");
+    let answer = review::await_decision(lab, id, Duration::from_millis(250))?;
+    let Some(decision) = answer.decision else {
+        anyhow::bail!("request {id} has no decision");
+    };
+    let note = decision.note.as_ref().map_or(String::new(), |n| format!(": {n}"));
+    let Some(run) = decision.launched.filter(|_| answer.state == "approved") else {
+        eprintln!("labmate: request {id} {} by {}{note}", answer.state, decision.by);
+        return Ok(ExitCode::from(REJECTED));
+    };
+    eprintln!("labmate: request {id} approved by {}{note}", decision.by);
+    eprintln!("labmate: run {run} started");
+    if detach {
+        println!("{run}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    follow(lab, &run)
+}
+
+/// Copies a run's output to stdout until it ends; exits with its code.
+fn follow(lab: &Lab, id: &str) -> anyhow::Result<ExitCode> {
+    let mut index = Index::open(lab)?;
+    let path = lab.run_dir(id).join(OUTPUT_LOG);
+    let mut pos = 0;
+    let mut out = io::stdout().lock();
+    loop {
+        // Check for the end first, then drain: nothing written before the end is missed.
+        index.sync()?;
+        let run = index.run(id)?;
+        let ended = run.status != "running" && run.status != "queued";
+        if let Ok(mut f) = File::open(&path) {
+            f.seek(SeekFrom::Start(pos))?;
+            pos += io::copy(&mut f, &mut out)?;
+            out.flush()?;
+        }
+        if ended {
+            let code = match (run.exit_code, run.signal) {
+                (Some(c), _) => c,
+                (None, Some(s)) => 128 + s,
+                (None, None) => 1,
+            };
+            eprintln!("labmate: run {id} {} (exit code {code})", run.status);
+            return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

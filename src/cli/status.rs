@@ -1,10 +1,11 @@
-//! `labmate status [RUN...]`: a compact summary per run, for a model to read.
+//! `labmate status [RUN...]`: a compact summary per run, for a model to
+//! read, and the review items a human disputed.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use labmate::clock;
-use labmate::status::{render, run_status};
+use labmate::status::{render, render_disputed, run_status};
 
 use super::{Context, print_json};
 
@@ -12,7 +13,7 @@ use super::{Context, print_json};
 pub struct Args {
     /// Runs to summarise (default: active runs and those ended in the last hour).
     runs: Vec<String>,
-    /// Print an array of status objects.
+    /// Print an array of status objects (disputed review items go to stderr).
     #[arg(long)]
     json: bool,
 }
@@ -28,13 +29,20 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     for id in &ids {
         all.push(run_status(&index, &index.run(id)?)?);
     }
+    let disputed = labmate::review::disputed(index.lab())?;
     if args.json {
         print_json(&all)?;
-    } else if all.is_empty() {
-        println!("no active runs, and none ended in the last hour (`labmate runs` lists them all)");
-    } else {
-        let text: String = all.iter().map(render).collect();
-        std::io::stdout().lock().write_all(text.as_bytes())?;
+        // The pushback reaches an agent that reads only JSON, without changing its shape.
+        if !disputed.is_empty() {
+            eprint!("{}", render_disputed(&disputed));
+        }
+        return Ok(ExitCode::SUCCESS);
     }
+    let mut text: String = all.iter().map(render).collect();
+    if all.is_empty() {
+        text.push_str("no active runs, and none ended in the last hour (`labmate runs` lists them all)\n");
+    }
+    text.push_str(&render_disputed(&disputed));
+    std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,40 @@
-//! The lab notebook (being written).
+//! The lab notebook: `LABNOTEBOOK.md` at the root of the experiment
+//! repository, plain markdown that renders on any forge and that labmate can
+//! read back. It owns the file's entries (append-only, each with a hidden
+//! metadata line), live references to registry values (`{{RUN.metrics.loss.min}}`),
+//! the check that every cited number still agrees with the registry, the
+//! generated results table, and bugs with their reproducers.
+//!
+//! # Parts
+//!
+//! - [`file`]: where the notebook is, parsing it, and the locked, atomic rewrite.
+//! - [`refs`]: live references: parsing, deriving their values, rendering them.
+//! - [`claims`]: `notebook check`: references and hand-written numbers against the registry.
+//! - [`results`]: the generated results table between `<!-- labmate:results -->` markers.
+//! - [`bugs`]: bugs' reproducers: running them, their history, open or fixed.
+//! - [`view`]: entries as `notebook show` gives them back.
+//!
+//! The file format is specified in `docs/FORMAT.md` ("The notebook").
 
-use crate::error::Result;
+pub mod bugs;
+pub mod claims;
+pub mod file;
+pub mod refs;
+pub mod results;
+pub mod view;
+
+use crate::error::{Error, Result};
+use crate::index::Index;
 use crate::lab::Lab;
+
+pub use bugs::{Bug, ReproRun, bugs, run_repro};
+pub use claims::{CheckReport, Mismatch, check, check_entry};
+pub use file::{Entry, Notebook, Settings, entries, find_entry};
+pub use results::{RenderOptions, RenderReport, render};
+pub use view::{EntryView, Filter, list};
+
+/// The kinds of entries.
+pub const KINDS: [&str; 5] = ["hypothesis", "observation", "result", "decision", "bug"];
 
 /// A new notebook entry.
 #[derive(Debug, Clone, Default)]
@@ -18,6 +51,145 @@ pub struct NewEntry {
 }
 
 /// Appends an entry to the notebook; returns its id.
-pub fn append(_lab: &Lab, _entry: NewEntry) -> Result<String> {
-    Err(crate::error::Error::Invalid("the notebook is not written yet".into()))
+///
+/// Runs may be named by id, unique prefix or name; they are stored by id.
+/// Live references in the text are checked (an unknown run or key is an
+/// error) and rendered with their current values. An empty author means
+/// `LABMATE_AUTHOR`, else the user name. A bug needs a reproducer: use
+/// [`append_bug`].
+pub fn append(lab: &Lab, entry: NewEntry) -> Result<String> {
+    append_entry(lab, entry, None)
+}
+
+/// Appends a bug entry with the argv of its smallest reproducer (which
+/// should fail while the bug is there, and pass once it is fixed).
+pub fn append_bug(lab: &Lab, entry: NewEntry, repro: Vec<String>) -> Result<String> {
+    if repro.is_empty() || repro[0].is_empty() {
+        return Err(Error::Invalid("a bug's reproducer needs a command".into()));
+    }
+    crate::spec::resolve_program(&repro[0], lab.repo_root(), std::env::var_os("PATH").as_deref())?;
+    append_entry(lab, NewEntry { kind: "bug".into(), ..entry }, Some(repro))
+}
+
+fn append_entry(lab: &Lab, entry: NewEntry, repro: Option<Vec<String>>) -> Result<String> {
+    if !KINDS.contains(&entry.kind.as_str()) {
+        return Err(Error::Invalid(format!("unknown kind '{}': use one of {}", entry.kind, KINDS.join(", "))));
+    }
+    if entry.kind == "bug" && repro.is_none() {
+        return Err(Error::Invalid("a bug needs the command of its smallest reproducer (--repro \"CMD ...\")".into()));
+    }
+    let text = entry.text.trim_end();
+    if text.trim().is_empty() {
+        return Err(Error::Invalid("an entry needs some text".into()));
+    }
+    if let Some(line) = text.lines().find(|l| l.trim_start().starts_with("<!-- labmate:")) {
+        return Err(Error::Invalid(format!("the text holds a line that labmate keeps for itself: {line}")));
+    }
+    let author = match entry.author.trim() {
+        "" => {
+            std::env::var("LABMATE_AUTHOR").ok().filter(|a| !a.trim().is_empty()).unwrap_or_else(crate::spec::username)
+        }
+        a => a.to_string(),
+    };
+    if author.contains('\n') {
+        return Err(Error::Invalid("an author is one line".into()));
+    }
+
+    // Runs and references are resolved before the lock: it needs the index, not the file.
+    let mut runs: Vec<(String, Option<String>)> = Vec::new();
+    let mut text = text.to_string();
+    if !entry.runs.is_empty() || text.contains("{{") {
+        let (index, _) = Index::open_synced(lab)?;
+        for r in &entry.runs {
+            let id = index.resolve(r)?;
+            if !runs.iter().any(|(known, _)| *known == id) {
+                let name = index.run(&id)?.name;
+                runs.push((id, name));
+            }
+        }
+        let (rendered, cited) = refs::render_new(&index, &text)?;
+        text = rendered;
+        for id in cited {
+            if !runs.iter().any(|(known, _)| *known == id) {
+                let name = index.run(&id)?.name;
+                runs.push((id, name));
+            }
+        }
+    }
+    file::append(lab, file::Draft { kind: entry.kind, author, runs, amends: entry.amends, repro, text })
+}
+
+/// A markdown image link to `image` (a plot, e.g. written by `labmate plot
+/// -o notebook/val_loss.svg`), relative to the notebook's folder. A relative
+/// `image` is taken from the repository root.
+pub fn image_link(lab: &Lab, image: &std::path::Path) -> Result<String> {
+    let notebook = Settings::load(lab)?.path;
+    let abs = lab.repo_root().join(image);
+    if !abs.is_file() {
+        return Err(Error::Invalid(format!("no such file: {}", image.display())));
+    }
+    let base = notebook.parent().unwrap_or(lab.repo_root());
+    let rel = relative(&abs, base);
+    let alt = abs.file_stem().map_or("plot".into(), |s| s.to_string_lossy().into_owned());
+    Ok(format!("![{alt}]({})", rel.display().to_string().replace(' ', "%20")))
+}
+
+/// `path` relative to `base` (both absolute), with `..` where needed.
+fn relative(path: &std::path::Path, base: &std::path::Path) -> std::path::PathBuf {
+    let (p, b): (Vec<_>, Vec<_>) = (path.components().collect(), base.components().collect());
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = std::path::PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &p[common..] {
+        out.push(c);
+    }
+    out
+}
+
+/// Formats a number as the notebook shows it: four significant digits.
+pub fn fmt_num(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if v == 0.0 {
+        return "0".into();
+    }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        return format!("{v:.0}");
+    }
+    let mag = v.abs().log10().floor() as i32;
+    if (-4..6).contains(&mag) {
+        let decimals = (3 - mag).max(0) as usize;
+        let s = format!("{v:.decimals$}");
+        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_have_four_significant_digits() {
+        assert_eq!(fmt_num(0.312_74), "0.3127");
+        assert_eq!(fmt_num(2.31), "2.31");
+        assert_eq!(fmt_num(12.0), "12");
+        assert_eq!(fmt_num(1.5e-7), "1.500e-7");
+        assert_eq!(fmt_num(-0.002_345_6), "-0.002346");
+    }
+
+    #[test]
+    fn relative_paths_climb_when_needed() {
+        let p = relative(std::path::Path::new("/a/b/notebook/x.png"), std::path::Path::new("/a/b"));
+        assert_eq!(p, std::path::Path::new("notebook/x.png"));
+        let p = relative(std::path::Path::new("/a/plots/x.png"), std::path::Path::new("/a/b"));
+        assert_eq!(p, std::path::Path::new("../plots/x.png"));
+    }
 }

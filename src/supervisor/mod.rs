@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use detach::{spawn_detached, supervise_detached};
@@ -48,8 +49,10 @@ use watch::{Msg, Watch};
 /// it left behind) before the run is closed anyway.
 const DRAIN_GRACE: Duration = Duration::from_secs(3);
 
-/// What the user asked to launch.
-#[derive(Debug, Clone, Default)]
+/// What the user asked to launch. A launch that waits for approval is
+/// stored as it was asked (`reviews.jsonl`), and launched as stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LaunchRequest {
     pub name: Option<String>,
     pub tags: Vec<String>,
@@ -61,6 +64,11 @@ pub struct LaunchRequest {
     pub queue: bool,
     pub command: Vec<String>,
     pub cwd: PathBuf,
+    /// Who asks: `--author`, `LABMATE_AUTHOR`, or the user name (when None).
+    pub author: Option<String>,
+    /// The gates this launch passed, recorded on the run.
+    #[serde(skip)]
+    pub gates: Vec<crate::gates::GateResult>,
 }
 
 /// A run whose folder exists and whose lock is held, not yet started.
@@ -92,10 +100,10 @@ impl Outcome {
     }
 }
 
-/// Validates a launch and creates its run folder. Nothing is written when the
-/// request is bad (unparseable config or rule, no such program, a malformed
-/// `labmate.toml`).
-pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
+/// Checks a launch request without writing anything: a command, a usable
+/// name, config and rules that parse, a program that exists, a well-formed
+/// `labmate.toml` (returned).
+pub fn validate(lab: &Lab, req: &LaunchRequest) -> Result<Policy> {
     let program = req
         .command
         .first()
@@ -103,17 +111,36 @@ pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
     if req.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
         return Err(Error::Invalid("--name must not be empty".into()));
     }
+    if req.author.as_deref().is_some_and(|a| a.trim().is_empty()) {
+        return Err(Error::Invalid("--author must not be empty".into()));
+    }
     let config = spec::parse_config(&req.config)?;
     let policy = Policy::load(lab)?;
+    if let Some(n) = req.name.as_deref().filter(|n| n.contains('{')) {
+        naming::render(n, &config, &req.tags)?;
+    }
+    let mut rules = policy.rules.clone();
+    rules.custom.extend(req.rules.iter().cloned());
+    Babysitter::new(&rules, 0.0)?;
+    spec::resolve_program(program, &req.cwd, std::env::var_os("PATH").as_deref())?;
+    Ok(policy)
+}
+
+/// Validates a launch and creates its run folder. Nothing is written when the
+/// request is bad (unparseable config or rule, no such program, a malformed
+/// `labmate.toml`). This is the launch itself, past the gates: faces launch
+/// through [`crate::gates::admit`].
+pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
+    let policy = validate(lab, &req)?;
+    let config = spec::parse_config(&req.config)?;
     let name = match req.name.as_deref() {
         Some(n) if n.contains('{') => Some(naming::render(n, &config, &req.tags)?),
         Some(n) => Some(n.to_string()),
         None => default_name(lab, &policy, &config, &req.tags),
     };
-    let mut babysit = policy.babysit();
+    let author = req.author.unwrap_or_else(|| crate::review::current_author(None));
+    let mut babysit = policy.babysit_for(&author);
     babysit.rules.custom.extend(req.rules);
-    Babysitter::new(&babysit.rules, 0.0)?;
-    spec::resolve_program(program, &req.cwd, std::env::var_os("PATH").as_deref())?;
 
     let now = clock::now();
     let mut spec = RunSpec::new(id::new_run_id(now), now, &req.cwd);
@@ -123,6 +150,8 @@ pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
     spec.config = config;
     spec.babysit = Some(babysit);
     spec.queue = req.queue;
+    spec.author = Some(author);
+    spec.gates = req.gates;
     let vars: Vec<(String, String)> = std::env::vars().collect();
     spec.env = spec::env_subset(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let mut patch = Vec::new();
@@ -241,6 +270,7 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
             ),
             babysitter,
             babysit,
+            started,
             exited: false,
         };
         thread::spawn(move || watch.run(rx))

@@ -1,7 +1,8 @@
 //! The babysitting thread of a supervised run: it sees every metric record
 //! (from the command's metric lines and from the other writers' files in the
 //! run folder), samples system metrics, lets the rules judge, and carries out
-//! what they say: record the alert, notify, stop the run.
+//! what they say: record the alert, notify, stop the run. It also stops a run
+//! that outlives its budget (`max_run_minutes`).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -45,6 +46,8 @@ pub struct Watch {
     pub babysit: Babysit,
     pub babysitter: Babysitter,
     pub sampler: Sampler,
+    /// When the command started: `max_run_minutes` counts from here.
+    pub started: f64,
     /// The command has ended: late alerts are recorded, but stop nothing.
     pub exited: bool,
 }
@@ -63,6 +66,7 @@ impl Watch {
         let mut next_sample = Instant::now();
         let mut sys_step = 0i64;
         let mut memory_high = false;
+        let mut over_time = false;
         loop {
             match rx.recv_timeout(TICK) {
                 Ok(Msg::Records(records)) => {
@@ -99,6 +103,9 @@ impl Watch {
             for alert in self.babysitter.on_tick(clock::now()) {
                 self.act(alert, &mut pending);
             }
+            if let Some(alert) = self.over_time(&mut over_time) {
+                self.act(alert, &mut pending);
+            }
             if Instant::now() >= next_sample {
                 next_sample = Instant::now() + sys_every;
                 let values = self.sampler.sample();
@@ -118,6 +125,25 @@ impl Watch {
             }
             self.stopper.tick();
         }
+    }
+
+    /// The budget's stop, once, when the run has gone past `max_run_minutes`.
+    fn over_time(&self, fired: &mut bool) -> Option<Alert> {
+        let minutes = self.babysit.max_run_minutes?;
+        let ran = clock::now() - self.started;
+        if *fired || ran <= minutes * 60.0 {
+            return None;
+        }
+        *fired = true;
+        let mut evidence = serde_json::Map::new();
+        evidence.insert("max_run_minutes".into(), minutes.into());
+        evidence.insert("ran_s".into(), ((ran * 1000.0).round() / 1000.0).into());
+        Some(Alert {
+            rule: "budget".into(),
+            action: Action::Stop,
+            message: format!("max_run_minutes ({minutes}) exceeded"),
+            evidence,
+        })
     }
 
     /// A record from any writer of the run.
