@@ -120,10 +120,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             if let Some(n) = last {
                 entries.drain(..entries.len().saturating_sub(n));
             }
+            // Disputed review items stay in sight until resolved: the agent
+            // must see the pushback (on stderr with --json, which keeps its shape).
+            let disputed = labmate::status::render_disputed(&labmate::review::disputed(&lab)?);
             if json {
                 print_json(&entries)?;
+                eprint!("{disputed}");
             } else {
-                std::io::stdout().lock().write_all(render(&entries).as_bytes())?;
+                let mut text = render(&entries);
+                text.push_str(&disputed);
+                std::io::stdout().lock().write_all(text.as_bytes())?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -116,7 +116,15 @@ fn append_entry(lab: &Lab, entry: NewEntry, repro: Option<Vec<String>>) -> Resul
             }
         }
     }
-    file::append(lab, file::Draft { kind: entry.kind, author, runs, amends: entry.amends, repro, text })
+    let (kind, who, ids, body) =
+        (entry.kind.clone(), author.clone(), runs.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(), text.clone());
+    let id = file::append(lab, file::Draft { kind: entry.kind, author, runs, amends: entry.amends, repro, text })?;
+    // An agent's result or decision waits for a human look. The entry is
+    // written either way: a review store that cannot be read must not lose it.
+    if let Err(e) = crate::review::on_notebook_entry(lab, &id, &kind, &who, &ids, &body) {
+        eprintln!("labmate: warning: entry {id} written, but its review item was not: {e}");
+    }
+    Ok(id)
 }
 
 /// A markdown image link to `image` (a plot, e.g. written by `labmate plot
