@@ -16,6 +16,22 @@ fn the_demo_runs_a_sweep_and_the_babysitter_stops_the_diverging_runs() {
     assert!(text.contains("where everything is:"), "{text}");
     assert!(text.contains("config.lr  n  seeds"), "the groups across seeds: {text}");
     assert!(text.contains("B vs A: no detectable difference with 2 seeds each"), "the verdict: {text}");
+    assert!(text.contains("(`labmate notebook check`: 0 mismatches)"), "{text}");
+    assert!(text.contains("held for approval: request a-"), "{text}");
+    let notebook = std::fs::read_to_string(lab.path().join("demo/LABNOTEBOOK.md")).unwrap();
+    for part in [
+        "· hypothesis ·",
+        "| config.lr | n |",
+        "· result ·",
+        "**0.2548**",
+        "![val_loss_by_lr](plots/val_loss_by_lr.png)",
+    ] {
+        assert!(notebook.contains(part), "the notebook lacks {part}:\n{notebook}");
+    }
+    let review: serde_json::Value =
+        serde_json::from_slice(&lab.cmd(&["review", "--json"]).current_dir(&demo_dir(&lab)).output().unwrap().stdout)
+            .unwrap();
+    assert!(review.to_string().contains("lr0.03-long"), "{review:#}");
     let png = std::fs::read(lab.path().join("demo/plots/val_loss_by_lr.png")).unwrap();
     assert_eq!(&png[..4], b"\x89PNG");
     let demo = lab.path().join("demo");
@@ -34,4 +50,8 @@ fn the_demo_runs_a_sweep_and_the_babysitter_stops_the_diverging_runs() {
     let again = lab.run(&["demo", "--dir", "demo"]);
     assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).contains("already exists"));
+}
+
+fn demo_dir(lab: &TestLab) -> std::path::PathBuf {
+    lab.path().join("demo")
 }

@@ -403,7 +403,11 @@ fn a_large_change_since_the_baseline_opens_a_review_item_at_launch() {
 fn an_agents_result_waits_for_review_and_pushback_shows_in_the_notebook() {
     let lab = common::TestLab::new();
     assert!(lab.run(&["init"]).status.success());
-    let out = lab.cmd(&["note", "--kind", "result", "lr 0.1 is best"]).env("LABMATE_AUTHOR", "agent:claude").output().unwrap();
+    let out = lab
+        .cmd(&["note", "--kind", "result", "lr 0.1 is best"])
+        .env("LABMATE_AUTHOR", "agent:claude")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", common::stderr(&out));
     let review = lab.json(&["review", "--json"]);
     let text = review.to_string();

@@ -10,9 +10,10 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use labmate::notebook::{self, NewEntry};
 use labmate::query::Path as KeyPath;
 use labmate::supervisor::{self, LaunchRequest};
-use labmate::{Index, Lab, charts, clock, compare, plot, registry};
+use labmate::{Index, Lab, charts, clock, compare, gates, plot, registry};
 
 use super::Context;
 
@@ -43,6 +44,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let python = supervisor_python()?;
     write_experiment(&dir)?;
     let lab = Lab::create(&dir.join(".labmate"))?;
+    notebook::append(
+        &lab,
+        NewEntry {
+            kind: "hypothesis".into(),
+            text: "A learning rate between 0.01 and 0.03 trains the toy regression best; 3.0 is far too large and diverges."
+                .into(),
+            author: "demo".into(),
+            ..Default::default()
+        },
+    )?;
     let exe = std::env::current_exe()?;
 
     println!(
@@ -135,6 +146,39 @@ the babysitter at work:"
     let figure = charts::figure(&index, &healthy, &["val_loss".to_string()], &options)?;
     plot::render(&figure, plot::Format::Png, &plot_path).map_err(labmate::Error::Invalid)?;
 
+    // The notebook: the sweep's results table, a result with live (checked)
+    // numbers and the plot, then one launch held for a human's approval.
+    notebook::render(
+        &lab,
+        &index,
+        &notebook::RenderOptions { group_by: vec!["config.lr".into()], ..Default::default() },
+    )?;
+    let text = format!(
+        "lr 0.03 ends at val_loss {{{{group:config.lr=0.03 .metrics.val_loss.last.mean}}}} (mean of 2 seeds) and lr 0.01 at \
+         {{{{group:config.lr=0.01 .metrics.val_loss.last.mean}}}}: with 2 seeds each the difference is not detectable \
+         (`labmate compare config.lr=0.01 config.lr=0.03`). lr 3.0 diverged and was stopped by the babysitter.\n\n{}",
+        notebook::image_link(&lab, std::path::Path::new("plots/val_loss_by_lr.png"))?
+    );
+    let result =
+        notebook::append(&lab, NewEntry { kind: "result".into(), text, author: "demo".into(), ..Default::default() })?;
+    let check = notebook::check(&lab, &index)?;
+    let held = match gates::admit(&lab, long_run(&python, &dir), |_| {})? {
+        gates::Admission::NeedsApproval(request) => request,
+        gates::Admission::Ready(_) => bail!("the demo's long run should have waited for approval"),
+    };
+    println!(
+        "\nthe notebook ({}):\n  a hypothesis, the results table by learning rate, result {result} with {} live numbers \
+         (`labmate notebook check`: {} mismatches) and the plot\n  held for approval: request {} ({}) -- \
+         a human answers `labmate approve {}` or `labmate reject {} --reason ...`",
+        notebook::Settings::load(&lab)?.path.display(),
+        check.references,
+        check.mismatches.len(),
+        held.id,
+        held.reason.join(", "),
+        held.id,
+        held.id,
+    );
+
     let diverged = runs.iter().find(|r| r.status != "finished").map_or("lr3.0-s1".into(), |r| r.id.clone());
     let good =
         runs.iter().find(|r| r.name.as_deref() == Some("lr0.01-s1")).map_or("lr0.01-s1".into(), |r| r.id.clone());
@@ -187,11 +231,27 @@ fn supervisor_python() -> anyhow::Result<String> {
 }
 
 /// The experiment folder: the trainer, the client beside it, all committed.
+/// A long run that the demo's policy holds for a human's yes: tag `big`.
+fn long_run(python: &str, dir: &Path) -> LaunchRequest {
+    LaunchRequest {
+        name: Some("lr0.03-long".into()),
+        tags: vec!["big".into()],
+        command: [python, "train.py", "--lr", "0.03", "--steps", "5000"].map(String::from).to_vec(),
+        cwd: dir.to_path_buf(),
+        author: Some("demo".into()),
+        ..Default::default()
+    }
+}
+
 fn write_experiment(dir: &Path) -> anyhow::Result<()> {
     fs::create_dir_all(dir.join("labmate")).with_context(|| format!("creating {}", dir.display()))?;
     fs::write(dir.join("train.py"), TRAINER)?;
     fs::write(dir.join("labmate/__init__.py"), CLIENT)?;
     fs::write(dir.join(".gitignore"), "__pycache__/\n")?;
+    fs::write(
+        dir.join("labmate.toml"),
+        "# The lab's policy: launches tagged `big` wait for a human's yes.\n[approval]\ntags = [\"big\"]\n",
+    )?;
     let git = |args: &[&str]| {
         Command::new("git")
             .args([
