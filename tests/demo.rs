@@ -29,7 +29,7 @@ fn the_demo_runs_a_sweep_and_the_babysitter_stops_the_diverging_runs() {
         assert!(notebook.contains(part), "the notebook lacks {part}:\n{notebook}");
     }
     let review: serde_json::Value =
-        serde_json::from_slice(&lab.cmd(&["review", "--json"]).current_dir(&demo_dir(&lab)).output().unwrap().stdout)
+        serde_json::from_slice(&lab.cmd(&["review", "--json"]).current_dir(demo_dir(&lab)).output().unwrap().stdout)
             .unwrap();
     assert!(review.to_string().contains("lr0.03-long"), "{review:#}");
     let png = std::fs::read(lab.path().join("demo/plots/val_loss_by_lr.png")).unwrap();
