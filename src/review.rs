@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::gates::GateResult;
 use crate::lab::Lab;
 use crate::policy::Policy;
+use crate::status::clip;
 use crate::supervisor::LaunchRequest;
 
 pub const REVIEWS_FILE: &str = "reviews.jsonl";
@@ -548,15 +549,6 @@ fn fold(bytes: &[u8]) -> Reviews {
 fn capitalized(s: &str) -> String {
     let mut c = s.chars();
     c.next().map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
-}
-
-fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut c: String = s.chars().take(max - 1).collect();
-    c.push('…');
-    c
 }
 
 #[cfg(test)]

@@ -42,24 +42,9 @@ impl Table {
 }
 
 /// A metric value in four significant digits; non-finite values as NaN/inf.
+/// The same text the notebook writes, so a number reads the same everywhere.
 pub fn num(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if v == 0.0 {
-        return "0".into();
-    }
-    let mag = v.abs().log10().floor() as i32;
-    if (-4..6).contains(&mag) {
-        let decimals = (3 - mag).max(0) as usize;
-        let s = format!("{v:.decimals$}");
-        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
-    } else {
-        format!("{v:.3e}")
-    }
+    labmate::notebook::fmt_num(v)
 }
 
 #[cfg(test)]
