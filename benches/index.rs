@@ -95,33 +95,13 @@ fn make_run(lab: &Lab, name: &str, steps: usize, keys: &[String]) -> String {
     let mut spec = RunSpec::new(id::new_run_id(now), now, lab.repo_root());
     spec.name = Some(name.into());
     spec.command = vec!["python3".into(), "train.py".into()];
-    let (dir, lock) = RunDir::create(lab, &mut spec, b"").unwrap();
-    let mut out = String::new();
-    out.push_str(&Record::Start { time: now, pid: Some(1), child_pid: Some(2), pgid: Some(2) }.to_line());
+    let mut out = Record::Start { time: now, pid: Some(1), child_pid: Some(2), pgid: Some(2) }.to_line();
     for step in 0..steps {
         let values = keys.iter().enumerate().map(|(k, key)| (key.clone(), 1.0 / (step + k + 1) as f64)).collect();
-        out.push_str(
-            &Record::Log {
-                step: step as i64,
-                time: now + step as f64 * 1e-3,
-                metrics: Metrics { values, dropped: vec![] },
-            }
-            .to_line(),
-        );
+        let time = now + step as f64 * 1e-3;
+        out.push_str(&Record::Log { step: step as i64, time, metrics: Metrics { values, dropped: vec![] } }.to_line());
     }
-    out.push_str(
-        &Record::End(End {
-            time: now + 1.0,
-            status: "finished".into(),
-            exit_code: Some(0),
-            signal: None,
-            reason: None,
-        })
-        .to_line(),
-    );
-    dir.append(SUPERVISOR_STREAM).unwrap().write_bytes(out.as_bytes()).unwrap();
-    drop(lock);
-    spec.id
+    write_finished(lab, spec, out)
 }
 
 /// A finished run with 20 config keys (k1 takes 10 values, for groups) and
@@ -133,21 +113,21 @@ fn make_configured_run(lab: &Lab, i: usize, keys: &[String]) {
         let v = if k == 1 { (i % 10) as f64 } else { ((i * 7919 + k * 104_729) % 1000) as f64 / 1000.0 };
         spec.config.insert(format!("k{k}"), v.into());
     }
-    let (dir, lock) = RunDir::create(lab, &mut spec, b"").unwrap();
     let values = keys.iter().enumerate().map(|(k, key)| (key.clone(), ((i + k) % 100) as f64 / 100.0)).collect();
-    let mut out = Record::Log { step: 0, time: now, metrics: Metrics { values, dropped: vec![] } }.to_line();
-    out.push_str(
-        &Record::End(End {
-            time: now + 1.0,
-            status: "finished".into(),
-            exit_code: Some(0),
-            signal: None,
-            reason: None,
-        })
-        .to_line(),
-    );
-    dir.append(SUPERVISOR_STREAM).unwrap().write_bytes(out.as_bytes()).unwrap();
+    let out = Record::Log { step: 0, time: now, metrics: Metrics { values, dropped: vec![] } }.to_line();
+    write_finished(lab, spec, out);
+}
+
+/// Creates the run folder of `spec` with `records` and an end record in its
+/// supervisor stream; returns the run's id.
+fn write_finished(lab: &Lab, mut spec: RunSpec, mut records: String) -> String {
+    let (dir, lock) = RunDir::create(lab, &mut spec, b"").unwrap();
+    let end =
+        End { time: spec.created_at + 1.0, status: "finished".into(), exit_code: Some(0), signal: None, reason: None };
+    records.push_str(&Record::End(end).to_line());
+    dir.append(SUPERVISOR_STREAM).unwrap().write_bytes(records.as_bytes()).unwrap();
     drop(lock);
+    spec.id
 }
 
 /// Median wall time of a whole command, in milliseconds.

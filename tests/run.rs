@@ -212,10 +212,11 @@ fn detached_runs_return_at_once_and_go_on_supervised() {
         "--",
         "sh",
         "-c",
-        "sleep 1; echo '##labmate {\"x\": 1}'; echo done",
+        "sleep 3; echo '##labmate {\"x\": 1}'; echo done",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(started.elapsed() < Duration::from_millis(900), "detach waited for the run");
+    // The command takes 3 s; returning well before that means detach did not wait for it.
+    assert!(started.elapsed() < Duration::from_millis(2500), "detach waited for the run");
     let id = stdout(&out).trim().to_string();
     assert!(id.starts_with("r-") && id.len() == 12, "{id:?}");
     assert_eq!(lab.show(&id)["status"], "running");
