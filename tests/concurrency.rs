@@ -86,3 +86,23 @@ fn eight_runs_at_once_with_a_polling_reader_lose_nothing() {
         assert_eq!(steps, (0..STEPS as i64).collect::<Vec<_>>());
     }
 }
+
+#[test]
+fn readers_racing_to_create_the_index_all_succeed() {
+    // A fresh index is switched to WAL and given its tables by whichever
+    // reader comes first; the others must wait, not fail with "database is locked".
+    let lab = TestLab::new();
+    assert!(lab.run(&["init"]).status.success());
+    for _ in 0..30 {
+        for f in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+            let _ = std::fs::remove_file(lab.path().join(".labmate").join(f));
+        }
+        let readers: Vec<_> = (0..6)
+            .map(|_| lab.cmd(&["runs", "--json"]).stderr(std::process::Stdio::piped()).spawn().unwrap())
+            .collect();
+        for r in readers {
+            let out = r.wait_with_output().unwrap();
+            assert!(out.status.success(), "a reader failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}

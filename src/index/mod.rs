@@ -10,9 +10,9 @@ mod ingest;
 mod query;
 
 use std::fs;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::{Error, Result};
 use crate::lab::Lab;
@@ -88,25 +88,52 @@ pub struct Index {
 impl Index {
     /// Opens (creating when needed) the lab's index, without catching up.
     pub fn open(lab: &Lab) -> Result<Index> {
-        let path = lab.index_path();
-        let conn = Connection::open(&path)?;
+        let conn = Connection::open(lab.index_path())?;
         conn.busy_timeout(Duration::from_secs(60))?;
+        // Switching a new file to WAL and creating its tables can answer
+        // "database is locked" at once, without waiting (SQLite does not run
+        // the busy handler there) when other processes open it at the same
+        // moment: so wait here, as the busy timeout would.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match Index::set_up(&conn) {
+                Ok(Setup::Ready) => return Ok(Index { conn, lab: lab.clone() }),
+                Ok(Setup::OtherSchema) => {
+                    // Derived data of another schema: start over from the folders.
+                    drop(conn);
+                    remove_index_files(lab)?;
+                    return Index::open(lab);
+                }
+                Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                    if !conn.is_autocommit() {
+                        let _ = conn.execute_batch("ROLLBACK");
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn set_up(conn: &Connection) -> rusqlite::Result<Setup> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let version: Option<String> =
-            conn.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0)).ok();
-        if version.as_deref() != Some(SCHEMA_VERSION) {
-            if version.is_some() {
-                // Derived data of another schema: start over from the folders.
-                drop(conn);
-                remove_index_files(lab)?;
-                return Index::open(lab);
+        let version: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
+            .optional()
+            .or_else(|e| if is_busy(&e) { Err(e) } else { Ok(None) })?;
+        match version.as_deref() {
+            Some(SCHEMA_VERSION) => Ok(Setup::Ready),
+            Some(_) => Ok(Setup::OtherSchema),
+            None => {
+                conn.execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {SCHEMA} INSERT OR REPLACE INTO meta VALUES ('schema', '{SCHEMA_VERSION}'); COMMIT;"
+                ))?;
+                Ok(Setup::Ready)
             }
-            conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {SCHEMA} INSERT OR REPLACE INTO meta VALUES ('schema', '{SCHEMA_VERSION}'); COMMIT;"
-            ))?;
         }
-        Ok(Index { conn, lab: lab.clone() })
     }
 
     /// Opens the index and catches it up with the run folders.
@@ -125,6 +152,15 @@ impl Index {
     pub fn lab(&self) -> &Lab {
         &self.lab
     }
+}
+
+enum Setup {
+    Ready,
+    OtherSchema,
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked))
 }
 
 fn remove_index_files(lab: &Lab) -> Result<()> {
