@@ -68,26 +68,31 @@ pub fn runs_table(runs: &[Run]) -> Table {
     }
     for key in metric_keys {
         for field in SUMMARY_FIELDS {
-            let get = |r: &Run| {
-                r.metrics.get(&key).map(|m| match field {
-                    "last" => m.last,
-                    "min" => m.min,
-                    "max" => m.max,
-                    "mean" => m.mean,
-                    "count" => m.count as f64,
-                    "last_step" => m.last_step as f64,
-                    _ => m.nan_count as f64,
-                })
-            };
-            let col = if matches!(field, "count" | "last_step" | "nan_count") {
-                Column::Int64(runs.iter().map(|r| get(r).map(|v| v as i64)).collect())
-            } else {
-                Column::Double(runs.iter().map(get).collect())
+            let col = match field {
+                "count" => Column::Int64(runs.iter().map(|r| metric(r, &key).map(|m| m.count as i64)).collect()),
+                "last_step" => Column::Int64(runs.iter().map(|r| metric(r, &key).map(|m| m.last_step)).collect()),
+                "nan_count" => Column::Int64(runs.iter().map(|r| metric(r, &key).map(|m| m.nan_count as i64)).collect()),
+                _ => Column::Double(
+                    runs.iter()
+                        .map(|r| {
+                            metric(r, &key).map(|m| match field {
+                                "last" => m.last,
+                                "min" => m.min,
+                                "max" => m.max,
+                                _ => m.mean,
+                            })
+                        })
+                        .collect(),
+                ),
             };
             columns.push((format!("metrics.{key}.{field}"), col));
         }
     }
     Table { columns }
+}
+
+fn metric<'a>(r: &'a Run, key: &str) -> Option<&'a crate::model::MetricSummary> {
+    r.metrics.get(key)
 }
 
 /// One row per point: run, key, step, time, value.

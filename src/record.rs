@@ -86,6 +86,61 @@ impl<'de> Deserialize<'de> for MaybeNum {
     }
 }
 
+/// A step as written: an integer (or an integral number) in the signed
+/// 64-bit range is exact; anything else says why it is not a step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Step {
+    Exact(i64),
+    NotInteger(f64),
+    /// An integer outside the signed 64-bit range (as near as f64 holds it).
+    OutOfRange(f64),
+}
+
+impl Step {
+    /// The step, or why it is not one.
+    pub fn exact(self) -> Result<i64, String> {
+        match self {
+            Step::Exact(s) => Ok(s),
+            Step::NotInteger(v) => Err(format!("step {} is not an integer", json(&Num(v)))),
+            Step::OutOfRange(v) => Err(format!("step {} is outside the signed 64-bit range", json(&Num(v)))),
+        }
+    }
+
+    fn of_f64(v: f64) -> Step {
+        // Every integral f64 in [-2^63, 2^63) converts to i64 exactly.
+        const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+        if !v.is_finite() || v.fract() != 0.0 {
+            Step::NotInteger(v)
+        } else if (-TWO_63..TWO_63).contains(&v) {
+            Step::Exact(v as i64)
+        } else {
+            Step::OutOfRange(v)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Step;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an integer step")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Step, E> {
+                Ok(Step::Exact(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Step, E> {
+                Ok(i64::try_from(v).map_or(Step::OutOfRange(v as f64), Step::Exact))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Step, E> {
+                Ok(Step::of_f64(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// The metrics of one `log` record, in their written order.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Metrics {
@@ -111,6 +166,41 @@ impl<'de> Deserialize<'de> for Metrics {
                     }
                 }
                 Ok(m)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The body of a `##labmate` line: metrics, and the step when one is given
+/// (read exactly, not as a metric).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct MetricLine {
+    pub step: Option<Step>,
+    pub metrics: Metrics,
+}
+
+impl<'de> Deserialize<'de> for MetricLine {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MetricLine;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of metric values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<MetricLine, A::Error> {
+                let mut line = MetricLine::default();
+                while let Some(key) = a.next_key::<Cow<'de, str>>()? {
+                    if key == "step" {
+                        line.step = Some(a.next_value::<Step>()?);
+                        continue;
+                    }
+                    match a.next_value::<MaybeNum>()?.0 {
+                        Some(v) => line.metrics.values.push((key.into_owned(), v)),
+                        None => line.metrics.dropped.push(key.into_owned()),
+                    }
+                }
+                Ok(line)
             }
         }
         d.deserialize_map(V)
@@ -184,7 +274,7 @@ pub struct End {
 struct Line<'a> {
     #[serde(borrow)]
     t: Cow<'a, str>,
-    step: Option<f64>,
+    step: Option<Step>,
     time: Option<MaybeNum>,
     #[serde(borrow)]
     data: Option<&'a RawValue>,
@@ -225,11 +315,7 @@ impl Record {
         };
         Ok(match l.t.as_ref() {
             "log" => {
-                let step = match l.step {
-                    Some(s) if s.fract() == 0.0 && s.abs() < 9.0e15 => s as i64,
-                    Some(s) => return Err(format!("step {s} is not an integer")),
-                    None => return Err("log record without a step".into()),
-                };
+                let step = l.step.ok_or("log record without a step")?.exact()?;
                 let raw = l.data.ok_or("log record without data")?;
                 let metrics = serde_json::from_str::<Metrics>(raw.get()).map_err(|e| format!("data: {e}"))?;
                 Record::Log { step, time, metrics }
@@ -429,6 +515,20 @@ mod tests {
         assert!(Record::parse("{\"t\":\"log\",\"data\":{}}").unwrap_err().contains("without a step"));
         assert!(Record::parse("{\"t\":\"log\",\"step\":1,\"da").is_err());
         assert_eq!(Record::parse("{\"t\":\"future\",\"x\":1}").unwrap(), Record::Unknown);
+    }
+
+    #[test]
+    fn steps_are_exact_64_bit_integers() {
+        for step in [(1i64 << 53) + 1, 1 << 62, i64::MAX, i64::MIN, 1_796_104_428_665_247_500, -1] {
+            let rec = log(step, &[("a", 1.0)]);
+            assert_eq!(Record::parse(rec.to_line().trim_end()).unwrap(), rec, "step {step}");
+        }
+        let line = |s: &str| format!("{{\"t\":\"log\",\"step\":{s},\"time\":1,\"data\":{{\"a\":1}}}}");
+        assert!(matches!(Record::parse(&line("1e3")).unwrap(), Record::Log { step: 1000, .. }));
+        let too_big = Record::parse(&line("9223372036854775808")).unwrap_err();
+        assert!(too_big.contains("outside the signed 64-bit range"), "{too_big}");
+        assert!(Record::parse(&line("-1e19")).unwrap_err().contains("outside the signed 64-bit range"));
+        assert!(Record::parse(&line("2.5")).unwrap_err().contains("step 2.5 is not an integer"));
     }
 
     #[test]

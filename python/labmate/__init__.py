@@ -99,6 +99,8 @@ _encode_plain = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 # cost of a flush, and '%.17g' writes any finite double exactly (17
 # significant digits always round-trip) at about 60% of the cost of the
 # repr() that json uses. Time is written to the microsecond.
+# Steps are signed 64-bit integers on disk (docs/FORMAT.md).
+_STEP_MIN, _STEP_MAX = -(2**63), 2**63 - 1
 _LOG_PREFIX = b'{"t":"log","step":%d,"time":%.6f,"data":'
 _LOG_LINE = _LOG_PREFIX + b"%s}\n"
 
@@ -729,9 +731,13 @@ class Run:
             return
         if step is None:
             step = self._step
-        elif step.__class__ is not int:
+            # After the largest step (2**63 - 1), steps that count on stay at it.
+            self._step = step + 1 if step < 9223372036854775807 else step
+        elif step.__class__ is int and _STEP_MIN <= step < _STEP_MAX:
+            self._step = step + 1
+        else:
             step = self._checked_step(step)
-        self._step = step + 1
+            self._step = step + 1 if step < _STEP_MAX else step
         try:
             data = dict(data)
             if self._spans:
@@ -748,17 +754,23 @@ class Run:
             self._writer.flush()
 
     def _checked_step(self, step) -> int:
+        value = None
         try:
-            return operator.index(step)  # numpy and torch integers, bools
+            value = operator.index(step)  # numpy and torch integers, bools
         except Exception:
-            pass
-        try:
-            value = float(step)
-            if value.is_integer():
-                return int(value)
-        except Exception:
-            pass
-        self._event("warning", "log() step %r is not an integer; used %d" % (step, self._step))
+            try:
+                f = float(step)
+                if f.is_integer():
+                    value = int(f)
+            except Exception:
+                pass
+        if value is None:
+            why = "is not an integer"
+        elif _STEP_MIN <= value <= _STEP_MAX:
+            return value
+        else:
+            why = "is outside the signed 64-bit range"
+        self._event("warning", "log() step %r %s; used %d" % (step, why, self._step))
         return self._step
 
     # -- other records -------------------------------------------------------

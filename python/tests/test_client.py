@@ -937,6 +937,46 @@ class CrossSideTest(LabTestCase):
         self.assertEqual([(p["step"], p["value"]) for p in metrics["weird"]],
                          [(0, "NaN"), (1, "Infinity"), (7, "-Infinity")])
 
+    def test_steps_are_exact_64_bit_integers_end_to_end(self):
+        self.make_lab()
+        script = self.write_script("""
+            import time, labmate
+            labmate.init(name="steps")
+            labmate.log({"a": 1.0}, step=time.time_ns())
+            for step in (2**53 + 1, 2**62, 2**63 - 1):
+                labmate.log({"a": 2.0}, step=step)
+            labmate.log({"a": 3.0})           # counts on from 2**63 - 1: stays there
+            labmate.log({"a": 4.0}, step=2**63)
+            labmate.log({"a": 5.0}, step=-2**63)
+            labmate.log({"a": 6.0})
+        """)
+        done = self.bin("run", "--", sys.executable, script)
+        run_id = re.search(r"labmate: run (r-[0-9a-z]{10}) started", done.stderr).group(1)
+        points = self.bin_json("metrics", run_id, "a", "--json")["a"]
+        steps = [p["step"] for p in points]
+        ns = [s for s in steps if 1_700_000_000 * 10**9 < s < 2**62]
+        self.assertEqual(len(ns), 1, steps)
+        steps.remove(ns[0])
+        # 2**63 is outside the range: a warning, and the point at the last good step.
+        self.assertEqual(sorted(steps),
+                         sorted([2**53 + 1, 2**62, 2**63 - 1, 2**63 - 1, 2**63 - 1, -2**63, -2**63 + 1]))
+        self.assertEqual(len(points), 8, "no point is lost")
+        events = self.bin("events", run_id).stdout
+        self.assertIn("outside the signed 64-bit range", events)
+        out = os.path.join(self.tmp, "series.jsonl")
+        self.bin("export", "--series", "--format", "jsonl", "-o", out)
+        with open(out) as f:
+            exported = [json.loads(line)["step"] for line in f]
+        self.assertEqual(sorted(exported), sorted(steps + ns))
+        out = os.path.join(self.tmp, "series.csv")
+        self.bin("export", "--series", "--format", "csv", "-o", out)
+        with open(out) as f:
+            self.assertIn(",%d," % (2**53 + 1), f.read())
+        out = os.path.join(self.tmp, "runs.jsonl")
+        self.bin("export", "--format", "jsonl", "-o", out)
+        with open(out) as f:
+            self.assertEqual(json.loads(f.readline())["metrics.a.last_step"], 2**63 - 1)
+
     def test_standalone_runs_are_listed(self):
         done = self.run_script("""
             import labmate

@@ -292,7 +292,7 @@ impl Babysitter {
                     let factor = self.cfg.slowdown.factor;
                     let (window, windows) = (self.cfg.slowdown.window, self.cfg.slowdown.windows);
                     if let Some(a) =
-                        self.steps.push(time, (step - s0) as f64, time - t0, window, windows, factor, "steps/s")
+                        self.steps.push(time, step.abs_diff(s0) as f64, time - t0, window, windows, factor, "steps/s")
                     {
                         alerts.push(a.with_action(self.cfg.slowdown.action));
                     }

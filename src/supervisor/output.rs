@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
-use crate::record::{Event, Metrics, Record, quote_bare_non_finite};
+use crate::record::{Event, MetricLine, Record, Step, quote_bare_non_finite};
 use crate::rundir::Appender;
 
 /// The prefix of a metrics line in a program's output.
@@ -143,28 +143,24 @@ impl MarkerScanner {
         let text = String::from_utf8_lossy(line);
         let text = text.trim_end_matches('\r');
         let body = &text[MARKER.len()..];
-        let parsed = serde_json::from_str::<Metrics>(body).or_else(|e| match quote_bare_non_finite(body) {
-            Some(fixed) => serde_json::from_str::<Metrics>(&fixed).map_err(|e| e.to_string()),
+        let parsed = serde_json::from_str::<MetricLine>(body).or_else(|e| match quote_bare_non_finite(body) {
+            Some(fixed) => serde_json::from_str::<MetricLine>(&fixed).map_err(|e| e.to_string()),
             None => Err(e.to_string()),
         });
         let malformed = |why: String| {
             vec![Record::Event(Event::warning(now, format!("malformed metrics line: {why}"), Some(Value::from(text))))]
         };
-        let mut metrics = match parsed {
+        let MetricLine { step, mut metrics } = match parsed {
             Ok(m) => m,
             Err(e) => return malformed(e),
         };
-        let step = match metrics.values.iter().position(|(k, _)| k == "step") {
-            Some(i) => {
-                let (_, s) = metrics.values.remove(i);
-                if s.fract() != 0.0 || !s.is_finite() {
-                    return malformed(format!("step {s} is not an integer"));
-                }
-                s as i64
-            }
+        let step = match step.map(Step::exact) {
+            Some(Ok(s)) => s,
+            Some(Err(why)) => return malformed(why),
             None => self.next_step,
         };
-        self.next_step = step + 1;
+        // After the largest step, later lines without one stay at it.
+        self.next_step = step.saturating_add(1);
         let dropped = std::mem::take(&mut metrics.dropped);
         let mut out = vec![Record::Log { step, time: now, metrics }];
         if !dropped.is_empty() {
@@ -205,6 +201,37 @@ mod tests {
         assert!(matches!(&rs[1], Record::Event(e) if e.message.starts_with("malformed metrics line")));
         assert!(matches!(&rs[2], Record::Log { step: 0, .. }));
         assert!(matches!(&rs[3], Record::Event(e) if e.message.contains("non-numeric value(s) of a")));
+    }
+
+    #[test]
+    fn scanner_keeps_every_64_bit_step_exactly() {
+        let mut s = MarkerScanner::default();
+        let lines = format!(
+            "##labmate {{\"step\": {}, \"a\": 1}}\n##labmate {{\"step\": {}, \"a\": 1}}\n##labmate {{\"a\": 2}}\n\
+             ##labmate {{\"step\": {}, \"a\": 1}}\n##labmate {{\"a\": 3}}\n##labmate {{\"step\": 18446744073709551616, \"a\": 1}}\n\
+             ##labmate {{\"a\": 4}}\n",
+            (1u64 << 53) + 1,
+            1_796_104_428_665_247_500u64,
+            i64::MAX,
+        );
+        let steps: Vec<Result<i64, String>> = s
+            .feed(lines.as_bytes(), 1.0)
+            .into_iter()
+            .map(|r| match r {
+                Record::Log { step, .. } => Ok(step),
+                Record::Event(e) => Err(e.message),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(steps[..5], [
+            Ok((1i64 << 53) + 1),
+            Ok(1_796_104_428_665_247_500),
+            Ok(1_796_104_428_665_247_501),
+            Ok(i64::MAX),
+            Ok(i64::MAX)
+        ]);
+        assert!(steps[5].as_ref().unwrap_err().contains("outside the signed 64-bit range"), "{:?}", steps[5]);
+        assert_eq!(steps[6], Ok(i64::MAX), "a bad step loses no later point");
     }
 
     #[test]
