@@ -106,3 +106,85 @@ fn readers_racing_to_create_the_index_all_succeed() {
         }
     }
 }
+
+/// Readers, `reindex` and runs writing, while the index is deleted under
+/// them again and again: no command fails, and the answers afterwards are
+/// those of a fresh index.
+#[test]
+fn deleting_or_rebuilding_the_index_under_load_fails_no_reader() {
+    let lab = TestLab::new();
+    lab.write(
+        "steps.py",
+        "import sys, time\nfor i in range(int(sys.argv[1])):\n    print('##labmate {\"step\": %d, \"loss\": %r}' % (i, 1.0 / (i + 1)), flush=True)\n    time.sleep(float(sys.argv[2]))\n",
+    );
+    for i in 0..4 {
+        let out = lab.run(&["run", "--name", &format!("done{i}"), "--", "python3", "steps.py", "200", "0"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    // Two runs go on writing for the whole test; they are stopped at its end.
+    let live: Vec<String> = (0..2)
+        .map(|i| {
+            let out = lab.run(&["run", "--detach", "--name", &format!("live{i}"), "--", "python3", "steps.py", "100000", "0.002"]);
+            assert!(out.status.success(), "{}", stderr(&out));
+            stdout(&out).trim().to_string()
+        })
+        .collect();
+
+    let index = lab.path().join(".labmate/index.sqlite");
+    let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let remaining = Arc::new(AtomicUsize::new(5));
+    let command = |args: &'static [&'static str], rounds: usize| {
+        let (failures, remaining) = (failures.clone(), remaining.clone());
+        let mut cmd = lab.cmd(args);
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let cmd = std::sync::Mutex::new(cmd);
+        std::thread::spawn(move || {
+            for _ in 0..rounds {
+                let out = cmd.lock().unwrap().output().unwrap();
+                if !out.status.success() {
+                    failures.lock().unwrap().push(format!("{args:?}: {}", String::from_utf8_lossy(&out.stderr)));
+                } else if args[0] != "reindex" && serde_json::from_slice::<serde_json::Value>(&out.stdout).is_err() {
+                    failures.lock().unwrap().push(format!("{args:?}: not JSON: {}", String::from_utf8_lossy(&out.stdout)));
+                }
+            }
+            remaining.fetch_sub(1, Ordering::SeqCst);
+        })
+    };
+    let workers = vec![
+        command(&["runs", "--json"], 30),
+        command(&["runs", "--json"], 30),
+        command(&["status", "--json"], 30),
+        command(&["show", "done1", "--json"], 30),
+        command(&["reindex"], 10),
+    ];
+    // Delete the index under them, alternately alone and with its -wal and -shm.
+    let mut round = 0;
+    while remaining.load(Ordering::SeqCst) > 0 {
+        let _ = std::fs::remove_file(&index);
+        if round % 2 == 1 {
+            for suffix in ["-wal", "-shm"] {
+                let _ = std::fs::remove_file(index.with_file_name(format!("index.sqlite{suffix}")));
+            }
+        }
+        round += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for w in workers {
+        w.join().unwrap();
+    }
+    let failures = failures.lock().unwrap();
+    assert!(failures.is_empty(), "{} of the commands failed, first: {}", failures.len(), failures[0]);
+
+    for id in &live {
+        assert!(lab.run(&["stop", id]).status.success());
+    }
+    lab.wait_for(&live[0], 60, |r| r["status"] != "running");
+    lab.wait_for(&live[1], 60, |r| r["status"] != "running");
+    let answer = lab.json(&["runs", "--json"]);
+    assert!(lab.run(&["reindex"]).status.success());
+    assert_eq!(lab.json(&["runs", "--json"]), answer, "a fresh index answers the same");
+    for i in 0..4 {
+        let series = lab.json(&["metrics", &format!("done{i}"), "loss", "--json"]);
+        assert_eq!(series["loss"].as_array().unwrap().len(), 200);
+    }
+}

@@ -178,3 +178,38 @@ fn a_lab_of_another_format_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("lab format 7 is not supported (this labmate reads format 1)"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_run_file_cut_or_replaced_below_what_was_read_is_read_again() {
+    let (lab, ids) = lab_with_runs();
+    let beta = &ids[1];
+    assert_eq!(lab.json(&["metrics", beta, "loss", "--json"])["loss"].as_array().unwrap().len(), 5);
+    // Keep the first two metric lines (and everything before them) of the finished run.
+    let stream = lab.run_dir(beta).join("supervisor.jsonl");
+    let text = std::fs::read_to_string(&stream).unwrap();
+    let mut kept = String::new();
+    let mut logs = 0;
+    for line in text.split_inclusive('\n') {
+        logs += usize::from(line.contains("\"t\":\"log\""));
+        if logs > 2 {
+            break;
+        }
+        kept.push_str(line);
+    }
+    std::fs::write(&stream, &kept).unwrap();
+    let out = lab.run(&["metrics", beta, "loss", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("shorter than what was read"), "{}", stderr(&out));
+    let steps: Vec<i64> = serde_json::from_slice::<Value>(&out.stdout).unwrap()["loss"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["step"].as_i64().unwrap())
+        .collect();
+    assert_eq!(steps, [0, 1]);
+    assert_eq!(lab.show(beta)["metrics"]["loss"]["count"], 2);
+    // The answer is a fresh index's.
+    let now = lab.json(&["runs", "--json"]);
+    assert!(lab.run(&["reindex"]).status.success());
+    assert_eq!(lab.json(&["runs", "--json"]), now);
+}

@@ -64,37 +64,44 @@ struct Batch {
 }
 
 impl Index {
-    /// Ingests everything new in the run folders.
-    pub fn sync(&mut self) -> Result<SyncReport> {
+    /// Ingests everything new in the run folders; `afresh` first forgets
+    /// everything, in the same transaction.
+    pub(super) fn sync_once(&mut self, afresh: bool) -> Result<SyncReport> {
         let mut report = SyncReport::default();
-        let known: HashMap<String, bool> = {
+        let known: HashMap<String, bool> = if afresh {
+            HashMap::new()
+        } else {
             let mut stmt = self.conn.prepare_cached("SELECT id, complete FROM runs")?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, bool>(1)?)))?.collect::<rusqlite::Result<_>>()?
         };
         let runs_dir = self.lab.runs_dir();
-        let entries = match fs::read_dir(&runs_dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(report),
+        let entries: Vec<fs::DirEntry> = match fs::read_dir(&runs_dir) {
+            Ok(e) => e.flatten().collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !afresh => return Ok(report),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(Error::io(&runs_dir, e)),
         };
         let mut work = Vec::new();
-        for entry in entries.flatten() {
+        for entry in entries {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
             }
             match known.get(&name) {
-                Some(true) => {}
+                Some(true) if !shrank(&self.conn, &self.lab.run_dir(&name), &name)? => {}
                 Some(false) if !self.has_news(&name)? => {}
                 _ => work.push(name),
             }
         }
-        if work.is_empty() {
+        if work.is_empty() && !afresh {
             return Ok(report);
         }
         work.sort();
         let now = crate::clock::now();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if afresh {
+            tx.execute_batch("DELETE FROM runs; DELETE FROM files; DELETE FROM metrics; DELETE FROM series; DELETE FROM events;")?;
+        }
         for id in work {
             let dir = RunDir::at(runs_dir.join(&id));
             match ingest_run(&tx, &dir, &id, now, &mut report) {
@@ -129,7 +136,31 @@ fn offsets(conn: &rusqlite::Connection, id: &str) -> Result<HashMap<String, u64>
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Whether a stream of the run is shorter than what the index has read of
+/// it (truncated, or replaced by another file): then the run is read again.
+fn shrank(conn: &rusqlite::Connection, dir: &std::path::Path, id: &str) -> Result<bool> {
+    for (name, offset) in offsets(conn, id)? {
+        if fs::metadata(dir.join(&name)).map_or(0, |m| m.len()) < offset {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Drops what the index holds of a run, to read it again from its folder.
+fn forget(tx: &Transaction, id: &str) -> Result<()> {
+    for table in ["runs", "files", "metrics", "series", "events"] {
+        let column = if table == "runs" { "id" } else { "run_id" };
+        tx.execute(&format!("DELETE FROM {table} WHERE {column} = ?1"), [id])?;
+    }
+    Ok(())
+}
+
 fn ingest_run(tx: &Transaction, dir: &RunDir, id: &str, now: f64, report: &mut SyncReport) -> Result<()> {
+    if shrank(tx, dir.path(), id)? {
+        report.problems.push(format!("run {id}: a file of the run is shorter than what was read of it; read the run again"));
+        forget(tx, id)?;
+    }
     let mut st = match load_state(tx, id)? {
         Some(st) => st,
         None => {

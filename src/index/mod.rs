@@ -10,6 +10,7 @@ mod ingest;
 mod query;
 
 use std::fs;
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension};
@@ -87,23 +88,67 @@ pub struct Index {
 
 impl Index {
     /// Opens (creating when needed) the lab's index, without catching up.
+    ///
+    /// The index may be deleted at any moment, with or without its `-wal`
+    /// and `-shm`, while other processes have it open. SQLite pairs a
+    /// database with those files by name only, so a database made anew must
+    /// never take over the `-wal`/`-shm` that processes of the deleted one
+    /// still use: openers take turns (a lock on the lab folder), a new
+    /// database starts without them, and no process deletes them on close
+    /// (persistent WAL). A process left on a deleted index keeps answering
+    /// from it, and opens the new one when it next writes.
     pub fn open(lab: &Lab) -> Result<Index> {
-        let conn = Connection::open(lab.index_path())?;
+        let _turn = OpenTurn::take(lab)?;
+        Index::open_locked(lab)
+    }
+
+    fn open_locked(lab: &Lab) -> Result<Index> {
+        let mut again = Again::new();
+        loop {
+            match Index::open_once(lab) {
+                // The file was deleted while it was being opened.
+                Err(Error::Index(e)) if is_moved(&e) && again.pause() => {}
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(lab: &Lab) -> Result<Index> {
+        let path = lab.index_path();
+        let before = file_ids(lab);
+        if before.is_none() {
+            // The index, its -wal or its -shm was deleted: what is left may
+            // still be in use by processes that opened it before. They keep
+            // their open copies; this one starts a new index.
+            remove_index_files(lab)?;
+        }
+        let conn = Connection::open(&path)?;
         conn.busy_timeout(Duration::from_secs(60))?;
+        persist_wal(&conn)?;
         // Switching a new file to WAL and creating its tables can answer
         // "database is locked" at once, without waiting (SQLite does not run
-        // the busy handler there) when other processes open it at the same
+        // the busy handler there) when other processes use it at the same
         // moment: so wait here, as the busy timeout would.
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut pause = Duration::from_millis(5);
         loop {
             match Index::set_up(&conn) {
-                Ok(Setup::Ready) => return Ok(Index { conn, lab: lab.clone() }),
+                Ok(Setup::Ready) => {
+                    // Deleted again while SQLite opened them: try again.
+                    let after = file_ids(lab);
+                    if after.is_none() || before.is_some_and(|b| Some(b) != after) {
+                        return Err(Error::Index(rusqlite::Error::SqliteFailure(
+                            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY_DBMOVED),
+                            None,
+                        )));
+                    }
+                    return Ok(Index { conn, lab: lab.clone() });
+                }
                 Ok(Setup::OtherSchema) => {
                     // Derived data of another schema: start over from the folders.
                     drop(conn);
                     remove_index_files(lab)?;
-                    return Index::open(lab);
+                    return Index::open_once(lab);
                 }
                 Err(e) if is_busy(&e) && Instant::now() < deadline => {
                     if !conn.is_autocommit() {
@@ -111,6 +156,12 @@ impl Index {
                     }
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                Err(e) if is_broken(&e) => {
+                    // Not an index (or a damaged one): it is derived, so start over.
+                    drop(conn);
+                    remove_index_files(lab)?;
+                    return Index::open_once(lab);
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -120,10 +171,12 @@ impl Index {
     fn set_up(conn: &Connection) -> rusqlite::Result<Setup> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // The WAL is kept between uses (see `open`); this bounds its size.
+        conn.pragma_update(None, "journal_size_limit", 64 << 20)?;
         let version: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
             .optional()
-            .or_else(|e| if is_busy(&e) { Err(e) } else { Ok(None) })?;
+            .or_else(|e| if is_busy(&e) || is_broken(&e) { Err(e) } else { Ok(None) })?;
         match version.as_deref() {
             Some(SCHEMA_VERSION) => Ok(Setup::Ready),
             Some(_) => Ok(Setup::OtherSchema),
@@ -143,14 +196,119 @@ impl Index {
         Ok((index, report))
     }
 
-    /// Deletes the index and derives it again from every run folder.
+    /// Ingests everything new in the run folders. When the index was deleted
+    /// or damaged under this process, it catches up the lab's new one.
+    pub fn sync(&mut self) -> Result<SyncReport> {
+        self.again_when_moved(|index| index.sync_once(false))
+    }
+
+    /// Derives the index again from every run folder, in one transaction:
+    /// readers meanwhile answer from the index as it was.
     pub fn rebuild(lab: &Lab) -> Result<(Index, SyncReport)> {
-        remove_index_files(lab)?;
-        Index::open_synced(lab)
+        let mut index = Index::open(lab)?;
+        let report = index.again_when_moved(|index| index.sync_once(true))?;
+        Ok((index, report))
+    }
+
+    /// Runs `write` on this index, and again on a fresh connection when the
+    /// index file was deleted or replaced under this one (a write on a
+    /// deleted file is refused), or found damaged (then it starts over).
+    fn again_when_moved<T>(&mut self, mut write: impl FnMut(&mut Index) -> Result<T>) -> Result<T> {
+        let mut again = Again::new();
+        loop {
+            match write(self) {
+                Err(Error::Index(e)) if (is_moved(&e) || is_broken(&e)) && again.pause() => {
+                    let _turn = OpenTurn::take(&self.lab)?;
+                    if is_broken(&e) && !self.moved() {
+                        remove_index_files(&self.lab)?;
+                    }
+                    *self = Index::open_locked(&self.lab)?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Whether the lab's index file is no longer the one this connection has open.
+    fn moved(&self) -> bool {
+        let mut moved: std::ffi::c_int = 0;
+        // SAFETY: the handle is this connection's; the file control writes one int.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_file_control(
+                self.conn.handle(),
+                c"main".as_ptr(),
+                rusqlite::ffi::SQLITE_FCNTL_HAS_MOVED,
+                (&mut moved as *mut std::ffi::c_int).cast(),
+            )
+        };
+        rc != rusqlite::ffi::SQLITE_OK || moved != 0
     }
 
     pub fn lab(&self) -> &Lab {
         &self.lab
+    }
+}
+
+/// Tries again while the index keeps being deleted under this process, for
+/// as long as SQLite would wait on a busy index.
+struct Again {
+    deadline: Instant,
+    pause: Duration,
+}
+
+impl Again {
+    fn new() -> Again {
+        Again { deadline: Instant::now() + Duration::from_secs(60), pause: Duration::from_millis(1) }
+    }
+
+    /// Waits a little and says whether to try again.
+    fn pause(&mut self) -> bool {
+        if Instant::now() >= self.deadline {
+            return false;
+        }
+        std::thread::sleep(self.pause);
+        self.pause = (self.pause * 2).min(Duration::from_millis(50));
+        true
+    }
+}
+
+/// Keeps SQLite from deleting the `-wal` and `-shm` files when the last
+/// connection closes: after the index file was deleted, those names may
+/// already be a new index's.
+fn persist_wal(conn: &Connection) -> Result<()> {
+    let mut on: std::ffi::c_int = 1;
+    // SAFETY: the handle is this connection's; the file control reads one int.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
+            (&mut on as *mut std::ffi::c_int).cast(),
+        )
+    };
+    if rc != rusqlite::ffi::SQLITE_OK {
+        return Err(Error::Index(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rc), None)));
+    }
+    Ok(())
+}
+
+/// A turn at opening the index: an exclusive lock on the lab folder, held
+/// while a connection is made and has its `-wal` and `-shm` open.
+struct OpenTurn(#[allow(dead_code)] fs::File);
+
+impl OpenTurn {
+    fn take(lab: &Lab) -> Result<OpenTurn> {
+        let dir = fs::File::open(lab.root()).map_err(|e| Error::io(lab.root(), e))?;
+        loop {
+            // SAFETY: flock on an open fd; the lock goes with the file.
+            if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(OpenTurn(dir));
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(Error::io(lab.root(), e));
+            }
+        }
     }
 }
 
@@ -161,6 +319,34 @@ enum Setup {
 
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked))
+}
+
+/// A write refused because the index file was deleted or replaced under
+/// this connection (SQLITE_READONLY_DBMOVED), or an I/O error on it.
+fn is_moved(e: &rusqlite::Error) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => {
+            f.extended_code == rusqlite::ffi::SQLITE_READONLY_DBMOVED
+                || f.code == rusqlite::ErrorCode::SystemIoFailure
+        }
+        _ => false,
+    }
+}
+
+/// The file is not an index, or a damaged one.
+fn is_broken(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseCorrupt) | Some(rusqlite::ErrorCode::NotADatabase))
+}
+
+/// The device and inode of the index and its `-wal` and `-shm`, when all
+/// three exist (the WAL persists, so an index in use always has all three).
+fn file_ids(lab: &Lab) -> Option<[(u64, u64); 3]> {
+    use std::os::unix::fs::MetadataExt;
+    let base = lab.index_path();
+    let id = |suffix: &str| {
+        fs::metadata(base.with_file_name(format!("index.sqlite{suffix}"))).ok().map(|m| (m.dev(), m.ino()))
+    };
+    Some([id("")?, id("-wal")?, id("-shm")?])
 }
 
 fn remove_index_files(lab: &Lab) -> Result<()> {
