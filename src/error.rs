@@ -13,7 +13,8 @@ pub enum Error {
     #[error("unknown run '{query}'{}", list_hint("known runs", candidates))]
     UnknownRun { query: String, candidates: Vec<String> },
 
-    #[error("run '{query}' is ambiguous{}", list_hint("it matches", matches))]
+    /// `matches`: each run the query fits, and by which rules.
+    #[error("run '{query}' is ambiguous; it matches {} runs:{}", matches.len(), list_lines(matches))]
     AmbiguousRun { query: String, matches: Vec<String> },
 
     #[error("bad --config '{arg}': {why}")]
@@ -80,15 +81,28 @@ impl Error {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             Error::NoLab { .. } => Some("run `labmate init` here, or set LABMATE_DIR to a lab's .labmate folder"),
-            Error::UnknownRun { .. } | Error::AmbiguousRun { .. } => Some(
+            Error::UnknownRun { .. } => Some(
                 "a run is named by its id, a unique id prefix, its last 4 characters, or its name; `labmate runs` lists them",
             ),
+            Error::AmbiguousRun { .. } => {
+                Some("give the full id or a longer prefix: a full id always names its own run")
+            }
             Error::BadConfig { .. } => Some("write config values as KEY=VALUE, e.g. --config lr=3e-4"),
             Error::CommandNotFound { .. } => Some("give the program's path, or check PATH"),
             Error::Index(_) => Some("the index is derived data: `labmate reindex` rebuilds it from the run folders"),
             _ => None,
         }
     }
+}
+
+/// Shown items, one per line; a long list says how many it leaves out.
+fn list_lines(items: &[String]) -> String {
+    const SHOWN: usize = 12;
+    let mut s: String = items.iter().take(SHOWN).map(|i| format!("\n  {i}")).collect();
+    if items.len() > SHOWN {
+        s.push_str(&format!("\n  and {} more", items.len() - SHOWN));
+    }
+    s
 }
 
 fn list_hint(label: &str, items: &[String]) -> String {

@@ -32,6 +32,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let (from, label) = match &args.since {
         Some(s) => match index.resolve(s) {
             Ok(id) => (CodeState::Run(id.clone()), format!("run {id}")),
+            Err(e @ labmate::Error::AmbiguousRun { .. }) => return Err(e.into()),
             Err(_) => (CodeState::Commit(s.clone()), format!("commit {s}")),
         },
         None => {
