@@ -3,6 +3,9 @@
 use std::io;
 use std::path::PathBuf;
 
+// Messages quote names users gave: each stays on its line of the message.
+use crate::text::escape_controls as esc;
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -10,17 +13,17 @@ pub enum Error {
     #[error("no lab found in {} or any folder above it", start.display())]
     NoLab { start: PathBuf },
 
-    #[error("unknown run '{query}'{}", list_hint("known runs", candidates))]
+    #[error("unknown run '{}'{}", esc(query), list_hint("known runs", candidates))]
     UnknownRun { query: String, candidates: Vec<String> },
 
     /// `matches`: each run the query fits, and by which rules.
-    #[error("run '{query}' is ambiguous; it matches {} runs:{}", matches.len(), list_lines(matches))]
+    #[error("run '{}' is ambiguous; it matches {} runs:{}", esc(query), matches.len(), list_lines(matches))]
     AmbiguousRun { query: String, matches: Vec<String> },
 
-    #[error("bad --config '{arg}': {why}")]
+    #[error("bad --config '{}': {why}", esc(arg))]
     BadConfig { arg: String, why: String },
 
-    #[error("command not found: '{command}'")]
+    #[error("command not found: '{}'", esc(command))]
     CommandNotFound { command: String },
 
     #[error("{}: lab format {found} is not supported (this labmate reads format {supported})", path.display())]
@@ -98,7 +101,7 @@ impl Error {
 /// Shown items, one per line; a long list says how many it leaves out.
 fn list_lines(items: &[String]) -> String {
     const SHOWN: usize = 12;
-    let mut s: String = items.iter().take(SHOWN).map(|i| format!("\n  {i}")).collect();
+    let mut s: String = items.iter().take(SHOWN).map(|i| format!("\n  {}", esc(i))).collect();
     if items.len() > SHOWN {
         s.push_str(&format!("\n  and {} more", items.len() - SHOWN));
     }
@@ -110,7 +113,8 @@ fn list_hint(label: &str, items: &[String]) -> String {
     if items.is_empty() {
         return String::new();
     }
-    let mut s = format!("; {label}: {}", items[..items.len().min(SHOWN)].join(", "));
+    let shown: Vec<_> = items[..items.len().min(SHOWN)].iter().map(|i| esc(i)).collect();
+    let mut s = format!("; {label}: {}", shown.join(", "));
     if items.len() > SHOWN {
         s.push_str(&format!(" and {} more", items.len() - SHOWN));
     }
