@@ -3,6 +3,9 @@
 use std::io;
 use std::path::PathBuf;
 
+// Messages quote names users gave: each stays on its line of the message.
+use crate::text::escape_controls as esc;
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -10,16 +13,17 @@ pub enum Error {
     #[error("no lab found in {} or any folder above it", start.display())]
     NoLab { start: PathBuf },
 
-    #[error("unknown run '{query}'{}", list_hint("known runs", candidates))]
+    #[error("unknown run '{}'{}", esc(query), list_hint("known runs", candidates))]
     UnknownRun { query: String, candidates: Vec<String> },
 
-    #[error("run '{query}' is ambiguous{}", list_hint("it matches", matches))]
+    /// `matches`: each run the query fits, and by which rules.
+    #[error("run '{}' is ambiguous; it matches {} runs:{}", esc(query), matches.len(), list_lines(matches))]
     AmbiguousRun { query: String, matches: Vec<String> },
 
-    #[error("bad --config '{arg}': {why}")]
+    #[error("bad --config '{}': {why}", esc(arg))]
     BadConfig { arg: String, why: String },
 
-    #[error("command not found: '{command}'")]
+    #[error("command not found: '{}'", esc(command))]
     CommandNotFound { command: String },
 
     #[error("{}: lab format {found} is not supported (this labmate reads format {supported})", path.display())]
@@ -80,9 +84,12 @@ impl Error {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             Error::NoLab { .. } => Some("run `labmate init` here, or set LABMATE_DIR to a lab's .labmate folder"),
-            Error::UnknownRun { .. } | Error::AmbiguousRun { .. } => Some(
+            Error::UnknownRun { .. } => Some(
                 "a run is named by its id, a unique id prefix, its last 4 characters, or its name; `labmate runs` lists them",
             ),
+            Error::AmbiguousRun { .. } => {
+                Some("give the full id or a longer prefix: a full id always names its own run")
+            }
             Error::BadConfig { .. } => Some("write config values as KEY=VALUE, e.g. --config lr=3e-4"),
             Error::CommandNotFound { .. } => Some("give the program's path, or check PATH"),
             Error::Index(_) => Some("the index is derived data: `labmate reindex` rebuilds it from the run folders"),
@@ -91,12 +98,23 @@ impl Error {
     }
 }
 
+/// Shown items, one per line; a long list says how many it leaves out.
+fn list_lines(items: &[String]) -> String {
+    const SHOWN: usize = 12;
+    let mut s: String = items.iter().take(SHOWN).map(|i| format!("\n  {}", esc(i))).collect();
+    if items.len() > SHOWN {
+        s.push_str(&format!("\n  and {} more", items.len() - SHOWN));
+    }
+    s
+}
+
 fn list_hint(label: &str, items: &[String]) -> String {
     const SHOWN: usize = 8;
     if items.is_empty() {
         return String::new();
     }
-    let mut s = format!("; {label}: {}", items[..items.len().min(SHOWN)].join(", "));
+    let shown: Vec<_> = items[..items.len().min(SHOWN)].iter().map(|i| esc(i)).collect();
+    let mut s = format!("; {label}: {}", shown.join(", "));
     if items.len() > SHOWN {
         s.push_str(&format!(" and {} more", items.len() - SHOWN));
     }

@@ -32,6 +32,7 @@
 //! - [`plot`]: metric curves to SVG or PNG, no system fonts needed.
 //! - [`export`]: run summaries and series as CSV, JSON lines or Parquet.
 //! - [`parquet`]: a small Parquet writer for exports.
+//! - [`text`]: user-given strings escaped for the terminal.
 //! - [`clock`], [`error`]: wall time and the error type.
 //!
 //! The on-disk format is specified in `docs/FORMAT.md`.
@@ -69,6 +70,7 @@ pub mod status;
 pub mod stop;
 pub mod supervisor;
 pub mod sysmon;
+pub mod text;
 pub mod wait;
 
 pub use error::{Blame, Error, Result};

@@ -150,9 +150,14 @@ pub struct Side {
 /// Reads a side: a run (id, prefix, name), `PATH=VALUE` (the runs whose
 /// PATH equals VALUE), or a `--where` expression.
 pub fn side(index: &Index, text: &str) -> Result<Side> {
-    if let Ok(id) = index.resolve(text) {
-        let run = index.run(&id)?;
-        return Ok(Side { label: run.name.clone().map_or(id.clone(), |n| format!("{id} ({n})")), runs: vec![run] });
+    match index.resolve(text) {
+        Ok(id) => {
+            let run = index.run(&id)?;
+            return Ok(Side { label: run.name.clone().map_or(id.clone(), |n| format!("{id} ({n})")), runs: vec![run] });
+        }
+        // A text that fits two runs was meant as a run: comparing a guess is worse than asking.
+        Err(e @ Error::AmbiguousRun { .. }) => return Err(e),
+        Err(_) => {}
     }
     let expr = match text.split_once('=') {
         Some((k, v)) if !k.contains(' ') && !v.starts_with('=') && !k.ends_with(['!', '<', '>']) => {

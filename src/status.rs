@@ -13,6 +13,7 @@ use crate::index::Index;
 use crate::model::{Run, key_metrics};
 use crate::record::ser_num;
 use crate::rundir::{RunDir, STDERR_LOG};
+use crate::text::escape_controls as esc;
 
 /// Config (or summary) keys that give a run's total steps.
 const TOTAL_KEYS: [&str; 8] =
@@ -147,13 +148,13 @@ fn read_tail(dir: &RunDir, bytes: u64) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-/// The status as a few short lines.
+/// The status as a few short lines, one per subject: what users named is escaped.
 pub fn render(s: &RunStatus) -> String {
     let mut out = String::new();
-    let name = s.name.as_ref().map_or(String::new(), |n| format!(" {n}"));
+    let name = s.name.as_ref().map_or(String::new(), |n| format!(" {}", esc(n)));
     let mut state = s.status.clone();
     if let Some(r) = &s.reason {
-        let _ = write!(state, " ({})", clip(r, 40));
+        let _ = write!(state, " ({})", clip(&esc(r), 40));
     }
     let _ = write!(out, "{}{name}: {state}, {}", s.id, clock::human_duration(s.elapsed_s));
     match (s.step, s.total_steps, s.progress) {
@@ -176,15 +177,15 @@ pub fn render(s: &RunStatus) -> String {
         let parts: Vec<String> = s
             .metrics
             .iter()
-            .map(|m| format!("{} {} {} (best {})", m.key, short(m.last), arrow(m.trend), short(m.best)))
+            .map(|m| format!("{} {} {} (best {})", esc(&m.key), short(m.last), arrow(m.trend), short(m.best)))
             .collect();
         let _ = writeln!(out, "  {}", parts.join("; "));
     }
     if s.alert_count > 0 {
-        let _ = writeln!(out, "  alerts ({}): {}", s.alert_count, clip(s.alerts.last().map_or("", |a| a), 110));
+        let _ = writeln!(out, "  alerts ({}): {}", s.alert_count, clip(&esc(s.alerts.last().map_or("", |a| a)), 110));
     }
     if let Some(e) = &s.last_error {
-        let _ = writeln!(out, "  last error: {}", clip(e, 100));
+        let _ = writeln!(out, "  last error: {}", clip(&esc(e), 100));
     }
     let sys: Vec<String> =
         [("cpu_percent", "cpu", "%"), ("rss_mb", "rss", "MB"), ("host_mem_used_pct", "host mem", "%")]
@@ -194,7 +195,7 @@ pub fn render(s: &RunStatus) -> String {
                 let gpu = k.split('/').next().unwrap_or(k);
                 let mem =
                     s.sys.get(&format!("{gpu}/mem_used_mb")).map_or(String::new(), |m| format!(" {}MB", m.round()));
-                format!("{gpu} {}%{mem}", v.round())
+                format!("{} {}%{mem}", esc(gpu), v.round())
             }))
             .collect();
     if !sys.is_empty() {
@@ -207,14 +208,15 @@ pub fn render(s: &RunStatus) -> String {
 pub fn render_disputed(items: &[crate::review::ItemState]) -> String {
     let mut out = String::new();
     for i in items {
-        let on = i.item.run.as_ref().map_or(String::new(), |r| format!(" on {r}"));
+        let on = i.item.run.as_ref().map_or(String::new(), |r| format!(" on {}", esc(r)));
         let (by, why) = i.last_decision().map_or(("", ""), |d| (d.by.as_str(), d.note.as_deref().unwrap_or("")));
         let _ = writeln!(
             out,
-            "disputed {}{on}: {} -- {by}: {}  (labmate review resolve {} once settled)",
+            "disputed {}{on}: {} -- {}: {}  (labmate review resolve {} once settled)",
             i.item.id,
-            clip(&i.item.note, 80),
-            clip(why, 160),
+            clip(&esc(&i.item.note), 80),
+            esc(by),
+            clip(&esc(why), 160),
             i.item.id
         );
     }

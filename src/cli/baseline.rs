@@ -34,19 +34,19 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 side
             };
             registry::set_baseline(index.lab(), Some(&stored))?;
-            eprintln!("labmate: baseline is {stored} ({} run(s))", resolved.runs.len());
+            say!("labmate: baseline is {stored} ({} run(s))", resolved.runs.len());
         }
         Action::Show => match registry::baseline(index.lab()) {
             Some(side) => {
                 let resolved = registry::side(&index, &side)?;
                 let ids: Vec<&str> = resolved.runs.iter().map(|r| r.id.as_str()).collect();
-                println!("{side}: {}", ids.join(", "));
+                super::print_text(&format!("{side}: {}\n", ids.join(", ")))?;
             }
             None => println!("no baseline set (`labmate baseline set RUN` sets one)"),
         },
         Action::Clear => {
             registry::set_baseline(index.lab(), None)?;
-            eprintln!("labmate: baseline cleared");
+            say!("labmate: baseline cleared");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -2,13 +2,13 @@
 //! the values side by side with a verdict.
 
 use std::fmt::Write as _;
-use std::io::Write;
 use std::process::ExitCode;
 
 use labmate::compare::{Report, compare};
 use labmate::model::key_metrics;
 use labmate::query::Path;
 use labmate::registry;
+use labmate::text::escape_controls as esc;
 
 use super::table::{Table, num};
 use super::{Context, print_json};
@@ -55,7 +55,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&report)?;
     } else {
-        std::io::stdout().lock().write_all(render(&report).as_bytes())?;
+        super::print_text(&render(&report))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -68,7 +68,7 @@ pub(super) fn render(r: &Report) -> String {
     let mut out = String::new();
     for (i, s) in r.sides.iter().enumerate() {
         let runs = if s.runs.len() == 1 { "1 run".to_string() } else { format!("{} runs", s.runs.len()) };
-        let _ = writeln!(out, "{}: {}  ({runs})", letter(i), s.label);
+        let _ = writeln!(out, "{}: {}  ({runs})", letter(i), esc(&s.label));
     }
     out.push('\n');
     if r.config.is_empty() {
@@ -101,17 +101,17 @@ pub(super) fn render(r: &Report) -> String {
             format!("+ uncommitted changes ({} files, +{} -{})", c.patch.files, c.patch.added, c.patch.removed)
         };
         let since = c.since_first.as_ref().map_or(String::new(), |s| format!("; vs A: {s}"));
-        let _ = writeln!(out, "code {}: {commits} {patch}{since}", letter(i));
+        let _ = writeln!(out, "code {}: {commits} {patch}{}", letter(i), esc(&since));
     }
     for m in &r.metrics {
         let better = if m.lower_is_better { "lower is better" } else { "higher is better" };
-        let _ = writeln!(out, "\n{} ({better})", m.metric);
+        let _ = writeln!(out, "\n{} ({better})", esc(&m.metric));
         for (i, vals) in m.values.iter().enumerate() {
             let shown: Vec<String> = vals.iter().map(|v| num(v.0)).collect();
             let _ = writeln!(out, "  {}: {}", letter(i), shown.join(", "));
         }
         for (i, c) in m.comparisons.iter().enumerate() {
-            let _ = writeln!(out, "  {} vs A: {}", letter(i + 1), c.verdict);
+            let _ = writeln!(out, "  {} vs A: {}", letter(i + 1), esc(&c.verdict));
         }
     }
     out

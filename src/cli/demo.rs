@@ -132,7 +132,7 @@ the babysitter at work:"
     let of = vec![KeyPath::parse("metrics.val_loss.last").map_err(labmate::Error::Invalid)?];
     let groups = registry::group(&index, &healthy, &by, &of, "seed");
     println!("\nfinal val_loss by learning rate, across seeds (`labmate runs --group-by config.lr`):");
-    print!("{}", super::runs::render_groups(&groups, &by, &of, super::runs::Style::Text));
+    print!("{}", super::runs::render_groups(&groups, &by, &of, &super::runs::Style::Text));
     let sides = ["config.lr=0.01", "config.lr=0.03"]
         .map(|s| registry::side(&index, s))
         .into_iter()

@@ -2,10 +2,10 @@
 //! (an architecture checkpoint), in files, lines and new dependencies.
 
 use std::fmt::Write as _;
-use std::io::Write;
 use std::process::ExitCode;
 
 use labmate::diffstat::{self, CodeState, DiffStat};
+use labmate::text::escape_controls as esc;
 
 use super::{Context, print_json};
 
@@ -32,6 +32,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let (from, label) = match &args.since {
         Some(s) => match index.resolve(s) {
             Ok(id) => (CodeState::Run(id.clone()), format!("run {id}")),
+            Err(e @ labmate::Error::AmbiguousRun { .. }) => return Err(e.into()),
             Err(_) => (CodeState::Commit(s.clone()), format!("commit {s}")),
         },
         None => {
@@ -52,7 +53,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&stat)?;
     } else {
-        std::io::stdout().lock().write_all(render(&stat).as_bytes())?;
+        super::print_text(&render(&stat))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -60,8 +61,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 fn render(d: &DiffStat) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{} since {}: {}", d.to, d.from, d.brief());
-    let width = d.files.iter().map(|f| f.path.chars().count()).max().unwrap_or(0);
-    for f in &d.files {
+    let paths: Vec<_> = d.files.iter().map(|f| esc(&f.path)).collect();
+    let width = paths.iter().map(|p| p.chars().count()).max().unwrap_or(0);
+    for (f, path) in d.files.iter().zip(&paths) {
         let lines = match (f.added, f.removed) {
             (Some(a), Some(r)) => format!("+{a} -{r}"),
             _ => "binary".into(),
@@ -71,14 +73,14 @@ fn render(d: &DiffStat) -> String {
             "deleted" => "  (deleted)",
             _ => "",
         };
-        let _ = writeln!(s, "  {:width$}  {lines}{mark}", f.path);
+        let _ = writeln!(s, "  {path:width$}  {lines}{mark}");
     }
     for (title, deps) in [("new dependencies", &d.new_dependencies), ("removed dependencies", &d.removed_dependencies)]
     {
         if !deps.is_empty() {
             let _ = writeln!(s, "{title}:");
             for dep in deps.iter() {
-                let _ = writeln!(s, "  {}  ({})", dep.spec, dep.file);
+                let _ = writeln!(s, "  {}  ({})", esc(&dep.spec), esc(&dep.file));
             }
         }
     }

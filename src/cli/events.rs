@@ -1,10 +1,10 @@
 //! `labmate events [RUN]`: alert, lifecycle and warning events, oldest first.
 
 use std::fmt::Write as _;
-use std::io::Write;
 use std::process::ExitCode;
 
 use labmate::clock;
+use labmate::text::escape_controls as esc;
 
 use super::{Context, print_json};
 
@@ -36,12 +36,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let mut out = String::new();
     for e in &events {
-        let who = e.name.as_ref().map_or(e.run.clone(), |n| format!("{} ({n})", e.run));
-        let _ = writeln!(out, "{}  {who}  {:<9}  {}", e.event.time, e.event.kind, e.event.message);
+        let who = e.name.as_ref().map_or(e.run.clone(), |n| format!("{} ({})", e.run, esc(n)));
+        let _ = writeln!(out, "{}  {who}  {:<9}  {}", e.event.time, esc(&e.event.kind), esc(&e.event.message));
     }
     if events.is_empty() {
         out.push_str("no events\n");
     }
-    std::io::stdout().lock().write_all(out.as_bytes())?;
+    super::print_text(&out)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -47,6 +47,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         labmate::parquet::Column::Utf8(v) => v.len(),
         labmate::parquet::Column::Bool(v) => v.len(),
     });
-    eprintln!("labmate: wrote {rows} rows x {} columns to {}", table.columns.len(), out.display());
+    say!("labmate: wrote {rows} rows x {} columns to {}", table.columns.len(), out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,6 @@ pub fn run(ctx: &Context, _args: Args) -> anyhow::Result<ExitCode> {
     let existed = root.join("lab.json").is_file();
     let lab = Lab::create(&root)?;
     let verb = if existed { "a lab already exists at" } else { "created a lab at" };
-    eprintln!("labmate: {verb} {}", lab.root().display());
+    say!("labmate: {verb} {}", lab.root().display());
     Ok(ExitCode::SUCCESS)
 }

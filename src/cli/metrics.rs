@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use labmate::model::Point;
 use labmate::record::Num;
 use labmate::series;
+use labmate::text::escape_controls;
 
 use super::Context;
 use super::table::num;
@@ -49,14 +50,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
         all.insert(key, pts);
     }
-    let text = if args.json {
-        json(&all)
-    } else if args.csv {
-        csv(&all)
+    if args.json || args.csv {
+        let text = if args.json { json(&all) } else { csv(&all) };
+        std::io::stdout().lock().write_all(text.as_bytes())?;
     } else {
-        plain(&all)
-    };
-    std::io::stdout().lock().write_all(text.as_bytes())?;
+        super::print_text(&plain(&all))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -104,7 +103,7 @@ fn csv_num(v: f64) -> String {
 fn plain(all: &BTreeMap<String, Vec<Point>>) -> String {
     let mut s = String::new();
     for (key, pts) in all {
-        let _ = writeln!(s, "{key} ({} points)", pts.len());
+        let _ = writeln!(s, "{} ({} points)", escape_controls(key), pts.len());
         for p in pts {
             let _ = writeln!(s, "  {:>8}  {}", p.step, num(p.value));
         }

@@ -1,6 +1,18 @@
 //! The command-line face: argument parsing, routing to one file per
 //! subcommand, and the one boundary that turns errors into messages and exit
 //! codes. No logic of the lab lives here.
+//!
+//! Text meant for a person goes out through [`print_text`], [`eprint_text`]
+//! or [`say!`], which escape control characters (`labmate::text`): names,
+//! keys and messages come from users and their programs. JSON and CSV are
+//! written as they are.
+
+/// `eprintln!` for labmate's own messages: what they quote cannot control the terminal.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::eprint_text(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
 
 mod approve;
 mod baseline;
@@ -36,6 +48,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use labmate::text::escape_keeping_lines;
 use labmate::{Blame, Index, Lab};
 
 /// labmate: launch, babysit and compare ML runs; one registry for you and your agent.
@@ -157,7 +170,7 @@ impl Context {
     pub fn index(&self) -> labmate::Result<Index> {
         let (index, report) = Index::open_synced(&self.lab()?)?;
         for problem in &report.problems {
-            eprintln!("labmate: warning: {problem}");
+            say!("labmate: warning: {problem}");
         }
         Ok(index)
     }
@@ -169,23 +182,34 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
     if err.chain().any(|e| e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)) {
         return ExitCode::SUCCESS;
     }
-    let mut stderr = io::stderr().lock();
+    // Errors quote runs, keys and files: escaped, but their own lines kept (an expression's caret).
     match err.downcast_ref::<labmate::Error>() {
         Some(e) => {
-            let _ = writeln!(stderr, "labmate: error: {e}");
+            let mut text = format!("labmate: error: {e}\n");
             if let Some(hint) = e.hint() {
-                let _ = writeln!(stderr, "hint: {hint}");
+                text.push_str(&format!("hint: {hint}\n"));
             }
             if e.blame() == Blame::Internal {
-                let _ = writeln!(stderr, "this looks like a bug in labmate; please report it");
+                text.push_str("this looks like a bug in labmate; please report it\n");
             }
+            eprint_text(&text);
             ExitCode::from(if e.blame() == Blame::User { 2 } else { 1 })
         }
         None => {
-            let _ = writeln!(stderr, "labmate: error: {err:#}");
+            eprint_text(&format!("labmate: error: {err:#}\n"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes text for a person to stdout, control characters escaped.
+fn print_text(text: &str) -> io::Result<()> {
+    io::stdout().lock().write_all(escape_keeping_lines(text).as_bytes())
+}
+
+/// Writes text for a person to stderr, control characters escaped.
+pub(crate) fn eprint_text(text: &str) {
+    let _ = io::stderr().lock().write_all(escape_keeping_lines(text).as_bytes());
 }
 
 /// Writes JSON to stdout, pretty and newline-terminated.

@@ -62,12 +62,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     };
     println!("{id}");
     if kind == "bug" {
-        eprintln!("labmate: `labmate repro {id}` runs the reproducer; make it fail first");
+        say!("labmate: `labmate repro {id}` runs the reproducer; make it fail first");
     }
     // A hand-written number that disagrees with the registry is worth saying now.
     let report = notebook::check_entry(&lab, &ctx.index()?, &id)?;
     for m in &report.mismatches {
-        eprintln!("labmate: warning: {}", super::notebook::describe(m));
+        say!("labmate: warning: {}", super::notebook::describe(m));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,11 +1,11 @@
 //! `labmate notebook render|check|show`: the lab notebook against the registry.
 
 use std::fmt::Write as _;
-use std::io::Write;
 use std::process::ExitCode;
 
 use labmate::clock;
 use labmate::notebook::{self, EntryView, Filter, KINDS, Mismatch, RenderOptions};
+use labmate::text::escape_controls as esc;
 
 use super::{Context, print_json};
 
@@ -67,16 +67,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 print_json(&report)?;
             } else {
                 for p in &report.problems {
-                    eprintln!("labmate: warning: {p}");
+                    say!("labmate: warning: {p}");
                 }
                 let table = match report.tables {
                     0 => "no results block (put `<!-- labmate:results -->` and `<!-- /labmate:results -->` where the table goes)".to_string(),
                     _ => format!("results table: {} rows", report.rows),
                 };
                 let done = if report.written { "written" } else { "unchanged" };
-                eprintln!(
+                say!(
                     "labmate: {} references rendered ({} changed); {table}; notebook {done}",
-                    report.references, report.changed
+                    report.references,
+                    report.changed
                 );
             }
             Ok(if report.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -102,7 +103,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                     report.references,
                     if n == 1 { "" } else { "es" }
                 );
-                std::io::stdout().lock().write_all(out.as_bytes())?;
+                super::print_text(&out)?;
             }
             Ok(if report.failed() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
@@ -115,7 +116,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             let run = run.map(|r| ctx.index().and_then(|i| i.resolve(&r))).transpose()?;
             let (mut entries, problems) = notebook::list(&lab, &Filter { since, kind, run })?;
             for p in &problems {
-                eprintln!("labmate: warning: notebook {p}");
+                say!("labmate: warning: notebook {p}");
             }
             if let Some(n) = last {
                 entries.drain(..entries.len().saturating_sub(n));
@@ -125,11 +126,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             let disputed = labmate::status::render_disputed(&labmate::review::disputed(&lab)?);
             if json {
                 print_json(&entries)?;
-                eprint!("{disputed}");
+                super::eprint_text(&disputed);
             } else {
                 let mut text = render(&entries);
                 text.push_str(&disputed);
-                std::io::stdout().lock().write_all(text.as_bytes())?;
+                super::print_text(&text)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -163,22 +164,22 @@ fn render(entries: &[EntryView]) -> String {
     }
     let mut out = String::new();
     for e in entries {
-        let _ = write!(out, "{}  {} {}  {}  {}", e.id, &e.time[..10], &e.time[11..16], e.kind, e.author);
+        let _ = write!(out, "{}  {} {}  {}  {}", e.id, &e.time[..10], &e.time[11..16], esc(&e.kind), esc(&e.author));
         if let Some(b) = &e.bug {
             let _ = write!(out, "  [{}]", b.status);
         }
         if !e.runs.is_empty() {
-            let _ = write!(out, "  runs: {}", e.runs.join(", "));
+            let _ = write!(out, "  runs: {}", esc(&e.runs.join(", ")));
         }
         if let Some(a) = &e.amends {
-            let _ = write!(out, "  amends {a}");
+            let _ = write!(out, "  amends {}", esc(a));
         }
         if !e.amended_by.is_empty() {
             let _ = write!(out, "  amended by {}", e.amended_by.join(", "));
         }
         out.push('\n');
         if let Some(b) = &e.bug {
-            let _ = writeln!(out, "  reproducer: {}", notebook::bugs::shell_words(&b.repro));
+            let _ = writeln!(out, "  reproducer: {}", esc(&notebook::bugs::shell_words(&b.repro)));
             let history: Vec<String> = b
                 .history
                 .iter()

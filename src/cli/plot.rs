@@ -67,6 +67,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     };
     let figure = charts::figure(&index, &runs, &args.metrics, &options)?;
     plot::render(&figure, format, &out).map_err(labmate::Error::Invalid)?;
-    eprintln!("labmate: wrote {}", out.display());
+    say!("labmate: wrote {}", out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,10 +1,10 @@
 //! `labmate profile RUN`: where the step time goes, per span.
 
 use std::fmt::Write as _;
-use std::io::Write;
 use std::process::ExitCode;
 
 use labmate::profile::profile;
+use labmate::text::escape_controls as esc;
 
 use super::table::{Table, num};
 use super::{Context, print_json};
@@ -70,13 +70,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             let _ = writeln!(
                 out,
                 "  {}: {} -> {} per step ({:+.0}%, {how})",
-                c.name,
+                esc(&c.name),
                 ms(c.baseline_mean_s),
                 ms(c.mean_s),
                 c.change * 100.0
             );
         }
     }
-    std::io::stdout().lock().write_all(out.as_bytes())?;
+    super::print_text(&out)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,12 +1,12 @@
 //! `labmate queue`: the runs waiting for a slot, in order; `queue cancel RUN`.
 
 use std::fmt::Write as _;
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use labmate::clock;
 use labmate::stop::{Stopped, stop};
+use labmate::text::escape_controls as esc;
 
 use super::{Context, print_json};
 
@@ -42,7 +42,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             if let Stopped::AlreadyEnded(s) =
                 stop(&index, &id, &format!("cancelled from the queue by {by}"), &by, Duration::ZERO)?
             {
-                eprintln!("labmate: run {id} already ended ({s})");
+                say!("labmate: run {id} already ended ({s})");
             }
         }
         for _ in 0..50 {
@@ -52,7 +52,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        eprintln!("labmate: cancelled {}", runs.join(", "));
+        say!("labmate: cancelled {}", runs.join(", "));
         return Ok(ExitCode::SUCCESS);
     }
     let mut queued: Vec<_> = index.runs(None)?.into_iter().filter(|r| r.status == "queued").collect();
@@ -72,11 +72,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             "{:>3}. {}  {}  waiting {}  {}",
             i + 1,
             r.id,
-            r.name.as_deref().unwrap_or("-"),
+            esc(r.name.as_deref().unwrap_or("-")),
             clock::human_duration(now - r.created_ts),
-            r.command.join(" ")
+            esc(&r.command.join(" "))
         );
     }
-    std::io::stdout().lock().write_all(out.as_bytes())?;
+    super::print_text(&out)?;
     Ok(ExitCode::SUCCESS)
 }

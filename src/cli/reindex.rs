@@ -10,9 +10,9 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let start = std::time::Instant::now();
     let (_, report) = Index::rebuild(&ctx.lab()?)?;
     for problem in &report.problems {
-        eprintln!("labmate: warning: {problem}");
+        say!("labmate: warning: {problem}");
     }
-    eprintln!(
+    say!(
         "labmate: reindexed {} runs, {} points in {:.2}s",
         report.runs_updated,
         report.points,

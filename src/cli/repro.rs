@@ -41,7 +41,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         None => all.iter().filter(|b| b.status == "open").collect(),
     };
     if targets.is_empty() && !args.json {
-        eprintln!("labmate: no open bugs");
+        say!("labmate: no open bugs");
     }
     let mut results = Vec::new();
     let mut all_passed = true;
@@ -67,16 +67,18 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         };
         let commit = run.commit.as_deref().map_or("no commit".to_string(), |c| c[..c.len().min(10)].to_string());
         let dirty = if run.dirty { " (dirty)" } else { "" };
-        println!("{}: {how} at {commit}{dirty}; bug {}", run.bug, now.status);
+        let mut out = format!("{}: {how} at {commit}{dirty}; bug {}\n", run.bug, now.status);
         if !run.passed {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             for line in &lines[lines.len().saturating_sub(5)..] {
-                println!("  | {line}");
+                out.push_str(&format!("  | {line}\n"));
             }
-            println!("  output: {}", log.display());
-        } else if !now.reproduced {
-            eprintln!("labmate: warning: {} has never failed: its reproducer does not reproduce the bug yet", run.bug);
+            out.push_str(&format!("  output: {}\n", log.display()));
+        }
+        super::print_text(&out)?;
+        if run.passed && !now.reproduced {
+            say!("labmate: warning: {} has never failed: its reproducer does not reproduce the bug yet", run.bug);
         }
     }
     if args.json {

@@ -3,10 +3,10 @@
 //! `review resolve` settles a dispute.
 
 use std::fmt::Write as _;
-use std::io::Write;
 use std::process::ExitCode;
 
 use labmate::review::{self, Decided, ItemState, NewItem, RequestState, Reviews, Verdict};
+use labmate::text::escape_controls as esc;
 use labmate::{Lab, clock};
 use serde::Serialize;
 
@@ -70,7 +70,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             let author = review::current_author(author.as_deref());
             let item = review::open_item(&lab, NewItem { author, run, entry, note, key: None })?
                 .expect("an item without a key always opens");
-            eprintln!(
+            say!(
                 "labmate: review item {id} opened; a human answers with labmate approve {id} (accept) or labmate reject {id} --reason TEXT (dispute)",
                 id = item.id
             );
@@ -96,7 +96,7 @@ struct Listing<'a> {
 fn list(lab: &Lab, json: bool, all: bool) -> anyhow::Result<ExitCode> {
     let reviews = review::load(lab)?;
     for p in &reviews.problems {
-        eprintln!("labmate: warning: {p}");
+        say!("labmate: warning: {p}");
     }
     if json {
         let listing = Listing {
@@ -105,7 +105,7 @@ fn list(lab: &Lab, json: bool, all: bool) -> anyhow::Result<ExitCode> {
         };
         print_json(&listing)?;
     } else {
-        std::io::stdout().lock().write_all(render(&reviews, all, clock::now()).as_bytes())?;
+        super::print_text(&render(&reviews, all, clock::now()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -118,13 +118,13 @@ fn render(reviews: &Reviews, all: bool, now: f64) -> String {
         let _ = writeln!(s, "launches waiting for approval ({}):", pending.len());
         for r in pending {
             let q = &r.request;
-            let _ = writeln!(s, "  {}  by {}, {}: {}", q.id, q.author, ago(q.time), q.reason.join("; "));
-            let mut what = format!("    {}", q.launch.command.join(" "));
+            let _ = writeln!(s, "  {}  by {}, {}: {}", q.id, esc(&q.author), ago(q.time), esc(&q.reason.join("; ")));
+            let mut what = format!("    {}", esc(&q.launch.command.join(" ")));
             if let Some(n) = &q.launch.name {
-                let _ = write!(what, "  (name {n})");
+                let _ = write!(what, "  (name {})", esc(n));
             }
             if !q.launch.tags.is_empty() {
-                let _ = write!(what, "  (tags {})", q.launch.tags.join(", "));
+                let _ = write!(what, "  (tags {})", esc(&q.launch.tags.join(", ")));
             }
             let _ = writeln!(s, "{what}");
         }
@@ -137,14 +137,14 @@ fn render(reviews: &Reviews, all: bool, now: f64) -> String {
         let _ = writeln!(s, "{title} ({}):", items.len());
         for i in items {
             let it = &i.item;
-            let on = it.run.as_ref().map_or(String::new(), |r| format!(" on {r}"));
-            let _ = writeln!(s, "  {}  by {}{on}, {}: {}", it.id, it.author, ago(it.time), it.note);
+            let on = it.run.as_ref().map_or(String::new(), |r| format!(" on {}", esc(r)));
+            let _ = writeln!(s, "  {}  by {}{on}, {}: {}", it.id, esc(&it.author), ago(it.time), esc(&it.note));
             if let Some(d) = i.last_decision().filter(|_| state == "disputed") {
                 let _ = writeln!(
                     s,
                     "    disputed by {}: {}  (labmate review resolve {} once settled)",
-                    d.by,
-                    d.note.as_deref().unwrap_or(""),
+                    esc(&d.by),
+                    esc(d.note.as_deref().unwrap_or("")),
                     it.id
                 );
             }
@@ -162,12 +162,13 @@ fn render(reviews: &Reviews, all: bool, now: f64) -> String {
                     "  {}  {} by {}{run}: {}",
                     r.request.id,
                     r.state,
-                    d.map_or("", |d| &d.by),
-                    r.request.launch.command.join(" ")
+                    esc(d.map_or("", |d| &d.by)),
+                    esc(&r.request.launch.command.join(" "))
                 )
             })
             .chain(reviews.items.iter().filter(|i| i.state == "accepted" || i.state == "resolved").map(|i| {
-                format!("  {}  {} by {}: {}", i.item.id, i.state, i.last_decision().map_or("", |d| &d.by), i.item.note)
+                let by = i.last_decision().map_or("", |d| &d.by);
+                format!("  {}  {} by {}: {}", i.item.id, i.state, esc(by), esc(&i.item.note))
             }))
             .collect();
         if !decided.is_empty() {
@@ -186,15 +187,15 @@ fn render(reviews: &Reviews, all: bool, now: f64) -> String {
 /// What `approve`, `reject` and `review resolve` say.
 pub fn report(d: &Decided) {
     let what = if d.request.is_some() { "request" } else { "review item" };
-    eprintln!("labmate: {what} {} {} by {}", d.decision.id, d.decision.decision, d.decision.by);
+    say!("labmate: {what} {} {} by {}", d.decision.id, d.decision.decision, d.decision.by);
     for notice in &d.notices {
-        eprintln!("labmate: {notice}");
+        say!("labmate: {notice}");
     }
     if let Some(run) = &d.decision.launched {
-        eprintln!("labmate: run {run} started; `labmate wait {run}` follows it");
+        say!("labmate: run {run} started; `labmate wait {run}` follows it");
         println!("{run}");
     }
     if let Err(e) = &d.notebook {
-        eprintln!("labmate: warning: the decision is recorded, but not in the notebook: {e}");
+        say!("labmate: warning: the decision is recorded, but not in the notebook: {e}");
     }
 }

@@ -76,14 +76,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     };
     let admission = gates::admit(&lab, request, |gate| {
         if gate.passed {
-            eprintln!("labmate: gate passed: {} ({})", gate.command.join(" "), clock::human_duration(gate.duration_s));
+            say!("labmate: gate passed: {} ({})", gate.command.join(" "), clock::human_duration(gate.duration_s));
         }
     })?;
     let launched = match admission {
         Admission::Ready(launched) => *launched,
         Admission::NeedsApproval(request) => {
             let id = &request.id;
-            eprintln!(
+            say!(
                 "labmate: launch needs approval ({}): request {id}; a human answers with labmate approve {id}",
                 request.reason.join("; ")
             );
@@ -95,7 +95,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     for notice in &launched.notices {
-        eprintln!("labmate: {notice}");
+        say!("labmate: {notice}");
     }
     let prepared = launched.prepared;
     let id = prepared.spec.id.clone();
@@ -106,33 +106,33 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let outcome = supervisor::supervise(prepared, true, |spec, stage| match stage {
-        Stage::Queued => eprintln!("labmate: run {} queued", spec.id),
-        Stage::Started => eprintln!("labmate: run {} started", spec.id),
+        Stage::Queued => say!("labmate: run {} queued", spec.id),
+        Stage::Started => say!("labmate: run {} started", spec.id),
     })?;
     let how = match (outcome.exit_code, outcome.signal) {
         (Some(c), _) => format!("exit code {c}"),
         (None, Some(s)) => format!("killed by {}", supervisor::signal_name(s)),
         (None, None) => String::from("no exit code"),
     };
-    eprintln!("labmate: run {id} {} ({how})", outcome.status);
+    say!("labmate: run {id} {} ({how})", outcome.status);
     Ok(ExitCode::from(outcome.shell_code().clamp(0, 255) as u8))
 }
 
 /// Waits for the human's answer. The approver launches the run (detached);
 /// this process follows it to its end, as if it had run it.
 fn wait_for_approval(lab: &Lab, id: &str, detach: bool) -> anyhow::Result<ExitCode> {
-    eprintln!("labmate: waiting for the answer to {id}");
+    say!("labmate: waiting for the answer to {id}");
     let answer = review::await_decision(lab, id, Duration::from_millis(250))?;
     let Some(decision) = answer.decision else {
         anyhow::bail!("request {id} has no decision");
     };
     let note = decision.note.as_ref().map_or(String::new(), |n| format!(": {n}"));
     let Some(run) = decision.launched.filter(|_| answer.state == "approved") else {
-        eprintln!("labmate: request {id} {} by {}{note}", answer.state, decision.by);
+        say!("labmate: request {id} {} by {}{note}", answer.state, decision.by);
         return Ok(ExitCode::from(REJECTED));
     };
-    eprintln!("labmate: request {id} approved by {}{note}", decision.by);
-    eprintln!("labmate: run {run} started");
+    say!("labmate: request {id} approved by {}{note}", decision.by);
+    say!("labmate: run {run} started");
     if detach {
         println!("{run}");
         return Ok(ExitCode::SUCCESS);
@@ -162,7 +162,7 @@ fn follow(lab: &Lab, id: &str) -> anyhow::Result<ExitCode> {
                 (None, Some(s)) => 128 + s,
                 (None, None) => 1,
             };
-            eprintln!("labmate: run {id} {} (exit code {code})", run.status);
+            say!("labmate: run {id} {} (exit code {code})", run.status);
             return Ok(ExitCode::from(code.clamp(0, 255) as u8));
         }
         std::thread::sleep(Duration::from_millis(200));

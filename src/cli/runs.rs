@@ -9,6 +9,7 @@ use labmate::model::{Run, key_metrics};
 use labmate::policy::Policy;
 use labmate::query::{Expr, Path};
 use labmate::registry::{self, Group, SortKey};
+use labmate::text::escape_controls;
 use serde_json::Value;
 
 use super::table::{Table, num};
@@ -84,7 +85,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         if args.json {
             print_json(&groups)?;
         } else {
-            std::io::stdout().lock().write_all(render_groups(&groups, &by, &of, style).as_bytes())?;
+            write(&style, &render_groups(&groups, &by, &of, &style))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -94,7 +95,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             Style::Text if args.json => print_json(&runs)?,
             Style::Text => {
                 let baseline = baseline_delta(&index, &runs);
-                std::io::stdout().lock().write_all(render(&runs, clock::now(), baseline.as_ref()).as_bytes())?;
+                super::print_text(&render(&runs, clock::now(), baseline.as_ref()))?;
             }
             _ => {
                 let mut cols = vec!["id", "name", "status", "created_at", "duration_s"]
@@ -104,7 +105,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 cols.extend(key_metrics(&runs, 3).into_iter().map(|k| format!("metrics.{k}.last")));
                 cols.push("tags".into());
                 let paths = cols.iter().map(|c| Path::parse(c).expect("known paths")).collect::<Vec<_>>();
-                std::io::stdout().lock().write_all(render_columns(&runs, &paths, &value_at, style).as_bytes())?;
+                write(&style, &render_columns(&runs, &paths, &value_at, &style))?;
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -115,7 +116,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             runs.iter().map(|r| paths.iter().map(|p| (p.to_string(), p.get(r, &value_at))).collect()).collect();
         print_json(&rows)?;
     } else {
-        std::io::stdout().lock().write_all(render_columns(&runs, &paths, &value_at, style).as_bytes())?;
+        write(&style, &render_columns(&runs, &paths, &value_at, &style))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -199,7 +200,7 @@ fn render_columns(
     runs: &[Run],
     paths: &[Path],
     value_at: &dyn Fn(&str, &str, i64) -> Option<f64>,
-    style: Style,
+    style: &Style,
 ) -> String {
     let header: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
     let rows: Vec<Vec<String>> =
@@ -207,7 +208,7 @@ fn render_columns(
     emit(header, rows, style)
 }
 
-pub(super) fn render_groups(groups: &[Group], by: &[Path], of: &[Path], style: Style) -> String {
+pub(super) fn render_groups(groups: &[Group], by: &[Path], of: &[Path], style: &Style) -> String {
     let mut header: Vec<String> = by.iter().map(|p| p.to_string()).collect();
     header.push("n".into());
     header.push("seeds".into());
@@ -237,7 +238,15 @@ pub(super) fn render_groups(groups: &[Group], by: &[Path], of: &[Path], style: S
     emit(header, rows, style)
 }
 
-fn emit(header: Vec<String>, rows: Vec<Vec<String>>, style: Style) -> String {
+/// CSV is data and keeps the exact strings; the table and Markdown are for people.
+fn write(style: &Style, text: &str) -> std::io::Result<()> {
+    match style {
+        Style::Csv => std::io::stdout().lock().write_all(text.as_bytes()),
+        Style::Text | Style::Md => super::print_text(text),
+    }
+}
+
+fn emit(header: Vec<String>, rows: Vec<Vec<String>>, style: &Style) -> String {
     match style {
         Style::Text => {
             let mut t = Table::new(header);
@@ -256,9 +265,11 @@ fn emit(header: Vec<String>, rows: Vec<Vec<String>>, style: Style) -> String {
             out
         }
         Style::Md => {
-            let mut out = format!("| {} |\n|{}|\n", header.join(" | "), vec!["---"; header.len()].join("|"));
+            let md = |c: &String| escape_controls(c).replace('|', "\\|");
+            let head: Vec<String> = header.iter().map(md).collect();
+            let mut out = format!("| {} |\n|{}|\n", head.join(" | "), vec!["---"; header.len()].join("|"));
             for r in rows {
-                let cells: Vec<String> = r.iter().map(|c| c.replace('|', "\\|")).collect();
+                let cells: Vec<String> = r.iter().map(md).collect();
                 let _ = writeln!(out, "| {} |", cells.join(" | "));
             }
             out

@@ -1,11 +1,11 @@
 //! `labmate show RUN`: one run in full.
 
 use std::fmt::Write as _;
-use std::io::Write;
 use std::process::ExitCode;
 
 use labmate::clock;
 use labmate::model::RunDetail;
+use labmate::text::escape_controls as esc;
 
 use super::table::{Table, num};
 use super::{Context, print_json};
@@ -26,7 +26,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if args.json {
         print_json(&detail)?;
     } else {
-        std::io::stdout().lock().write_all(render(&detail).as_bytes())?;
+        super::print_text(&render(&detail))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -34,7 +34,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 fn render(d: &RunDetail) -> String {
     let r = &d.run;
     let mut s = String::new();
-    let _ = writeln!(s, "run      {}{}", r.id, r.name.as_ref().map_or(String::new(), |n| format!("  ({n})")));
+    let _ = writeln!(s, "run      {}{}", r.id, r.name.as_ref().map_or(String::new(), |n| format!("  ({})", esc(n))));
     let mut status = r.status.clone();
     if let Some(c) = r.exit_code {
         let _ = write!(status, ", exit code {c}");
@@ -43,15 +43,15 @@ fn render(d: &RunDetail) -> String {
         let _ = write!(status, ", killed by {}", labmate::supervisor::signal_name(sig));
     }
     if let Some(reason) = &r.reason {
-        let _ = write!(status, ": {reason}");
+        let _ = write!(status, ": {}", esc(reason));
     }
     let _ = writeln!(s, "status   {status}");
     let _ = writeln!(
         s,
         "command  {}",
-        if r.command.is_empty() { "(started by a client)".into() } else { r.command.join(" ") }
+        if r.command.is_empty() { "(started by a client)".into() } else { esc(&r.command.join(" ")).into_owned() }
     );
-    let _ = writeln!(s, "where    {}@{}:{}", d.user, d.host, d.cwd);
+    let _ = writeln!(s, "where    {}", esc(&format!("{}@{}:{}", d.user, d.host, d.cwd)));
     let _ = writeln!(
         s,
         "time     {} → {} ({})",
@@ -64,15 +64,15 @@ fn render(d: &RunDetail) -> String {
             s,
             "git      {} on {}{}",
             g.commit.as_deref().map_or("(no commit)", |c| &c[..c.len().min(12)]),
-            g.branch.as_deref().unwrap_or("(detached)"),
+            esc(g.branch.as_deref().unwrap_or("(detached)")),
             if g.dirty { format!(", dirty ({} bytes of patch)", d.patch_bytes) } else { String::new() }
         );
         if !d.untracked.is_empty() {
-            let _ = writeln!(s, "         untracked: {}", d.untracked.join(", "));
+            let _ = writeln!(s, "         untracked: {}", esc(&d.untracked.join(", ")));
         }
     }
     if !r.tags.is_empty() {
-        let _ = writeln!(s, "tags     {}", r.tags.join(", "));
+        let _ = writeln!(s, "tags     {}", esc(&r.tags.join(", ")));
     }
     if !r.config.is_empty() {
         let _ = writeln!(s, "config   {}", serde_json::Value::Object(r.config.clone()));
@@ -82,9 +82,9 @@ fn render(d: &RunDetail) -> String {
     }
     if !d.env.is_empty() {
         let env: Vec<String> = d.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let _ = writeln!(s, "env      {}", env.join(" "));
+        let _ = writeln!(s, "env      {}", esc(&env.join(" ")));
     }
-    let _ = writeln!(s, "folder   {}", d.dir);
+    let _ = writeln!(s, "folder   {}", esc(&d.dir));
     if !r.metrics.is_empty() {
         let mut t = Table::new(["METRIC", "LAST", "MIN", "MAX", "COUNT", "LAST STEP"]);
         for (k, m) in &r.metrics {
@@ -98,7 +98,7 @@ fn render(d: &RunDetail) -> String {
     if !d.events.is_empty() {
         s.push_str("\nevents\n");
         for e in &d.events {
-            let _ = writeln!(s, "  {}  {:<9}  {}", e.time, e.kind, e.message);
+            let _ = writeln!(s, "  {}  {:<9}  {}", e.time, esc(&e.kind), esc(&e.message));
         }
     }
     s

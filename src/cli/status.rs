@@ -1,7 +1,6 @@
 //! `labmate status [RUN...]`: a compact summary per run, for a model to
 //! read, and the review items a human disputed.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use labmate::clock;
@@ -34,7 +33,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         print_json(&all)?;
         // The pushback reaches an agent that reads only JSON, without changing its shape.
         if !disputed.is_empty() {
-            eprint!("{}", render_disputed(&disputed));
+            super::eprint_text(&render_disputed(&disputed));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -43,6 +42,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         text.push_str("no active runs, and none ended in the last hour (`labmate runs` lists them all)\n");
     }
     text.push_str(&render_disputed(&disputed));
-    std::io::stdout().lock().write_all(text.as_bytes())?;
+    super::print_text(&text)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     for id in &ids {
         match stop(&index, id, &reason, &by, grace)? {
             Stopped::AlreadyEnded(status) => {
-                eprintln!("labmate: run {id} already ended ({status})")
+                say!("labmate: run {id} already ended ({status})")
             }
             Stopped::Asked | Stopped::Killed => {}
         }
@@ -39,11 +39,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             index.sync()?;
             let run = index.run(id)?;
             if run.status != "running" && run.status != "queued" {
-                eprintln!("labmate: run {id} {}", run.status);
+                say!("labmate: run {id} {}", run.status);
                 break;
             }
             if Instant::now() >= deadline {
-                eprintln!("labmate: run {id} has not ended yet; `labmate wait {id}` follows it");
+                say!("labmate: run {id} has not ended yet; `labmate wait {id}` follows it");
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));

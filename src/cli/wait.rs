@@ -1,11 +1,11 @@
 //! `labmate wait RUN...`: block until the runs end, an alert fires, a
 //! condition holds or the timeout passes; the exit code says which.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use labmate::status::{render, run_status};
+use labmate::text::escape_controls as esc;
 use labmate::{clock, rules, wait};
 
 use super::Context;
@@ -36,10 +36,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut index = ctx.index()?;
     let ids: Vec<String> = args.runs.iter().map(|r| index.resolve(r)).collect::<labmate::Result<_>>()?;
     let end = wait::wait(&mut index, &ids, until.as_ref(), timeout, Duration::from_millis(200))?;
-    let mut text = format!("labmate: wait: {}\n", end.describe());
+    let mut text = format!("labmate: wait: {}\n", esc(&end.describe()));
     for id in &ids {
         text.push_str(&render(&run_status(&index, &index.run(id)?)?));
     }
-    std::io::stdout().lock().write_all(text.as_bytes())?;
+    super::print_text(&text)?;
     Ok(ExitCode::from(end.exit_code()))
 }

@@ -187,39 +187,50 @@ impl Index {
         Ok(status.is_some_and(|s| s != "running" && s != "queued"))
     }
 
-    /// Finds the run a user means: its id, its name, a unique id prefix
-    /// (with or without `r-`), or its last 4 characters.
+    /// Finds the run a user means: its full id, its name, an id prefix (with
+    /// or without `r-`), or its last 4 characters. A full id always wins;
+    /// otherwise a reference that fits two runs by any rule is an error
+    /// listing each and how it matched: `stop` must never guess.
     pub fn resolve(&self, query: &str) -> Result<String> {
         let all: Vec<(String, Option<String>)> = {
             let mut stmt = self.conn.prepare_cached("SELECT id, name FROM runs ORDER BY created_at DESC, id DESC")?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?
         };
-        let label = |(id, name): &(String, Option<String>)| match name {
-            Some(n) => format!("{id} ({n})"),
-            None => id.clone(),
-        };
-        let pick = |matches: Vec<&(String, Option<String>)>| -> Option<Result<String>> {
-            match matches.len() {
-                0 => None,
-                1 => Some(Ok(matches[0].0.clone())),
-                _ => Some(Err(Error::AmbiguousRun {
-                    query: query.into(),
-                    matches: matches.into_iter().map(label).collect(),
-                })),
-            }
+        if all.iter().any(|(id, _)| id == query) {
+            return Ok(query.to_string());
+        }
+        let named = |id: &str, name: &Option<String>| match name {
+            Some(n) => format!("{id} (named '{n}')"),
+            None => id.to_string(),
         };
         let query_id = if query.starts_with(id::PREFIX) { query.to_string() } else { format!("{}{query}", id::PREFIX) };
-        let found = pick(all.iter().filter(|r| r.0 == query).collect())
-            .or_else(|| pick(all.iter().filter(|r| r.1.as_deref() == Some(query)).collect()))
-            .or_else(|| {
-                (query.len() >= 2).then(|| pick(all.iter().filter(|r| r.0.starts_with(&query_id)).collect())).flatten()
-            })
-            .or_else(|| {
-                (query.len() == 4).then(|| pick(all.iter().filter(|r| r.0.ends_with(query)).collect())).flatten()
-            });
-        match found {
-            Some(result) => result,
-            None => Err(Error::UnknownRun { query: query.into(), candidates: all.iter().take(8).map(label).collect() }),
+        let mut matches: Vec<(&str, String)> = Vec::new();
+        for (id, name) in &all {
+            let how: Vec<&str> = [
+                (name.as_deref() == Some(query), "name"),
+                (query.len() >= 2 && id.starts_with(&query_id), "id prefix"),
+                (query.len() == 4 && id.ends_with(query), "last 4 characters"),
+            ]
+            .into_iter()
+            .filter_map(|(hit, how)| hit.then_some(how))
+            .collect();
+            if !how.is_empty() {
+                matches.push((id, format!("{}: {}", named(id, name), how.join(", "))));
+            }
+        }
+        match matches.as_slice() {
+            [(id, _)] => Ok(id.to_string()),
+            [] => Err(Error::UnknownRun {
+                query: query.into(),
+                candidates: all
+                    .iter()
+                    .take(8)
+                    .map(|(id, name)| name.as_ref().map_or(id.clone(), |n| format!("{id} ({n})")))
+                    .collect(),
+            }),
+            _ => {
+                Err(Error::AmbiguousRun { query: query.into(), matches: matches.into_iter().map(|(_, m)| m).collect() })
+            }
         }
     }
 }

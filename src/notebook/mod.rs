@@ -122,7 +122,8 @@ fn append_entry(lab: &Lab, entry: NewEntry, repro: Option<Vec<String>>) -> Resul
     // An agent's result or decision waits for a human look. The entry is
     // written either way: a review store that cannot be read must not lose it.
     if let Err(e) = crate::review::on_notebook_entry(lab, &id, &kind, &who, &ids, &body) {
-        eprintln!("labmate: warning: entry {id} written, but its review item was not: {e}");
+        let warning = format!("labmate: warning: entry {id} written, but its review item was not: {e}");
+        eprintln!("{}", crate::text::escape_keeping_lines(&warning));
     }
     Ok(id)
 }
