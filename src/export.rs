@@ -71,7 +71,9 @@ pub fn runs_table(runs: &[Run]) -> Table {
             let col = match field {
                 "count" => Column::Int64(runs.iter().map(|r| metric(r, &key).map(|m| m.count as i64)).collect()),
                 "last_step" => Column::Int64(runs.iter().map(|r| metric(r, &key).map(|m| m.last_step)).collect()),
-                "nan_count" => Column::Int64(runs.iter().map(|r| metric(r, &key).map(|m| m.nan_count as i64)).collect()),
+                "nan_count" => {
+                    Column::Int64(runs.iter().map(|r| metric(r, &key).map(|m| m.nan_count as i64)).collect())
+                }
                 _ => Column::Double(
                     runs.iter()
                         .map(|r| {

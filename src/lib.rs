@@ -24,6 +24,7 @@
 //! - [`status`]: the compact status of a run, for models.
 //! - [`series`]: packed metric series and spike-keeping downsampling.
 //! - [`model`]: the run object every face shows.
+//! - [`procgroup`]: a run's process group from `/proc`: its members, whether it is still the run's, ending it.
 //! - [`sysmon`]: system metrics of a run's processes, host and GPUs.
 //! - [`compare`]: comparing runs and groups: config, code, metrics with verdicts.
 //! - [`naming`]: run names from templates or from what differs from the baseline.
@@ -55,6 +56,7 @@ pub mod notify;
 pub mod parquet;
 pub mod plot;
 pub mod policy;
+pub mod procgroup;
 pub mod profile;
 pub mod query;
 pub mod queue;

@@ -23,6 +23,13 @@ pub struct Slot {
     pub gpus: Vec<u32>,
 }
 
+impl Slot {
+    /// The lock files' descriptors, for the run's command to inherit.
+    pub fn fds(&self) -> Vec<std::os::fd::RawFd> {
+        self._locks.iter().map(AsRawFd::as_raw_fd).collect()
+    }
+}
+
 /// A run's place in the queue.
 pub struct Place {
     marker: PathBuf,

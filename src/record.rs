@@ -238,6 +238,9 @@ pub enum Record {
         pid: Option<u32>,
         child_pid: Option<u32>,
         pgid: Option<i32>,
+        /// Who leads the group `pgid`, so that a reader can tell it from a
+        /// later group with the same id (see [`crate::procgroup`]).
+        leader: Option<Leader>,
     },
     End(End),
     /// A record of a type this build does not know (written by a newer writer).
@@ -257,6 +260,14 @@ impl Event {
     pub fn warning(time: f64, message: impl Into<String>, data: Option<Value>) -> Event {
         Event { time, kind: "warning".into(), message: message.into(), data }
     }
+}
+
+/// The process that leads a run's group: its start time after boot (clock
+/// ticks) and the boot it started in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leader {
+    pub start: u64,
+    pub boot_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -285,6 +296,8 @@ struct Line<'a> {
     pid: Option<u32>,
     child_pid: Option<u32>,
     pgid: Option<i32>,
+    leader_start: Option<u64>,
+    boot_id: Option<String>,
     status: Option<String>,
     exit_code: Option<i32>,
     signal: Option<i32>,
@@ -333,7 +346,13 @@ impl Record {
                 },
             }),
             "queued" => Record::Queued { time, pid: l.pid.ok_or("queued record without a pid")? },
-            "start" => Record::Start { time, pid: l.pid, child_pid: l.child_pid, pgid: l.pgid },
+            "start" => Record::Start {
+                time,
+                pid: l.pid,
+                child_pid: l.child_pid,
+                pgid: l.pgid,
+                leader: l.leader_start.map(|start| Leader { start, boot_id: l.boot_id }),
+            },
             "end" => Record::End(End {
                 time,
                 status: l.status.ok_or("end record without a status")?,
@@ -380,8 +399,15 @@ impl Record {
             Record::Summary { time, data } => tagged("summary", *time, &[("data", json(data))]),
             Record::Meta { time, name, tags } => tagged("meta", *time, &[("name", json(name)), ("tags", json(tags))]),
             Record::Event(e) => with_type("event", e),
-            Record::Start { time, pid, child_pid, pgid } => {
-                tagged("start", *time, &[("pid", json(pid)), ("child_pid", json(child_pid)), ("pgid", json(pgid))])
+            Record::Start { time, pid, child_pid, pgid, leader } => {
+                let mut fields = vec![("pid", json(pid)), ("child_pid", json(child_pid)), ("pgid", json(pgid))];
+                if let Some(l) = leader {
+                    fields.push(("leader_start", json(&l.start)));
+                    if let Some(b) = &l.boot_id {
+                        fields.push(("boot_id", json(b)));
+                    }
+                }
+                tagged("start", *time, &fields)
             }
             Record::Queued { time, pid } => tagged("queued", *time, &[("pid", json(pid))]),
             Record::End(e) => with_type("end", e),
@@ -537,7 +563,14 @@ mod tests {
             Record::Config { time: 1.0, data: serde_json::from_str(r#"{"lr":0.1,"opt":{"b":[1,2]}}"#).unwrap() },
             Record::Meta { time: 1.0, name: Some("x".into()), tags: vec!["a".into()] },
             Record::Event(Event::warning(2.0, "bad \"line\"", Some(Value::from("##labmate {")))),
-            Record::Start { time: 3.0, pid: Some(1), child_pid: Some(2), pgid: Some(2) },
+            Record::Start { time: 3.0, pid: Some(1), child_pid: Some(2), pgid: Some(2), leader: None },
+            Record::Start {
+                time: 3.0,
+                pid: Some(1),
+                child_pid: Some(2),
+                pgid: Some(2),
+                leader: Some(Leader { start: 12345, boot_id: Some("b-1".into()) }),
+            },
             Record::End(End { time: 4.0, status: "failed".into(), exit_code: None, signal: Some(9), reason: None }),
         ];
         for r in records {

@@ -116,27 +116,45 @@ impl RunDir {
         flock(&f, libc::LOCK_SH | libc::LOCK_NB)
     }
 
-    /// Marks the run lost (once; later calls keep the first mark). Returns the
-    /// time of the mark.
-    pub fn mark_lost(&self, now: f64) -> Result<f64> {
+    /// Marks the run lost (once; later calls keep the first mark), with how
+    /// many of its processes were ended then. Returns the mark as recorded.
+    pub fn mark_lost(&self, now: f64, ended_processes: usize) -> Result<Lost> {
         let p = self.file(LOST_FILE);
         match OpenOptions::new().write(true).create_new(true).open(&p) {
             Ok(mut f) => {
-                let body = format!("{{\"time\": {now}}}\n");
+                let lost = Lost { time: now, ended_processes };
+                let body = format!("{{\"time\": {now}, \"ended_processes\": {ended_processes}}}\n");
                 f.write_all(body.as_bytes()).map_err(|e| Error::io(&p, e))?;
-                Ok(now)
+                Ok(lost)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(self.lost_at().unwrap_or(now)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Ok(self.lost().unwrap_or(Lost { time: now, ended_processes }))
+            }
             Err(e) => Err(Error::io(&p, e)),
         }
     }
 
     /// When the run was marked lost, if it was.
     pub fn lost_at(&self) -> Option<f64> {
+        self.lost().map(|l| l.time)
+    }
+
+    fn lost(&self) -> Option<Lost> {
         let text = fs::read_to_string(self.file(LOST_FILE)).ok()?;
         let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-        v.get("time").and_then(|t| t.as_f64())
+        Some(Lost {
+            time: v.get("time")?.as_f64()?,
+            ended_processes: v.get("ended_processes").and_then(|n| n.as_u64()).unwrap_or(0) as usize,
+        })
     }
+}
+
+/// A run marked lost (`lost.json`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lost {
+    pub time: f64,
+    /// Processes of the run still alive when it was found lost, ended then.
+    pub ended_processes: usize,
 }
 
 /// An append-only writer of one run file; each call is one `write`.

@@ -4,11 +4,12 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::index::Index;
+use crate::procgroup::Group;
 use crate::record::Record;
 use crate::rundir::{RunDir, SUPERVISOR_STREAM};
 use crate::supervisor::signals::STOP_FILE;
@@ -20,22 +21,28 @@ pub enum Stopped {
     AlreadyEnded(String),
     /// Its supervisor was asked to stop it.
     Asked,
-    /// The supervisor was gone; the command's process group was signalled here.
-    Killed,
+    /// The supervisor was gone; what lived of the run's process group was
+    /// ended here (SIGTERM, then SIGKILL after the grace period).
+    Killed { processes: usize },
 }
 
 /// Asks the run's supervisor to stop it for `reason`.
 pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) -> Result<Stopped> {
     let run = index.run(id)?;
-    if run.status != "running" && run.status != "queued" {
-        return Ok(Stopped::AlreadyEnded(run.status));
-    }
     let dir = RunDir::at(index.lab().run_dir(id));
     let spec = dir.read_spec()?;
-    if spec.host != crate::spec::hostname() {
+    let local = spec.host == crate::spec::hostname();
+    let (supervisor, group) = owner(&dir);
+    if run.status != "running" && run.status != "queued" {
+        // A run that ended without its supervisor may have left processes.
+        return Ok(match group.filter(|_| local).map(|g| g.end(grace).found) {
+            Some(n) if n > 0 => Stopped::Killed { processes: n },
+            _ => Stopped::AlreadyEnded(run.status),
+        });
+    }
+    if !local {
         return Err(Error::Invalid(format!("run {id} runs on host {}; stop it from there", spec.host)));
     }
-    let (supervisor, pgid) = owner_pids(&dir);
     let request = serde_json::json!({"time": clock::now(), "reason": reason, "by": by});
     match OpenOptions::new().write(true).create_new(true).open(dir.file(STOP_FILE)) {
         Ok(mut f) => f.write_all(format!("{request}\n").as_bytes()).map_err(|e| Error::io(dir.file(STOP_FILE), e))?,
@@ -49,36 +56,31 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
         unsafe { libc::kill(pid, libc::SIGTERM) };
         return Ok(Stopped::Asked);
     }
-    let Some(pgid) = pgid else {
-        return Ok(Stopped::AlreadyEnded(run.status));
-    };
-    // SAFETY: as above.
-    unsafe { libc::kill(-pgid, libc::SIGTERM) };
-    let deadline = Instant::now() + grace;
-    // SAFETY: signal 0 only checks that the group exists.
-    while Instant::now() < deadline && unsafe { libc::kill(-pgid, 0) } == 0 {
-        std::thread::sleep(Duration::from_millis(50));
+    match group {
+        Some(g) => Ok(Stopped::Killed { processes: g.end(grace).found }),
+        None => Ok(Stopped::AlreadyEnded(run.status)),
     }
-    // SAFETY: as above.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
-    Ok(Stopped::Killed)
 }
 
 /// The supervisor's pid and the command's process group, from the run's
 /// `queued` or `start` records.
-fn owner_pids(dir: &RunDir) -> (Option<i32>, Option<i32>) {
+fn owner(dir: &RunDir) -> (Option<i32>, Option<Group>) {
     let text = std::fs::read_to_string(dir.file(SUPERVISOR_STREAM)).unwrap_or_default();
-    let (mut pid, mut pgid) = (None, None);
+    let (mut pid, mut group) = (None, None);
     for line in text.lines().take(50) {
         match Record::parse(line) {
-            Ok(Record::Start { pid: p, pgid: g, .. }) => {
+            Ok(Record::Start { pid: p, pgid, leader, .. }) => {
                 pid = pid.or(p.map(|p| p as i32));
-                pgid = g;
+                group = pgid.filter(|g| *g > 1).map(|pgid| Group {
+                    pgid,
+                    leader_start: leader.as_ref().map(|l| l.start),
+                    boot_id: leader.and_then(|l| l.boot_id),
+                });
                 break;
             }
             Ok(Record::Queued { pid: p, .. }) => pid = Some(p as i32),
             _ => {}
         }
     }
-    (pid, pgid)
+    (pid, group)
 }

@@ -10,6 +10,8 @@ use std::fs;
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use crate::procgroup;
+
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// Samples the system metrics of one run.
@@ -79,42 +81,13 @@ struct Tree {
 fn scan(pgid: i32) -> Option<Tree> {
     let mut tree = Tree::default();
     let page = page_size();
-    for entry in fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        // A process may exit between the listing and the read: skip it.
-        let Some(stat) = fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| parse_stat(&s)) else {
-            continue;
-        };
-        if stat.pgrp != pgid {
-            continue;
-        }
+    for (pid, stat) in procgroup::processes().filter(|(_, s)| s.pgrp == pgid) {
         tree.ticks.insert((pid, stat.start), stat.ticks);
         let statm = fs::read_to_string(format!("/proc/{pid}/statm")).unwrap_or_default();
         let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         tree.rss_bytes = tree.rss_bytes.saturating_add(pages.saturating_mul(page));
     }
     Some(tree)
-}
-
-#[derive(Debug, PartialEq)]
-struct Stat {
-    pgrp: i32,
-    /// utime + stime, in clock ticks.
-    ticks: u64,
-    /// Start time after boot, in clock ticks.
-    start: u64,
-}
-
-/// Parses `/proc/<pid>/stat`. The command name (field 2) may hold spaces and
-/// parentheses, so the fixed fields start after the last `)`.
-fn parse_stat(line: &str) -> Option<Stat> {
-    let rest = &line[line.rfind(')')? + 1..];
-    // rest[0] is field 3 (state), so field n is rest[n - 3].
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let num = |n: usize| f.get(n - 3)?.parse::<u64>().ok();
-    Some(Stat { pgrp: f.get(5 - 3)?.parse().ok()?, ticks: num(14)?.checked_add(num(15)?)?, start: num(22)? })
 }
 
 /// CPU ticks spent between two scans. A process new since `before` counts
@@ -340,15 +313,6 @@ mod tests {
     use std::process::Command;
     use std::thread::sleep;
     use std::time::Duration;
-
-    #[test]
-    fn stat_parses_a_comm_with_spaces_and_parens() {
-        let line = "4242 (my (odd) prog) S 1 4200 4200 0 -1 4194560 100 0 0 0 \
-                    250 50 0 0 20 0 1 0 98765 1000000 200 18446744073709551615\n";
-        let stat = parse_stat(line).unwrap();
-        assert_eq!(stat, Stat { pgrp: 4200, ticks: 300, start: 98765 });
-        assert_eq!(parse_stat("4242 (truncated"), None);
-    }
 
     #[test]
     fn busy_ticks_never_go_negative() {

@@ -124,7 +124,17 @@ fn deleting_or_rebuilding_the_index_under_load_fails_no_reader() {
     // Two runs go on writing for the whole test; they are stopped at its end.
     let live: Vec<String> = (0..2)
         .map(|i| {
-            let out = lab.run(&["run", "--detach", "--name", &format!("live{i}"), "--", "python3", "steps.py", "100000", "0.002"]);
+            let out = lab.run(&[
+                "run",
+                "--detach",
+                "--name",
+                &format!("live{i}"),
+                "--",
+                "python3",
+                "steps.py",
+                "100000",
+                "0.002",
+            ]);
             assert!(out.status.success(), "{}", stderr(&out));
             stdout(&out).trim().to_string()
         })
@@ -144,7 +154,10 @@ fn deleting_or_rebuilding_the_index_under_load_fails_no_reader() {
                 if !out.status.success() {
                     failures.lock().unwrap().push(format!("{args:?}: {}", String::from_utf8_lossy(&out.stderr)));
                 } else if args[0] != "reindex" && serde_json::from_slice::<serde_json::Value>(&out.stdout).is_err() {
-                    failures.lock().unwrap().push(format!("{args:?}: not JSON: {}", String::from_utf8_lossy(&out.stdout)));
+                    failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("{args:?}: not JSON: {}", String::from_utf8_lossy(&out.stdout)));
                 }
             }
             remaining.fetch_sub(1, Ordering::SeqCst);

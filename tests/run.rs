@@ -285,8 +285,47 @@ with open(path, "w") as f:
     assert!(messages[1].starts_with("skipped a torn last line in client-test.jsonl"), "{messages:?}");
 }
 
+/// Prints whether the process in bg.pid lives (a zombie does not).
+const ALIVE_CHECK: &str =
+    "p=$(cat bg.pid); if [ -e /proc/$p ] && ! grep -q ') Z' /proc/$p/stat; then echo A-ALIVE; else echo A-GONE; fi";
+
+/// Whether a process lives (a zombie does not).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+}
+
+fn wait_until(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The first record of a run's supervisor stream: its pids.
+fn start_record(lab: &TestLab, id: &str) -> serde_json::Value {
+    let mut rec = serde_json::Value::Null;
+    wait_until("the run started", 20, || {
+        let text = std::fs::read_to_string(lab.run_dir(id).join("supervisor.jsonl")).unwrap_or_default();
+        rec = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|r| r["t"] == "start")
+            .unwrap_or_default();
+        !rec.is_null()
+    });
+    rec
+}
+
+fn read_pid(lab: &TestLab, file: &str) -> i32 {
+    let path = lab.path().join(file);
+    wait_until(&format!("{file} is written"), 20, || std::fs::read_to_string(&path).is_ok_and(|s| s.ends_with('\n')));
+    std::fs::read_to_string(&path).unwrap().trim().parse().unwrap()
+}
+
 #[test]
-fn a_lost_run_keeps_what_its_command_writes_after_the_supervisor_died() {
+fn a_dead_supervisor_takes_its_command_with_it_and_keeps_what_was_flushed() {
     let lab = TestLab::new();
     let script = lab.write(
         "client.py",
@@ -297,10 +336,7 @@ for i in range(50):
     labmate.log({"seen": float(i)}, step=i)
 time.sleep(0.3)
 open("ready", "w").close()
-while not os.path.exists("go"):
-    time.sleep(0.02)
-for i in range(50, 100):
-    labmate.log({"seen": float(i)}, step=i)
+time.sleep(300)
 "#,
     );
     let out = lab
@@ -310,18 +346,70 @@ for i in range(50, 100):
         .output()
         .unwrap();
     let id = stdout(&out).trim().to_string();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !lab.path().join("ready").exists() {
-        assert!(std::time::Instant::now() < deadline, "the script never got ready");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let start = std::fs::read_to_string(lab.run_dir(&id).join("supervisor.jsonl")).unwrap();
-    let start: serde_json::Value = serde_json::from_str(start.lines().next().unwrap()).unwrap();
+    wait_until("the script is ready", 20, || lab.path().join("ready").exists());
+    let start = start_record(&lab, &id);
+    let child = start["child_pid"].as_i64().unwrap() as i32;
     unsafe { libc::kill(start["pid"].as_i64().unwrap() as i32, libc::SIGKILL) };
+    wait_until("the command died with its supervisor", 20, || !alive(child));
     let run = lab.wait_for(&id, 10, |r| r["status"] == "lost");
     assert_eq!(run["metrics"]["seen"]["count"], 50);
-    lab.write("go", "");
-    let run = lab.wait_for(&id, 10, |r| r["metrics"]["seen"]["count"] == 100);
+    assert_eq!(run["reason"], "the supervisor died before the run ended");
+}
+
+#[test]
+fn stop_ends_every_process_of_a_run_whose_supervisor_died_and_its_slot_waits_for_them() {
+    let lab = TestLab::new();
+    lab.write("labmate.toml", "[queue]\nmax_concurrent = 1\n");
+    // The command leaves a process of its own that outlives it.
+    let out = lab.run(&["run", "--detach", "--name", "A", "--", "sh", "-c", "sleep 300 & echo $! > bg.pid; wait"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let a = stdout(&out).trim().to_string();
+    let bg = read_pid(&lab, "bg.pid");
+    let start = start_record(&lab, &a);
+    unsafe { libc::kill(start["pid"].as_i64().unwrap() as i32, libc::SIGKILL) };
+    wait_until("A's command died with its supervisor", 20, || !alive(start["child_pid"].as_i64().unwrap() as i32));
+
+    let out = lab.run(&["stop", "A"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!alive(bg), "stop leaves no process of the run: {}", stderr(&out));
+    let run = lab.show("A");
     assert_eq!(run["status"], "lost");
-    assert_eq!(run["metrics"]["seen"]["last"], 99.0);
+    assert!(run["reason"].as_str().unwrap().contains("ended 1 process of the run left running"), "{run:#}");
+
+    // B waits for A's slot; when it starts, nothing of A lives.
+    let out = lab.run(&["run", "--queue", "--name", "B", "--", "sh", "-c", ALIVE_CHECK]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "A-GONE");
+}
+
+#[test]
+fn a_queued_run_waits_until_a_lost_run_has_no_process_left() {
+    let lab = TestLab::new();
+    lab.write("labmate.toml", "[queue]\nmax_concurrent = 1\n");
+    let out = lab.run(&["run", "--detach", "--name", "A", "--", "sh", "-c", "sleep 300 & echo $! > bg.pid; wait"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let a = stdout(&out).trim().to_string();
+    let bg = read_pid(&lab, "bg.pid");
+    let start = start_record(&lab, &a);
+    unsafe { libc::kill(start["pid"].as_i64().unwrap() as i32, libc::SIGKILL) };
+    // Nobody looks at A: the queued run B finds it lost itself.
+    let out = lab.run(&["run", "--queue", "--name", "B", "--", "sh", "-c", ALIVE_CHECK]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "A-GONE");
+    assert!(!alive(bg));
+    assert_eq!(lab.show("A")["status"], "lost");
+}
+
+#[test]
+fn processes_the_command_leaves_behind_are_ended_at_the_runs_end() {
+    let lab = TestLab::new();
+    let out = lab.run(&["run", "--", "sh", "-c", "sleep 300 & echo $! > bg.pid; exit 0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = TestLab::started_id(&out);
+    let bg = read_pid(&lab, "bg.pid");
+    assert!(!alive(bg), "the background sleep outlived the run");
+    let run = lab.show(&id);
+    assert_eq!(run["status"], "finished");
+    let events = stdout(&lab.run(&["events", &id]));
+    assert!(events.contains("ended 1 process the command left running"), "{events}");
 }

@@ -29,7 +29,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             Stopped::AlreadyEnded(status) => {
                 say!("labmate: run {id} already ended ({status})")
             }
-            Stopped::Asked | Stopped::Killed => {}
+            Stopped::Killed { processes } if processes > 0 => {
+                let s = if processes == 1 { "" } else { "es" };
+                say!("labmate: run {id} had lost its supervisor: ended {processes} process{s} of it still running")
+            }
+            Stopped::Asked | Stopped::Killed { .. } => {}
         }
     }
     // The supervisors end their runs; report once they have (or say they are late).

@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 use super::Index;
 use crate::error::{Error, Result};
 use crate::model::Point;
-use crate::record::{Event, Record};
+use crate::procgroup::Group;
+use crate::record::{Event, Leader, Record};
 use crate::rundir::RunDir;
 use crate::series;
 use crate::spec::RunSpec;
@@ -50,6 +51,7 @@ struct RunState {
     host: String,
     /// The command's process group, from the owner's start record.
     pgid: Option<i32>,
+    leader: Option<Leader>,
     ended: bool,
     /// The latest record time seen: what warnings about the stream are dated,
     /// so that a rebuilt index says the same.
@@ -100,7 +102,9 @@ impl Index {
         let now = crate::clock::now();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if afresh {
-            tx.execute_batch("DELETE FROM runs; DELETE FROM files; DELETE FROM metrics; DELETE FROM series; DELETE FROM events;")?;
+            tx.execute_batch(
+                "DELETE FROM runs; DELETE FROM files; DELETE FROM metrics; DELETE FROM series; DELETE FROM events;",
+            )?;
         }
         for id in work {
             let dir = RunDir::at(runs_dir.join(&id));
@@ -158,7 +162,9 @@ fn forget(tx: &Transaction, id: &str) -> Result<()> {
 
 fn ingest_run(tx: &Transaction, dir: &RunDir, id: &str, now: f64, report: &mut SyncReport) -> Result<()> {
     if shrank(tx, dir.path(), id)? {
-        report.problems.push(format!("run {id}: a file of the run is shorter than what was read of it; read the run again"));
+        report
+            .problems
+            .push(format!("run {id}: a file of the run is shorter than what was read of it; read the run again"));
         forget(tx, id)?;
     }
     let mut st = match load_state(tx, id)? {
@@ -181,16 +187,31 @@ fn ingest_run(tx: &Transaction, dir: &RunDir, id: &str, now: f64, report: &mut S
         // The owner may have written its end just before it let go.
         read_streams(tx, dir, &mut offsets, &mut st, &mut batch, report)?;
         if !st.ended {
-            let at = dir.mark_lost(now)?;
+            // Nothing of a run goes on unsupervised: the command died with
+            // its supervisor; whatever else of its group lives ends here.
+            let ended = if dir.lost_at().is_none() {
+                st.group().map_or(0, |g| g.end(std::time::Duration::ZERO).found)
+            } else {
+                0
+            };
+            let lost = dir.mark_lost(now, ended)?;
             st.status = "lost".into();
             st.ended = true;
-            st.ended_at = Some(at);
-            st.reason = Some(if st.origin == "client" {
-                "the client process ended without finishing the run".into()
+            st.ended_at = Some(lost.time);
+            let mut reason = if st.origin == "client" {
+                "the client process ended without finishing the run".to_string()
             } else {
-                "the supervisor died before the run ended".into()
-            });
-            batch.events.push(lifecycle(at, format!("lost: {}", st.reason.as_deref().unwrap_or(""))));
+                "the supervisor died before the run ended".to_string()
+            };
+            if lost.ended_processes > 0 {
+                let n = lost.ended_processes;
+                reason.push_str(&format!(
+                    "; ended {n} process{} of the run left running",
+                    if n == 1 { "" } else { "es" }
+                ));
+            }
+            batch.events.push(lifecycle(lost.time, format!("lost: {reason}")));
+            st.reason = Some(reason);
         }
     } else if st.ended {
         // Other writers finished before the owner wrote its end: one more pass
@@ -336,9 +357,10 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
                 batch.events.push(lifecycle(time, "queued".into()));
             }
         }
-        Record::Start { time, pid, child_pid, pgid } => {
+        Record::Start { time, pid, child_pid, pgid, leader } => {
             st.started_at = Some(time);
             st.pgid = pgid;
+            st.leader = leader;
             if !st.ended {
                 st.status = "running".into();
             }
@@ -526,16 +548,20 @@ fn write_events(tx: &Transaction, id: &str, events: &[Event]) -> Result<()> {
 }
 
 impl RunState {
-    /// Whether the run's command still runs (known only on its own host).
+    /// The run's process group, when it ran on this host (elsewhere its id
+    /// means nothing).
+    fn group(&self) -> Option<Group> {
+        let pgid = self.pgid.filter(|p| *p > 1 && self.host == crate::spec::hostname())?;
+        Some(Group {
+            pgid,
+            leader_start: self.leader.as_ref().map(|l| l.start),
+            boot_id: self.leader.as_ref().and_then(|l| l.boot_id.clone()),
+        })
+    }
+
+    /// Whether a process of the run still lives (known only on its own host).
     fn command_alive(&self) -> bool {
-        match self.pgid {
-            Some(pgid) if pgid > 0 && self.host == crate::spec::hostname() => {
-                // SAFETY: signal 0 only checks that the group exists.
-                let r = unsafe { libc::kill(-pgid, 0) };
-                r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-            }
-            _ => false,
-        }
+        self.group().is_some_and(|g| !g.members().is_empty())
     }
 
     fn from_spec(spec: RunSpec) -> RunState {
@@ -556,6 +582,7 @@ impl RunState {
             last_time: spec.created_at,
             host: spec.host,
             pgid: None,
+            leader: None,
             origin: spec.origin,
             ended: false,
         }
@@ -563,7 +590,8 @@ impl RunState {
 }
 
 fn load_state(tx: &Transaction, id: &str) -> Result<Option<RunState>> {
-    let sql = "SELECT name, status, created_at, started_at, ended_at, exit_code, signal, reason, tags, config, summary, spec, pgid
+    let sql = "SELECT name, status, created_at, started_at, ended_at, exit_code, signal, reason, tags, config, summary, spec, pgid,
+                      leader_start, boot_id
                FROM runs WHERE id = ?1";
     let state = tx
         .prepare_cached(sql)?
@@ -594,6 +622,9 @@ fn load_state(tx: &Transaction, id: &str) -> Result<Option<RunState>> {
                 origin,
                 host,
                 pgid: r.get(12)?,
+                leader: r
+                    .get::<_, Option<i64>>(13)?
+                    .map(|start| Leader { start: start as u64, boot_id: r.get(14).ok().flatten() }),
             })
         })
         .optional()?;
@@ -602,8 +633,8 @@ fn load_state(tx: &Transaction, id: &str) -> Result<Option<RunState>> {
 
 fn save_state(tx: &Transaction, st: &RunState, complete: bool) -> Result<()> {
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO runs (id, name, status, created_at, started_at, ended_at, exit_code, signal, reason, tags, config, summary, spec, complete, pgid)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        "INSERT OR REPLACE INTO runs (id, name, status, created_at, started_at, ended_at, exit_code, signal, reason, tags, config, summary, spec, complete, pgid, leader_start, boot_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         st.id,
@@ -621,6 +652,8 @@ fn save_state(tx: &Transaction, st: &RunState, complete: bool) -> Result<()> {
         st.spec,
         complete,
         st.pgid,
+        st.leader.as_ref().map(|l| l.start as i64),
+        st.leader.as_ref().and_then(|l| l.boot_id.clone()),
     ])?;
     Ok(())
 }

@@ -21,7 +21,7 @@ use crate::lab::Lab;
 pub use ingest::SyncReport;
 
 /// Bumped whenever the schema changes; an older index is rebuilt.
-const SCHEMA_VERSION: &str = "3";
+const SCHEMA_VERSION: &str = "4";
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS runs (
     summary TEXT NOT NULL,
     spec TEXT NOT NULL,
     pgid INTEGER,
+    leader_start INTEGER,
+    boot_id TEXT,
     complete INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at DESC, id DESC);
@@ -326,8 +328,7 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 fn is_moved(e: &rusqlite::Error) -> bool {
     match e {
         rusqlite::Error::SqliteFailure(f, _) => {
-            f.extended_code == rusqlite::ffi::SQLITE_READONLY_DBMOVED
-                || f.code == rusqlite::ErrorCode::SystemIoFailure
+            f.extended_code == rusqlite::ffi::SQLITE_READONLY_DBMOVED || f.code == rusqlite::ErrorCode::SystemIoFailure
         }
         _ => false,
     }
@@ -335,7 +336,10 @@ fn is_moved(e: &rusqlite::Error) -> bool {
 
 /// The file is not an index, or a damaged one.
 fn is_broken(e: &rusqlite::Error) -> bool {
-    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseCorrupt) | Some(rusqlite::ErrorCode::NotADatabase))
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) | Some(rusqlite::ErrorCode::NotADatabase)
+    )
 }
 
 /// The device and inode of the index and its `-wal` and `-shm`, when all

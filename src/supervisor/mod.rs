@@ -14,6 +14,7 @@ pub mod signals;
 mod watch;
 
 use std::io;
+use std::os::fd::RawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -36,8 +37,9 @@ use crate::id;
 use crate::lab::Lab;
 use crate::naming;
 use crate::policy::Policy;
+use crate::procgroup::Group;
 use crate::queue;
-use crate::record::{End, Event, Record};
+use crate::record::{End, Event, Leader, Record};
 use crate::rules::Babysitter;
 use crate::rundir::{self, OwnerLock, RunDir};
 use crate::spec::{self, RunSpec};
@@ -221,7 +223,7 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
         }
     };
     let gpus = (!slot.gpus.is_empty()).then(|| slot.gpus.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
-    let mut child = match spawn_child(&spec, &dir, &lab, gpus.as_deref()) {
+    let mut child = match spawn_child(&spec, &dir, &lab, gpus.as_deref(), &slot.fds()) {
         Ok(c) => c,
         Err(e) => {
             let reason = format!("could not start {}: {e}", spec.command[0]);
@@ -236,16 +238,19 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
         }
     };
     let pgid = child.id() as i32;
+    let group = Group::of_leader(pgid);
     let started = clock::now();
     record(&Record::Start {
         time: started,
         pid: Some(std::process::id()),
         child_pid: Some(child.id()),
         pgid: Some(pgid),
+        leader: group.leader_start.map(|start| Leader { start, boot_id: group.boot_id.clone() }),
     });
     on_stage(&spec, Stage::Started);
 
-    let stopper = Arc::new(Stopper::new(pgid, Duration::from_secs_f64(babysit.supervisor.stop_grace)));
+    let stop_grace = Duration::from_secs_f64(babysit.supervisor.stop_grace);
+    let stopper = Arc::new(Stopper::new(pgid, stop_grace));
     let activity = Arc::new(Activity::new(started));
     let output_tail = Arc::new(Mutex::new(Tail::default()));
     let stderr_tail = Arc::new(Mutex::new(Tail::default()));
@@ -312,18 +317,37 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
         })
     };
 
-    let status = wait_child(&mut child);
+    // The command's exit is seen without reaping it, so that its pid (the
+    // group's id) stays taken until what it left behind is dealt with.
+    wait_exit(pgid);
     // Output may still come from processes the command left behind; wait a
-    // little for both pipes to close, then close the run regardless.
-    let deadline = Instant::now() + DRAIN_GRACE;
+    // little for both pipes to close. Then whatever is left of the group is
+    // ended (SIGTERM, SIGKILL after the grace period): nothing of a run
+    // outlives it.
     let mut closed = 0;
-    while closed < 2 {
-        match drained_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(()) => closed += 1,
-            Err(_) => break,
+    let mut drain = |limit: Duration| {
+        let deadline = Instant::now() + limit;
+        while closed < 2 {
+            match drained_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(()) => closed += 1,
+                Err(_) => break,
+            }
         }
+        closed
+    };
+    drain(DRAIN_GRACE);
+    let left = group.end(stop_grace);
+    if left.found > 0 {
+        let n = left.found;
+        let mut message = format!("ended {n} process{} the command left running", if n == 1 { "" } else { "es" });
+        if left.killed > 0 {
+            message.push_str(&format!(" ({} after SIGKILL)", left.killed));
+        }
+        let data = serde_json::json!({"processes": left.found, "sigkill": left.killed});
+        record(&Record::Event(Event { time: clock::now(), kind: "info".into(), message, data: Some(data) }));
     }
-    stopper.finish();
+    let closed = drain(Duration::from_secs(1));
+    let status = wait_child(&mut child);
     if closed == 2 {
         let _ = out_pump.join();
         let _ = err_pump.join();
@@ -377,10 +401,23 @@ fn take_turn(
     let place = queue::Place::join(lab, spec)?;
     let gpus = queue::usable_gpus();
     let want_gpus = usize::from(!gpus.is_empty());
+    // Catching up the index finds runs whose supervisor died and ends what is
+    // left of them, so that their slots come free (see `spawn_child`).
+    let sweep = || {
+        let _ = crate::index::Index::open_synced(lab);
+    };
+    let mut round = 0u64;
     loop {
+        round += 1;
         if place.is_first(lab) {
+            if round % 8 == 0 {
+                sweep();
+            }
             if let Some(slot) = queue::try_take(lab, max_concurrent(), &gpus, want_gpus) {
                 place.leave();
+                // A slot freed by a lost run's command may have been left by
+                // processes of it that closed the lock: none may go on.
+                sweep();
                 return Ok(Ok(slot));
             }
         }
@@ -403,7 +440,7 @@ fn end_record(o: &Outcome) -> Record {
     })
 }
 
-fn spawn_child(spec: &RunSpec, dir: &RunDir, lab: &Lab, gpus: Option<&str>) -> io::Result<Child> {
+fn spawn_child(spec: &RunSpec, dir: &RunDir, lab: &Lab, gpus: Option<&str>, keep: &[RawFd]) -> io::Result<Child> {
     let mut cmd = Command::new(&spec.command[0]);
     if let Some(gpus) = gpus {
         cmd.env("CUDA_VISIBLE_DEVICES", gpus);
@@ -425,18 +462,49 @@ fn spawn_child(spec: &RunSpec, dir: &RunDir, lab: &Lab, gpus: Option<&str>) -> i
     // not blocked (this thread blocks them for sigwait, and exec keeps the
     // mask) and not ignored (a shell starts background jobs with SIGINT
     // ignored, and exec keeps that too).
-    // SAFETY: sigemptyset, pthread_sigmask and signal are async-signal-safe.
+    //
+    // The command dies with its supervisor (SIGKILL when the supervisor's
+    // thread that started it dies), so it never runs unwatched; the rest of
+    // its group is ended by the first reader that finds the run lost.
+    //
+    // It also holds the run's slot and GPU locks (inherited, not closed on
+    // exec): a slot is free only once no process of the run that keeps it lives.
+    let supervisor = std::process::id() as libc::pid_t;
+    let keep = keep.to_vec();
+    // SAFETY: sigemptyset, pthread_sigmask, signal, prctl, getppid and fcntl
+    // are async-signal-safe.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             let mut none: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut none);
             libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
             libc::signal(libc::SIGINT, libc::SIG_DFL);
             libc::signal(libc::SIGTERM, libc::SIG_DFL);
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::getppid() != supervisor {
+                return Err(io::Error::other("the supervisor ended before the command started"));
+            }
+            for &fd in &keep {
+                libc::fcntl(fd, libc::F_SETFD, 0);
+            }
             Ok(())
         });
     }
     cmd.spawn()
+}
+
+/// Waits for the command to exit, leaving it to be reaped by [`wait_child`].
+fn wait_exit(pid: i32) {
+    loop {
+        // SAFETY: waitid fills the zeroed siginfo; WNOWAIT leaves the child waitable.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let rc = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if rc == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return;
+        }
+    }
 }
 
 fn wait_child(child: &mut Child) -> std::process::ExitStatus {

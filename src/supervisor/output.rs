@@ -223,13 +223,16 @@ mod tests {
                 other => panic!("{other:?}"),
             })
             .collect();
-        assert_eq!(steps[..5], [
-            Ok((1i64 << 53) + 1),
-            Ok(1_796_104_428_665_247_500),
-            Ok(1_796_104_428_665_247_501),
-            Ok(i64::MAX),
-            Ok(i64::MAX)
-        ]);
+        assert_eq!(
+            steps[..5],
+            [
+                Ok((1i64 << 53) + 1),
+                Ok(1_796_104_428_665_247_500),
+                Ok(1_796_104_428_665_247_501),
+                Ok(i64::MAX),
+                Ok(i64::MAX)
+            ]
+        );
         assert!(steps[5].as_ref().unwrap_err().contains("outside the signed 64-bit range"), "{:?}", steps[5]);
         assert_eq!(steps[6], Ok(i64::MAX), "a bad step loses no later point");
     }

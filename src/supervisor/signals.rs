@@ -54,14 +54,6 @@ impl Stopper {
         }
     }
 
-    /// Kills whatever is left of the group after a stop (children the
-    /// command left behind).
-    pub fn finish(&self) {
-        if self.state.lock().expect("stop lock").reason.is_some() {
-            signal_group(self.pgid, libc::SIGKILL);
-        }
-    }
-
     pub fn reason(&self) -> Option<String> {
         self.state.lock().expect("stop lock").reason.clone()
     }
