@@ -1,0 +1,205 @@
+//! No input makes a parser of user text panic, overflow its stack or hang:
+//! random and adversarial text through each of them (`--where` and paths,
+//! `--until` and rules, config values, durations and times, sort keys,
+//! `labmate.toml`, notebook references and files, `##labmate` lines), and
+//! the inputs that once aborted the binary, through the binary.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{TestLab, stderr};
+use labmate::model::{MetricSummary, Run};
+use labmate::query::{Expr, Path};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed};
+
+/// Few cases, a fixed seed and no files written: the same quick run every time.
+fn config() -> Config {
+    Config { cases: 256, failure_persistence: None, rng_seed: RngSeed::Fixed(8), ..Config::default() }
+}
+
+/// Smaller than any thread a parser runs on (test threads have 2 MiB, the
+/// binary's main thread 8 MiB): unbounded recursion overflows here at once.
+const SMALL_STACK: usize = 512 * 1024;
+
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(SMALL_STACK)
+        .spawn(f)
+        .expect("a thread")
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Random text: any characters, or bytes read the lossy way (as a program's
+/// output is), or the tokens of a grammar strung together with or without blanks.
+fn soup(tokens: &'static [&'static str]) -> impl Strategy<Value = String> {
+    let words =
+        prop::collection::vec((prop::sample::select(tokens), prop::sample::select(&[" ", "", "  "][..])), 0..120)
+            .prop_map(|parts| parts.into_iter().map(|(t, sep)| format!("{t}{sep}")).collect::<String>());
+    let bytes = prop::collection::vec(any::<u8>(), 0..300).prop_map(|b| String::from_utf8_lossy(&b).into_owned());
+    prop_oneof![words, any::<String>(), bytes]
+}
+
+fn repeat(unit: &str, n: usize) -> String {
+    unit.repeat(n)
+}
+
+fn sample_run() -> Run {
+    let mut metrics = BTreeMap::new();
+    metrics.insert(
+        "loss".to_string(),
+        MetricSummary { last: 0.5, min: 0.4, max: 2.0, count: 10, last_step: 9, nan_count: 0, mean: 1.0 },
+    );
+    Run {
+        id: "r-aaaa".into(),
+        name: Some("base".into()),
+        status: "finished".into(),
+        exit_code: Some(0),
+        signal: None,
+        reason: None,
+        command: vec!["python3".into()],
+        created_at: String::new(),
+        created_ts: 0.0,
+        ended_at: None,
+        duration_s: 1.0,
+        git: None,
+        config: serde_json::json!({"lr": 0.1, "optim": {"name": "adam"}}).as_object().unwrap().clone(),
+        summary: Default::default(),
+        tags: vec!["baseline".into()],
+        metrics,
+    }
+}
+
+/// Parses an expression and, when it parses, uses it the ways a command does.
+fn use_expr(text: &str) -> Result<bool, labmate::Error> {
+    let e = Expr::parse(text)?;
+    let _ = e.paths();
+    Ok(e.eval(&sample_run(), &|_, _, _| Some(1.0)))
+}
+
+/// The message of a parser's error, with its column checked to lie within the text.
+fn message(e: labmate::Error) -> String {
+    if let labmate::Error::BadExpression { text, column, .. } = &e {
+        assert!(*column >= 1 && *column <= text.chars().count() + 1, "column {column} outside the text: {e}");
+    }
+    e.to_string()
+}
+
+const WHERE_TOKENS: &[&str] = &[
+    "(",
+    ")",
+    "not",
+    "and",
+    "or",
+    "config.lr",
+    "config.optim.name",
+    "metrics.loss.min",
+    "metrics.loss@3",
+    "metrics.",
+    "summary.x",
+    "status",
+    "tags",
+    "name",
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "=",
+    "~",
+    "!",
+    "contains",
+    "exists",
+    "1",
+    "-2.5e3",
+    "NaN",
+    "true",
+    "\"x\"",
+    "'(('",
+    "\"",
+    "'",
+    "\\",
+    "\"[a-\"",
+    "'.*'",
+    "é",
+    "\u{0}",
+];
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn where_expressions_parse_or_say_why(text in soup(WHERE_TOKENS)) {
+        if let Err(e) = use_expr(&text) {
+            message(e);
+        }
+    }
+
+    #[test]
+    fn paths_parse_or_say_why(text in soup(WHERE_TOKENS)) {
+        if let Ok(p) = Path::parse(&text) {
+            let _ = p.get(&sample_run(), &|_, _, _| None);
+        }
+    }
+}
+
+#[test]
+fn deep_where_expressions_are_refused_not_overflowed() {
+    on_small_stack(|| {
+        for (open, close) in [("(", ")"), ("not ", ""), ("not (", ")"), ("( not ", ")")] {
+            for depth in [65, 1000, 8000] {
+                let text = format!("{}config.lr < 1{}", repeat(open, depth), repeat(close, depth));
+                let e = message(Expr::parse(&text).unwrap_err());
+                assert!(e.contains("nested deeper than 64 levels"), "{open:?} x {depth}: {e}");
+            }
+        }
+        let e = message(Expr::parse(&repeat("(", 60_000)).unwrap_err());
+        assert!(e.contains("nested deeper than 64 levels"), "{e}");
+    });
+}
+
+#[test]
+fn the_deepest_allowed_expression_parses_and_evaluates() {
+    on_small_stack(|| {
+        let text = format!("{}config.lr < 1{}", repeat("not (", 32), repeat(")", 32));
+        assert!(use_expr(&text).map_err(message).unwrap());
+        let text = format!("{}config.lr < 1{}", repeat("(", 64), repeat(")", 64));
+        assert!(use_expr(&text).map_err(message).unwrap());
+    });
+}
+
+#[test]
+fn long_chains_of_and_or_evaluate_on_a_small_stack() {
+    on_small_stack(|| {
+        let or = vec!["config.lr > 5"; 3000].join(" or ") + " or config.lr < 1";
+        assert!(use_expr(&or).map_err(message).unwrap());
+        let and = vec!["(config.lr < 1)"; 3000].join("and");
+        assert!(use_expr(&and).map_err(message).unwrap());
+    });
+}
+
+#[test]
+fn where_expressions_over_64_kib_are_refused() {
+    let text = vec!["config.lr < 1"; 6000].join(" and ");
+    let e = message(Expr::parse(&text).unwrap_err());
+    assert!(e.contains("longer than 65536 bytes"), "{e}");
+    assert!(e.lines().all(|l| l.chars().count() < 200), "the message shows a window of the text: {e}");
+    assert!(Expr::parse(text[..60_000].rsplit_once(" and").unwrap().0).is_ok());
+}
+
+#[test]
+fn deep_where_from_the_command_line_is_a_clear_error() {
+    let lab = TestLab::with_git();
+    assert!(lab.run(&["init"]).status.success());
+    let parens = format!("{}config.lr<1{}", repeat("(", 6000), repeat(")", 6000));
+    let nots = format!("{}config.lr<1", repeat("not ", 16_000));
+    for (text, column) in [(parens, 65), (nots, 257)] {
+        let out = lab.run(&["runs", "--where", &text]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(&format!("bad expression at column {column}: nested deeper than 64 levels")), "{err}");
+    }
+}
