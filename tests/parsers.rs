@@ -203,3 +203,79 @@ fn deep_where_from_the_command_line_is_a_clear_error() {
         assert!(err.contains(&format!("bad expression at column {column}: nested deeper than 64 levels")), "{err}");
     }
 }
+
+const RULE_TOKENS: &[&str] = &[
+    "loss",
+    "val_loss",
+    "sys/gpu0/temp_c",
+    "step",
+    "and",
+    "or",
+    "for",
+    "after",
+    "=>",
+    "=",
+    ">",
+    ">=",
+    "<",
+    "<=",
+    "==",
+    "!=",
+    "!",
+    "alert",
+    "stop",
+    "1",
+    "0",
+    "-3",
+    "1e400",
+    "inf",
+    "-inf",
+    "NaN",
+    "1.5",
+    "9223372036854775807",
+    "(",
+    ")",
+    "\t",
+    "é",
+    "\u{0}",
+];
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn rules_and_conditions_parse_or_say_why(text in soup(RULE_TOKENS)) {
+        match labmate::rules::parse_condition(&text) {
+            Ok(c) => { let _ = c.holds(|_| Some(1.0)); }
+            Err(e) => { message(e); }
+        }
+        if let Err(e) = labmate::rules::parse_rule(&text) {
+            message(e);
+        }
+    }
+}
+
+#[test]
+fn conditions_and_rules_over_64_kib_are_refused() {
+    let condition = vec!["loss < 1"; 8000].join(" and ");
+    let e = message(labmate::rules::parse_condition(&condition).unwrap_err());
+    assert!(e.starts_with("bad condition at column 65537: longer than 65536 bytes"), "{e}");
+    let rule = format!("loss > 1{} => stop", repeat(" ", 70_000));
+    let e = message(labmate::rules::parse_rule(&rule).unwrap_err());
+    assert!(e.starts_with("bad rule at column 65537: longer than 65536 bytes"), "{e}");
+}
+
+#[test]
+fn deep_or_long_until_from_the_command_line_is_a_clear_error() {
+    let lab = TestLab::with_git();
+    assert!(lab.run(&["init"]).status.success());
+    let deep = format!("{}step>1{}", repeat("(", 6000), repeat(")", 6000));
+    let long = vec!["step > 1"; 8000].join(" and ");
+    for (text, says) in [(deep, "bad condition at column 1: expected a metric name"), (long, "longer than 65536 bytes")]
+    {
+        let out = lab.run(&["wait", "some-run", "--until", &text]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+}
