@@ -279,3 +279,93 @@ fn deep_or_long_until_from_the_command_line_is_a_clear_error() {
         assert!(err.contains(says), "{err}");
     }
 }
+
+const TIME_TOKENS: &[&str] = &[
+    "1",
+    "90",
+    "0.5",
+    ".",
+    "ms",
+    "s",
+    "sec",
+    "m",
+    "min",
+    "h",
+    "d",
+    "1e300",
+    "1e400",
+    "-",
+    "+",
+    ":",
+    "T",
+    "Z",
+    " ",
+    "2026",
+    "9999999999999999",
+    "-01",
+    "-13",
+    "-99",
+    "12:00",
+    "99:99",
+    ":60",
+    "+02:00",
+    "-99:99",
+    "NaN",
+    "inf",
+    "é",
+];
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn durations_are_finite_and_fit_a_timeout(text in soup(TIME_TOKENS)) {
+        if let Ok(secs) = labmate::clock::parse_duration(&text) {
+            prop_assert!(std::time::Duration::try_from_secs_f64(secs).is_ok(), "{text:?} gave {secs}");
+        }
+    }
+
+    #[test]
+    fn times_parse_to_finite_instants_or_say_why(text in soup(TIME_TOKENS)) {
+        if let Ok(t) = labmate::clock::parse_time(&text, 1.0e9) {
+            prop_assert!(t.is_finite(), "{text:?} gave {t}");
+        }
+    }
+}
+
+#[test]
+fn absurd_durations_and_times_are_refused() {
+    let huge = format!("1{}s", repeat("0", 400));
+    for text in ["1e300", "1e19", "999999999999d", huge.as_str()] {
+        let e = labmate::clock::parse_duration(text).unwrap_err();
+        assert!(e.contains("longer than 100 years"), "{text}: {e}");
+    }
+    assert_eq!(labmate::clock::parse_duration("36500d").unwrap(), 36500.0 * 86_400.0);
+    for text in ["9999999999999999-01-01", "2020-13-01", "2020-01-01T99:00:00Z", "2020-01-01T10:00:00+99999999999:00"] {
+        assert!(labmate::clock::parse_time(text, 0.0).is_err(), "{text}");
+    }
+}
+
+#[test]
+fn absurd_durations_in_labmate_toml_are_refused() {
+    for text in ["[supervisor]\nstop_grace = inf\n", "[notify]\ntimeout = 1e300\n", "[gates]\ntimeout = nan\n"] {
+        let e = labmate::policy::Policy::parse(text).unwrap_err();
+        assert!(e.contains("100 years"), "{text}: {e}");
+    }
+}
+
+#[test]
+fn absurd_timeouts_and_times_from_the_command_line_are_clear_errors() {
+    let lab = TestLab::with_git();
+    assert!(lab.run(&["init"]).status.success());
+    for args in [
+        &["wait", "some-run", "--timeout", "1e300"][..],
+        &["events", "--since", "9999999999999999-01-01"],
+        &["notebook", "show", "--since", "2020-01-01T10:00:00+99999999999:00"],
+    ] {
+        let out = lab.run(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("labmate: error: --") || err.contains("bad time"), "{args:?}: {err}");
+    }
+}
