@@ -369,3 +369,73 @@ fn absurd_timeouts_and_times_from_the_command_line_are_clear_errors() {
         assert!(err.starts_with("labmate: error: --") || err.contains("bad time"), "{args:?}: {err}");
     }
 }
+
+const CONFIG_TOKENS: &[&str] = &[
+    "a", "b", "lr", ".", "=", "[", "]", "{", "}", "\"", ",", ":", "1", "3e-4", "1e999", "true", "null", "NaN", " ", "é",
+];
+
+/// What a launch records of a config (`run.json` holds it two levels down)
+/// reads back as it was written.
+fn recorded_config_reads_back(config: serde_json::Map<String, serde_json::Value>) {
+    let text = serde_json::to_string_pretty(&serde_json::json!({"run": {"config": config}})).unwrap();
+    let back: serde_json::Value = serde_json::from_str(&text).expect("a recorded config reads back");
+    assert_eq!(back["run"]["config"], serde_json::Value::Object(config));
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn config_values_parse_and_read_back_or_say_why(
+        args in prop::collection::vec(soup(CONFIG_TOKENS), 1..4),
+    ) {
+        if let Ok(config) = labmate::spec::parse_config(&args) {
+            recorded_config_reads_back(config);
+        }
+    }
+}
+
+#[test]
+fn configs_nested_deeper_than_64_levels_are_refused() {
+    let config = |arg: String| labmate::spec::parse_config(&[arg]);
+    let key = |parts: usize| vec!["a"; parts].join(".");
+    let list = |depth: usize| format!("{}1{}", repeat("[", depth), repeat("]", depth));
+    for (arg, ok) in [
+        (format!("{}=1", key(64)), true),
+        (format!("{}=1", key(65)), false),
+        (format!("{}=1", key(50_000)), false),
+        (format!("a={}", list(63)), true),
+        (format!("a={}", list(64)), false),
+        (format!("a={}", list(127)), false),
+        (format!("a={}", list(5000)), false),
+        (format!("{}={}", key(32), list(32)), true),
+        (format!("{}={}", key(33), list(32)), false),
+    ] {
+        match config(arg.clone()) {
+            Ok(c) => {
+                assert!(ok, "{arg:.40} was taken");
+                on_small_stack(move || recorded_config_reads_back(c));
+            }
+            Err(e) => {
+                let e = e.to_string();
+                assert!(!ok, "{arg:.40}: {e}");
+                assert!(e.contains("nests deeper than 64 levels"), "{e:.300}");
+                assert!(e.chars().count() < 400, "the message shows the start of the argument: {e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_deep_config_from_the_command_line_is_refused_before_the_run() {
+    let lab = TestLab::with_git();
+    for value in [format!("{}1{}", repeat("[", 127), repeat("]", 127)), repeat("a.", 40_000) + "a"] {
+        let arg = if value.starts_with('[') { format!("x={value}") } else { format!("{value}=1") };
+        let out = lab.run(&["run", "--config", &arg, "--", "true"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err:.300}");
+        assert!(err.contains("nests deeper than 64 levels"), "{err:.300}");
+    }
+    let out = lab.run(&["runs", "--json"]);
+    assert!(stderr(&out).is_empty(), "no run was recorded half-readable: {}", stderr(&out));
+}
