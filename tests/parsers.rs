@@ -79,6 +79,11 @@ fn use_expr(text: &str) -> Result<bool, labmate::Error> {
     Ok(e.eval(&sample_run(), &|_, _, _| Some(1.0)))
 }
 
+/// The message of an error a parser must give (its result may be too big to print).
+fn refused<T>(result: Result<T, labmate::Error>) -> String {
+    message(result.err().expect("refused"))
+}
+
 /// The message of a parser's error, with its column checked to lie within the text.
 fn message(e: labmate::Error) -> String {
     if let labmate::Error::BadExpression { text, column, .. } = &e {
@@ -152,11 +157,11 @@ fn deep_where_expressions_are_refused_not_overflowed() {
         for (open, close) in [("(", ")"), ("not ", ""), ("not (", ")"), ("( not ", ")")] {
             for depth in [65, 1000, 8000] {
                 let text = format!("{}config.lr < 1{}", repeat(open, depth), repeat(close, depth));
-                let e = message(Expr::parse(&text).unwrap_err());
+                let e = refused(Expr::parse(&text));
                 assert!(e.contains("nested deeper than 64 levels"), "{open:?} x {depth}: {e}");
             }
         }
-        let e = message(Expr::parse(&repeat("(", 60_000)).unwrap_err());
+        let e = refused(Expr::parse(&repeat("(", 60_000)));
         assert!(e.contains("nested deeper than 64 levels"), "{e}");
     });
 }
@@ -184,7 +189,7 @@ fn long_chains_of_and_or_evaluate_on_a_small_stack() {
 #[test]
 fn where_expressions_over_64_kib_are_refused() {
     let text = vec!["config.lr < 1"; 6000].join(" and ");
-    let e = message(Expr::parse(&text).unwrap_err());
+    let e = refused(Expr::parse(&text));
     assert!(e.contains("longer than 65536 bytes"), "{e}");
     assert!(e.lines().all(|l| l.chars().count() < 200), "the message shows a window of the text: {e}");
     assert!(Expr::parse(text[..60_000].rsplit_once(" and").unwrap().0).is_ok());
@@ -258,10 +263,10 @@ proptest! {
 #[test]
 fn conditions_and_rules_over_64_kib_are_refused() {
     let condition = vec!["loss < 1"; 8000].join(" and ");
-    let e = message(labmate::rules::parse_condition(&condition).unwrap_err());
+    let e = refused(labmate::rules::parse_condition(&condition));
     assert!(e.starts_with("bad condition at column 65537: longer than 65536 bytes"), "{e}");
     let rule = format!("loss > 1{} => stop", repeat(" ", 70_000));
-    let e = message(labmate::rules::parse_rule(&rule).unwrap_err());
+    let e = refused(labmate::rules::parse_rule(&rule));
     assert!(e.starts_with("bad rule at column 65537: longer than 65536 bytes"), "{e}");
 }
 
@@ -438,4 +443,134 @@ fn a_deep_config_from_the_command_line_is_refused_before_the_run() {
     }
     let out = lab.run(&["runs", "--json"]);
     assert!(stderr(&out).is_empty(), "no run was recorded half-readable: {}", stderr(&out));
+}
+
+const REFERENCE_TOKENS: &[&str] = &[
+    "group:",
+    "compare ",
+    ".",
+    " .",
+    "r-aaaa",
+    "base",
+    "lr0.01",
+    "config.lr",
+    "metrics.loss.min",
+    "metrics.loss@3",
+    ".mean",
+    ".n",
+    "=",
+    "==",
+    "@",
+    "{{",
+    "}}",
+    " ",
+    "(",
+    "not ",
+    "é",
+    "\u{0}",
+];
+
+const NOTEBOOK_TOKENS: &[&str] = &[
+    "{{",
+    "}}",
+    "<!--",
+    "-->",
+    "**",
+    "<!--/-->",
+    "\n",
+    "\n\n",
+    "# Results\n",
+    "<!-- labmate:entry ",
+    r#"{"id": "n-1", "time": 1, "kind": "note", "author": "a", "runs": ["r-aaaa"]}"#,
+    "<!-- labmate:results -->",
+    "<!-- /labmate:results -->",
+    "```",
+    "~~~",
+    "`",
+    "``",
+    "€",
+    "base.config.lr",
+    "base.metrics.loss",
+    "group:lr=0.1 ",
+    "compare base base loss",
+    "base",
+    "r-aaaa",
+    "0.5",
+    "loss",
+    "=",
+    "of",
+    "is",
+    " ",
+    "é",
+];
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn references_parse_or_say_why(text in soup(REFERENCE_TOKENS)) {
+        let _ = labmate::notebook::refs::Reference::parse(&text);
+    }
+}
+
+/// A lab with one finished run, `base` (lr 0.1, loss 0.5 at step 3).
+fn lab_with_a_run() -> TestLab {
+    let lab = TestLab::with_git();
+    let script = r#"echo '##labmate {"step": 3, "loss": 0.5}'"#;
+    let out = lab.run(&["run", "--name", "base", "--config", "lr=0.1", "--", "sh", "-c", script]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    lab
+}
+
+#[test]
+fn notebooks_are_read_and_checked_whatever_they_hold() {
+    let lab = lab_with_a_run();
+    let dir = labmate::Lab::find(lab.path(), None).unwrap();
+    let (index, _) = labmate::Index::open_synced(&dir).unwrap();
+    let mut runner = proptest::test_runner::TestRunner::new(config());
+    runner
+        .run(&soup(NOTEBOOK_TOKENS), |text| {
+            let _ = labmate::notebook::Notebook::parse("LABNOTEBOOK.md".into(), text.clone());
+            let _ = labmate::notebook::refs::plain(&text);
+            std::fs::write(lab.path().join("LABNOTEBOOK.md"), &text).unwrap();
+            let _ = labmate::notebook::check(&dir, &index);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn references_longer_than_4_kib_are_refused() {
+    let body = format!("base.config.{}", repeat("a.", 3000));
+    let Err(e) = labmate::notebook::refs::Reference::parse(&body) else { panic!("a long reference was taken") };
+    assert!(e.contains("longer than 4096 bytes"), "{e:.300}");
+}
+
+#[test]
+fn notebook_text_after_wide_characters_is_scanned_without_a_panic() {
+    assert_eq!(labmate::notebook::refs::plain("€€{{x.config.lr}}"), "€€{{x.config.lr}}");
+    let lab = lab_with_a_run();
+    lab.write(
+        "LABNOTEBOOK.md",
+        "# Lab notebook\n\n€€{{base.config.lr}} and €€<!--{{base.config.lr}}-->**0.2**<!--/-->\n",
+    );
+    let out = lab.run(&["notebook", "check"]);
+    assert_eq!(out.status.code(), Some(1), "the stale value is a mismatch: {}", stderr(&out));
+    assert!(common::stdout(&out).contains("0.2"), "{}", common::stdout(&out));
+}
+
+/// Inputs that take a scan per marker over the rest of the text would not
+/// finish; one pass reads them at once.
+#[test]
+fn notebooks_full_of_markers_are_read_in_one_pass() {
+    for text in [
+        repeat("{{", 1_000_000),
+        repeat("{{a}", 500_000),
+        repeat("<!--{{base.config.lr}}-->**", 100_000),
+        repeat("<!--{{", 300_000),
+    ] {
+        let _ = labmate::notebook::refs::plain(&text);
+    }
+    let nb = labmate::notebook::Notebook::parse("x".into(), repeat("<!-- labmate:results -->\n", 100_000));
+    assert_eq!(nb.problems.len(), 100_000, "each open marker without its close is named");
 }
