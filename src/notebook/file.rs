@@ -56,7 +56,7 @@ impl Settings {
             Err(e) => return Err(Error::io(&policy, e)),
         };
         let bad = |why: String| Error::BadPolicy { path: policy.clone(), why };
-        let value: toml::Value = toml::from_str(&text).map_err(|e| bad(e.to_string().trim_end().to_string()))?;
+        let value: toml::Value = toml::from_str(&text).map_err(|e| bad(crate::policy::toml_error(&e)))?;
         if let Some(key) = value.get("runs").and_then(|r| r.get("seed_key")).and_then(|k| k.as_str()) {
             s.seed_key = key.to_string();
         }
