@@ -176,9 +176,10 @@ pub(crate) fn find(text: &str) -> Vec<Found> {
             if let Some(c) = rendered_close.from(text, p).filter(|c| *c < line_end) {
                 let body = text[p + 2..c].trim().to_string();
                 let after = c + 5;
-                let value_end = match text[after..].starts_with("**") {
-                    true => rendered_end.from(text, after + 2).filter(|e| *e < line_end),
-                    false => None,
+                let value_end = if text[after..].starts_with("**") {
+                    rendered_end.from(text, after + 2).filter(|e| *e < line_end)
+                } else {
+                    None
                 };
                 let (end, rendered) = match value_end {
                     Some(e) => (e + RENDERED_END.len(), Some(text[after + 2..e].to_string())),
