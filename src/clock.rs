@@ -46,8 +46,21 @@ pub fn human_duration(secs: f64) -> String {
     }
 }
 
-/// Parses a duration: `90`, `90s`, `500ms`, `5m`, `2h`, `1d`, `1h30m`.
+/// The longest duration labmate takes: 100 years of 365 days. Anything
+/// longer means "never", and would not fit a timer.
+pub const MAX_DURATION_S: f64 = 100.0 * 365.0 * 86_400.0;
+
+/// Parses a duration: `90`, `90s`, `500ms`, `5m`, `2h`, `1d`, `1h30m`;
+/// at most [`MAX_DURATION_S`].
 pub fn parse_duration(text: &str) -> Result<f64, String> {
+    let secs = parse_seconds(text)?;
+    if secs > MAX_DURATION_S {
+        return Err(format!("bad duration '{text}': longer than 100 years"));
+    }
+    Ok(secs)
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
     let t = text.trim();
     if let Ok(secs) = t.parse::<f64>() {
         return if secs >= 0.0 && secs.is_finite() { Ok(secs) } else { Err(format!("bad duration '{text}'")) };
@@ -96,19 +109,30 @@ fn parse_rfc3339(s: &str) -> Option<f64> {
     };
     let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
     let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    // Out of range fields are no date; in range, the arithmetic cannot overflow.
+    if !(0..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
     let (clock, offset) = if let Some(c) = time.strip_suffix('Z') {
         (c, 0)
     } else if let Some(i) = time.rfind(['+', '-']) {
         let (c, off) = time.split_at(i);
         let sign = if off.starts_with('-') { -1 } else { 1 };
         let (oh, om) = off[1..].split_once(':')?;
-        (c, sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60))
+        let (oh, om) = (oh.parse::<i64>().ok()?, om.parse::<i64>().ok()?);
+        if !(0..=23).contains(&oh) || !(0..=59).contains(&om) {
+            return None;
+        }
+        (c, sign * (oh * 3600 + om * 60))
     } else {
         (time, 0)
     };
     let mut c = clock.split(':');
     let (h, mi) = (c.next()?.parse::<i64>().ok()?, c.next()?.parse::<i64>().ok()?);
     let sec: f64 = c.next().unwrap_or("0").parse().ok()?;
+    if !(0..=23).contains(&h) || !(0..=59).contains(&mi) || !(0.0..61.0).contains(&sec) {
+        return None;
+    }
     let days = days_from_civil(y, m as u32, day as u32);
     Some((days * 86_400 + h * 3600 + mi * 60 - offset) as f64 + sec)
 }

@@ -32,7 +32,7 @@ pub enum Error {
     #[error("{}: {why}", path.display())]
     BadFile { path: PathBuf, why: String },
 
-    #[error("bad {what} at column {column}: {why}\n  {text}\n  {caret:>column$}", caret = "^")]
+    #[error("bad {what} at column {column}: {why}\n{}", pointed(text, *column))]
     BadExpression { what: &'static str, text: String, column: usize, why: String },
 
     #[error("{}: {why}", path.display())]
@@ -106,6 +106,23 @@ fn list_lines(items: &[String]) -> String {
         s.push_str(&format!("\n  and {} more", items.len() - SHOWN));
     }
     s
+}
+
+/// The text with a caret under `column`: all of it when it is short, else
+/// the stretch around the column, so that a huge expression stays readable.
+fn pointed(text: &str, column: usize) -> String {
+    const BEFORE: usize = 40;
+    const AFTER: usize = 30;
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= BEFORE + AFTER {
+        return format!("  {text}\n  {:>column$}", "^");
+    }
+    let at = column.saturating_sub(1).min(chars.len());
+    let (start, end) = (at.saturating_sub(BEFORE), (at + AFTER).min(chars.len()));
+    let (head, tail) = (if start > 0 { "…" } else { "" }, if end < chars.len() { "…" } else { "" });
+    let shown: String = chars[start..end].iter().collect();
+    let caret = head.chars().count() + at - start + 1;
+    format!("  {head}{shown}{tail}\n  {:>caret$}", "^")
 }
 
 fn list_hint(label: &str, items: &[String]) -> String {

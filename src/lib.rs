@@ -13,6 +13,7 @@
 //! - [`review`]: the human's word: approval requests, review items, decisions (`reviews.jsonl`).
 //! - [`diffstat`]: how much the code changed between code states; architecture checkpoints.
 //! - [`profile`]: where step time goes, from the client's spans.
+//! - [`limits`]: how deep and how long user text may be, for every parser.
 //! - [`query`]: the `--where` language and paths into runs (config, metrics, fields).
 //! - [`registry`]: selecting, sorting and grouping runs; sides of comparisons; the baseline.
 //! - [`queue`]: the launch queue: slots and GPUs, as lock files.
@@ -49,6 +50,7 @@ pub mod git;
 pub mod id;
 pub mod index;
 pub mod lab;
+pub mod limits;
 pub mod model;
 pub mod naming;
 pub mod notebook;

@@ -174,6 +174,12 @@ pub struct Babysit {
     pub max_run_minutes: Option<f64>,
 }
 
+/// A TOML error as the reader words it, each line clipped: it quotes the
+/// line at fault, which may be as long as the file.
+pub(crate) fn toml_error(e: &toml::de::Error) -> String {
+    e.to_string().trim_end().lines().map(|l| crate::status::clip(l, 160)).collect::<Vec<_>>().join("\n")
+}
+
 impl Policy {
     pub fn path(lab: &Lab) -> PathBuf {
         lab.repo_root().join(POLICY_FILE)
@@ -190,7 +196,7 @@ impl Policy {
     }
 
     pub fn parse(text: &str) -> std::result::Result<Policy, String> {
-        let policy: Policy = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        let policy: Policy = toml::from_str(text).map_err(|e| toml_error(&e))?;
         crate::rules::Babysitter::new(&policy.rules, 0.0).map_err(|e| format!("in [rules] custom: {e}"))?;
         if policy.queue.max_concurrent == Some(0) {
             return Err("[queue] max_concurrent must be 1 or more".into());

@@ -12,12 +12,17 @@
 //! `metrics.<key>.<last|min|max|mean|count|last_step|nan_count>` and
 //! `metrics.<key>@<step>` (the value at the last logged step at or before
 //! it). A path a run lacks compares false (and `exists` tells).
+//!
+//! An expression nests at most [`MAX_NESTING`](crate::limits::MAX_NESTING)
+//! levels of parentheses and `not`, and is at most
+//! [`MAX_EXPRESSION_BYTES`](crate::limits::MAX_EXPRESSION_BYTES) long.
 
 use std::fmt;
 
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::limits::{MAX_NESTING, check_length};
 use crate::model::Run;
 
 pub const RUN_FIELDS: [&str; 14] = [
@@ -219,8 +224,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// A parsed `--where` expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
+    /// Every one holds. A chain of `and` is one list, so that a long chain
+    /// is no deeper than a short one.
+    And(Vec<Expr>),
+    /// At least one holds.
+    Or(Vec<Expr>),
     Not(Box<Expr>),
     Compare(Path, CmpOp, Value),
     Contains(Path, Value),
@@ -250,8 +258,9 @@ pub enum CmpOp {
 
 impl Expr {
     pub fn parse(text: &str) -> Result<Expr, Error> {
+        check_length("expression", text)?;
         let tokens = lex(text)?;
-        let mut p = Parser { text, tokens, at: 0 };
+        let mut p = Parser { text, tokens, at: 0, depth: 0 };
         let e = p.or()?;
         if p.at < p.tokens.len() {
             return Err(p.error_here("expected 'and', 'or' or the end"));
@@ -262,7 +271,7 @@ impl Expr {
     /// Every path the expression names.
     pub fn paths(&self) -> Vec<&Path> {
         match self {
-            Expr::And(a, b) | Expr::Or(a, b) => [a.paths(), b.paths()].concat(),
+            Expr::And(all) | Expr::Or(all) => all.iter().flat_map(Expr::paths).collect(),
             Expr::Not(e) => e.paths(),
             Expr::Compare(p, ..) | Expr::Contains(p, _) | Expr::Matches(p, _) | Expr::Exists(p) => vec![p],
         }
@@ -270,8 +279,8 @@ impl Expr {
 
     pub fn eval(&self, run: &Run, value_at: &dyn Fn(&str, &str, i64) -> Option<f64>) -> bool {
         match self {
-            Expr::And(a, b) => a.eval(run, value_at) && b.eval(run, value_at),
-            Expr::Or(a, b) => a.eval(run, value_at) || b.eval(run, value_at),
+            Expr::And(all) => all.iter().all(|e| e.eval(run, value_at)),
+            Expr::Or(any) => any.iter().any(|e| e.eval(run, value_at)),
             Expr::Not(e) => !e.eval(run, value_at),
             Expr::Exists(p) => !p.get(run, value_at).is_null(),
             Expr::Contains(p, needle) => match p.get(run, value_at) {
@@ -400,6 +409,8 @@ struct Parser<'a> {
     text: &'a str,
     tokens: Vec<(usize, Tok)>,
     at: usize,
+    /// Parentheses and `not`s open around the token at `at`.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -417,38 +428,51 @@ impl Parser<'_> {
     }
 
     fn or(&mut self) -> Result<Expr, Error> {
-        let mut e = self.and()?;
+        let mut any = vec![self.and()?];
         while self.is_word("or") {
             self.at += 1;
-            e = Expr::Or(Box::new(e), Box::new(self.and()?));
+            any.push(self.and()?);
         }
-        Ok(e)
+        Ok(if any.len() == 1 { any.remove(0) } else { Expr::Or(any) })
     }
 
     fn and(&mut self) -> Result<Expr, Error> {
-        let mut e = self.not()?;
+        let mut all = vec![self.not()?];
         while self.is_word("and") {
             self.at += 1;
-            e = Expr::And(Box::new(e), Box::new(self.not()?));
+            all.push(self.not()?);
         }
-        Ok(e)
+        Ok(if all.len() == 1 { all.remove(0) } else { Expr::And(all) })
     }
 
     fn not(&mut self) -> Result<Expr, Error> {
         if self.is_word("not") {
-            self.at += 1;
-            return Ok(Expr::Not(Box::new(self.not()?)));
+            return self.nested(|p| Ok(Expr::Not(Box::new(p.not()?))));
         }
         if self.peek() == Some(&Tok::Open) {
-            self.at += 1;
-            let e = self.or()?;
-            if self.peek() != Some(&Tok::Close) {
-                return Err(self.error_here("expected ')'"));
-            }
-            self.at += 1;
-            return Ok(e);
+            return self.nested(|p| {
+                let e = p.or()?;
+                if p.peek() != Some(&Tok::Close) {
+                    return Err(p.error_here("expected ')'"));
+                }
+                p.at += 1;
+                Ok(e)
+            });
         }
         self.test()
+    }
+
+    /// Reads what follows the `not` or `(` at `at`, one level deeper; the
+    /// limit keeps the recursion (here and in every walk of the tree) shallow.
+    fn nested(&mut self, inner: impl FnOnce(&mut Self) -> Result<Expr, Error>) -> Result<Expr, Error> {
+        if self.depth == MAX_NESTING {
+            return Err(self.error_here(&format!("nested deeper than {MAX_NESTING} levels of parentheses and 'not'")));
+        }
+        self.depth += 1;
+        self.at += 1;
+        let e = inner(self);
+        self.depth -= 1;
+        e
     }
 
     fn test(&mut self) -> Result<Expr, Error> {

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::git::GitState;
 use crate::lab::FORMAT_VERSION;
+use crate::limits::MAX_NESTING;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {
@@ -79,16 +80,32 @@ impl RunSpec {
 /// Parses `--config KEY=VALUE` arguments into a config object. Values parse
 /// as JSON where they do (`3e-4`, `true`, `[1,2]`), else they are strings.
 /// Dotted keys nest: `optim.lr=1e-3` gives `{"optim": {"lr": 0.001}}`.
+/// The key's parts and the value's groups nest at most
+/// [`MAX_NESTING`] levels, so that every reader of `run.json` can read it.
 pub fn parse_config(args: &[String]) -> Result<Map<String, Value>> {
     let mut config = Map::new();
     for arg in args {
-        let bad = |why: &str| Error::BadConfig { arg: arg.clone(), why: why.into() };
+        let bad = |why: &str| Error::BadConfig { arg: crate::status::clip(arg, 120), why: why.into() };
         let (key, raw) = arg.split_once('=').ok_or_else(|| bad("expected KEY=VALUE, found no '='"))?;
         let key = key.trim();
         if key.is_empty() || key.split('.').any(str::is_empty) {
             return Err(bad("the key is empty"));
         }
-        let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+        let too_deep =
+            || bad(&format!("nests deeper than {MAX_NESTING} levels (the key's parts and the value's groups)"));
+        let levels = key.split('.').count();
+        if levels > MAX_NESTING {
+            return Err(too_deep());
+        }
+        let value = match serde_json::from_str(raw) {
+            Ok(v) => v,
+            // JSON nested past serde_json's own limit (128), which is deeper than ours.
+            Err(e) if e.to_string().starts_with("recursion limit exceeded") => return Err(too_deep()),
+            Err(_) => Value::String(raw.to_string()),
+        };
+        if levels + depth(&value) > MAX_NESTING {
+            return Err(too_deep());
+        }
         let mut parts = key.split('.').peekable();
         let mut at = &mut config;
         while let Some(part) = parts.next() {
@@ -104,6 +121,15 @@ pub fn parse_config(args: &[String]) -> Result<Map<String, Value>> {
         }
     }
     Ok(config)
+}
+
+/// How many arrays and objects nest in a value: 0 for a number.
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 /// Finds the program of an argv, as exec would: a path when it holds a '/',

@@ -56,7 +56,7 @@ impl Settings {
             Err(e) => return Err(Error::io(&policy, e)),
         };
         let bad = |why: String| Error::BadPolicy { path: policy.clone(), why };
-        let value: toml::Value = toml::from_str(&text).map_err(|e| bad(e.to_string().trim_end().to_string()))?;
+        let value: toml::Value = toml::from_str(&text).map_err(|e| bad(crate::policy::toml_error(&e)))?;
         if let Some(key) = value.get("runs").and_then(|r| r.get("seed_key")).and_then(|k| k.as_str()) {
             s.seed_key = key.to_string();
         }
@@ -171,6 +171,8 @@ impl Notebook {
             hidden: Vec::new(),
             text: String::new(),
         };
+        // Found once: a search per opening marker would take time squared in the markers.
+        let closes: Vec<usize> = (0..lines.len()).filter(|&j| lines[j].1.trim() == RESULTS_CLOSE).collect();
         let mut open: Option<(Meta, usize, usize, usize)> = None; // meta, start, line, body start
         let mut fence: Option<(char, usize, usize)> = None; // char, length, start
         let mut i = 0;
@@ -207,7 +209,7 @@ impl Notebook {
                 }
             } else if t == RESULTS_OPEN {
                 nb.close(&text, open.take(), off);
-                match (i + 1..lines.len()).find(|&j| lines[j].1.trim() == RESULTS_CLOSE) {
+                match closes.get(closes.partition_point(|&j| j <= i)).copied() {
                     Some(j) => {
                         nb.blocks.push(Block { inner: end..lines[j].0 });
                         nb.hidden.push(off..lines[j].2);

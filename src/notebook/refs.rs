@@ -12,6 +12,7 @@
 //! metric (`val_loss` is its last value, `val_loss.min`, `val_loss@1000`).
 //! Rendered, a reference keeps its text so it can be re-derived:
 //! `<!--{{REF}}-->**VALUE**<!--/-->`. Numbers have four significant digits.
+//! A reference is at most [`MAX_REFERENCE_BYTES`] long.
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -29,6 +30,8 @@ use crate::stats;
 
 pub const STATS: [&str; 5] = ["mean", "std", "min", "max", "n"];
 const RENDERED_END: &str = "**<!--/-->";
+/// Far more than any reference needs; reading one takes a pass per dot in it.
+pub const MAX_REFERENCE_BYTES: usize = 4096;
 
 /// A parsed reference.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +44,9 @@ pub enum Reference {
 impl Reference {
     pub fn parse(body: &str) -> std::result::Result<Reference, String> {
         let body = body.trim();
+        if body.len() > MAX_REFERENCE_BYTES {
+            return Err(format!("longer than {MAX_REFERENCE_BYTES} bytes ({} here)", body.len()));
+        }
         if let Some(rest) = body.strip_prefix("group:") {
             let (side, spec) = rest.rsplit_once(" .").ok_or_else(|| {
                 "a group reference reads {{group:SIDE .PATH.STAT}}, e.g. {{group:config.lr=3e-4 .metrics.val_loss.min.mean}}"
@@ -157,20 +163,24 @@ pub(crate) struct Found {
     pub rendered: Option<String>,
 }
 
-/// Every reference in `text` (already blanked where it must not be scanned).
+/// Every reference in `text` (already blanked where it must not be scanned),
+/// in one pass however many markers the text holds.
 pub(crate) fn find(text: &str) -> Vec<Found> {
-    let one_line = |s: &str| !s.contains('\n');
+    let (mut open, mut close, mut newline) = (Next::new("{{"), Next::new("}}"), Next::new("\n"));
+    let (mut rendered_close, mut rendered_end) = (Next::new("}}-->"), Next::new(RENDERED_END));
     let mut out = Vec::new();
     let mut i = 0;
-    while let Some(p) = text[i..].find("{{").map(|p| p + i) {
-        if p >= 4 && &text[p - 4..p] == "<!--" {
-            if let Some(close) = text[p..].find("}}-->").filter(|c| one_line(&text[p..p + c])) {
-                let body = text[p + 2..p + close].trim().to_string();
-                let after = p + close + 5;
-                let value_end = text[after..]
-                    .strip_prefix("**")
-                    .and_then(|rest| rest.find(RENDERED_END).filter(|e| one_line(&rest[..*e])))
-                    .map(|e| after + 2 + e);
+    while let Some(p) = open.from(text, i) {
+        let line_end = newline.from(text, p).unwrap_or(text.len());
+        if text[..p].ends_with("<!--") {
+            if let Some(c) = rendered_close.from(text, p).filter(|c| *c < line_end) {
+                let body = text[p + 2..c].trim().to_string();
+                let after = c + 5;
+                let value_end = if text[after..].starts_with("**") {
+                    rendered_end.from(text, after + 2).filter(|e| *e < line_end)
+                } else {
+                    None
+                };
                 let (end, rendered) = match value_end {
                     Some(e) => (e + RENDERED_END.len(), Some(text[after + 2..e].to_string())),
                     None => (after, None),
@@ -180,19 +190,40 @@ pub(crate) fn find(text: &str) -> Vec<Found> {
                 continue;
             }
         }
-        match text[p + 2..].find("}}").filter(|c| one_line(&text[p + 2..p + 2 + c])) {
-            Some(c) if !text[p + 2..p + 2 + c].trim().is_empty() && !text[p + 2..p + 2 + c].contains("{{") => {
-                out.push(Found {
-                    range: p..p + 4 + c,
-                    body: text[p + 2..p + 2 + c].trim().to_string(),
-                    rendered: None,
-                });
-                i = p + 4 + c;
+        match close.from(text, p + 2).filter(|c| *c < line_end) {
+            Some(c) if !text[p + 2..c].trim().is_empty() && open.from(text, p + 2).is_none_or(|o| o >= c) => {
+                out.push(Found { range: p..c + 2, body: text[p + 2..c].trim().to_string(), rendered: None });
+                i = c + 2;
             }
             _ => i = p + 2,
         }
     }
     out
+}
+
+/// Where a pattern next occurs, remembered: asked from positions that only
+/// grow, it reads each byte of the text once.
+struct Next {
+    pattern: &'static str,
+    /// The last answer, and the position it was asked from.
+    found: Option<(usize, Option<usize>)>,
+}
+
+impl Next {
+    fn new(pattern: &'static str) -> Next {
+        Next { pattern, found: None }
+    }
+
+    fn from(&mut self, text: &str, at: usize) -> Option<usize> {
+        match self.found {
+            Some((asked, answer)) if asked <= at && answer.is_none_or(|a| a >= at) => answer,
+            _ => {
+                let answer = text[at..].find(self.pattern).map(|p| p + at);
+                self.found = Some((at, answer));
+                answer
+            }
+        }
+    }
 }
 
 /// The rendered form of a reference.

@@ -1,12 +1,16 @@
 //! The small condition language of rules and `wait --until`:
 //! `val_loss > 5`, `step >= 1000 and loss < 0.1`, and rules built on it:
 //! `grad_norm > 100 for 3 after step 1000 => stop`.
+//!
+//! Neither nests; each is at most
+//! [`MAX_EXPRESSION_BYTES`](crate::limits::MAX_EXPRESSION_BYTES) long.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::limits::check_length;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
@@ -93,6 +97,7 @@ pub struct UserRule {
 }
 
 pub fn parse_condition(text: &str) -> Result<Condition, Error> {
+    check_length("condition", text)?;
     let mut p = Parser::new(text, "condition");
     let cond = p.condition()?;
     p.end()?;
@@ -100,6 +105,7 @@ pub fn parse_condition(text: &str) -> Result<Condition, Error> {
 }
 
 pub fn parse_rule(text: &str) -> Result<UserRule, Error> {
+    check_length("rule", text)?;
     let mut p = Parser::new(text, "rule");
     let when = p.comparison()?;
     let (mut for_points, mut after_step) = (1, None);

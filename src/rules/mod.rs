@@ -158,8 +158,11 @@ pub fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         Text(String),
     }
     match Raw::deserialize(d)? {
-        Raw::Number(n) if n >= 0.0 => Ok(n),
-        Raw::Number(n) => Err(serde::de::Error::custom(format!("a duration cannot be negative ({n})"))),
+        Raw::Number(n) if n < 0.0 => Err(serde::de::Error::custom(format!("a duration cannot be negative ({n})"))),
+        Raw::Number(n) if n.is_nan() || n > crate::clock::MAX_DURATION_S => {
+            Err(serde::de::Error::custom(format!("a duration is a number of seconds up to 100 years, not {n}")))
+        }
+        Raw::Number(n) => Ok(n),
         Raw::Text(t) => crate::clock::parse_duration(&t).map_err(serde::de::Error::custom),
     }
 }
