@@ -22,6 +22,12 @@ pub enum Error {
     #[error("command not found: '{command}'")]
     CommandNotFound { command: String },
 
+    /// The command names something that exists but cannot run. `found` is
+    /// where a PATH lookup found it (None for a path given as such).
+    #[error("cannot run '{command}': {} {}", found.as_ref().map_or("it".into(), |p| p.display().to_string()),
+        if *directory { "is a directory" } else { "is not executable" })]
+    NotExecutable { command: String, found: Option<PathBuf>, directory: bool },
+
     #[error("{}: lab format {found} is not supported (this labmate reads format {supported})", path.display())]
     UnsupportedFormat { path: PathBuf, found: String, supported: u32 },
 
@@ -68,6 +74,7 @@ impl Error {
             | Error::AmbiguousRun { .. }
             | Error::BadConfig { .. }
             | Error::CommandNotFound { .. }
+            | Error::NotExecutable { .. }
             | Error::BadExpression { .. }
             | Error::BadPolicy { .. }
             | Error::Invalid(_) => Blame::User,
@@ -85,6 +92,10 @@ impl Error {
             ),
             Error::BadConfig { .. } => Some("write config values as KEY=VALUE, e.g. --config lr=3e-4"),
             Error::CommandNotFound { .. } => Some("give the program's path, or check PATH"),
+            Error::NotExecutable { directory: true, .. } => Some("name the program inside it"),
+            Error::NotExecutable { .. } => {
+                Some("make it executable (chmod +x FILE), or run it through its interpreter (python3 FILE)")
+            }
             Error::Index(_) => Some("the index is derived data: `labmate reindex` rebuilds it from the run folders"),
             _ => None,
         }

@@ -107,31 +107,60 @@ pub fn parse_config(args: &[String]) -> Result<Map<String, Value>> {
 }
 
 /// Finds the program of an argv, as exec would: a path when it holds a '/',
-/// else the first executable of that name on `path_var`.
+/// else the first executable of that name on `path_var`. Something there
+/// that cannot run (a directory, a file without an execute bit) is named as
+/// such, not as missing.
 pub fn resolve_program(program: &str, cwd: &Path, path_var: Option<&OsStr>) -> Result<PathBuf> {
     let not_found = || Error::CommandNotFound { command: program.to_string() };
+    let cannot_run = |found: Option<&Path>, directory| Error::NotExecutable {
+        command: program.to_string(),
+        found: found.map(Path::to_path_buf),
+        directory,
+    };
     if program.is_empty() {
         return Err(not_found());
     }
     if program.contains('/') {
         let p = cwd.join(program);
-        return if is_executable(&p) { Ok(p) } else { Err(not_found()) };
+        return match runnable(&p) {
+            Some(Runnable::Yes) => Ok(p),
+            Some(Runnable::Directory) => Err(cannot_run(None, true)),
+            Some(Runnable::NotExecutable) => Err(cannot_run(None, false)),
+            None => Err(not_found()),
+        };
     }
     let path_var = path_var.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
-    path_var
-        .as_bytes()
-        .split(|b| *b == b':')
-        .map(|dir| {
-            let dir = if dir.is_empty() { cwd.to_path_buf() } else { cwd.join(OsStr::from_bytes(dir)) };
-            dir.join(program)
-        })
-        .find(|p| is_executable(p))
-        .ok_or_else(not_found)
+    let mut unrunnable = None;
+    for dir in path_var.as_bytes().split(|b| *b == b':') {
+        let dir = if dir.is_empty() { cwd.to_path_buf() } else { cwd.join(OsStr::from_bytes(dir)) };
+        let p = dir.join(program);
+        match runnable(&p) {
+            Some(Runnable::Yes) => return Ok(p),
+            // exec skips these and goes on looking; a directory named like a program is no program.
+            Some(Runnable::NotExecutable) if unrunnable.is_none() => unrunnable = Some(p),
+            _ => {}
+        }
+    }
+    Err(unrunnable.map_or_else(not_found, |p| cannot_run(Some(&p), false)))
 }
 
-fn is_executable(p: &Path) -> bool {
+enum Runnable {
+    Yes,
+    Directory,
+    NotExecutable,
+}
+
+/// Whether `p` can be executed; None when nothing is there.
+fn runnable(p: &Path) -> Option<Runnable> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    let m = std::fs::metadata(p).ok()?;
+    Some(if m.is_dir() {
+        Runnable::Directory
+    } else if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+        Runnable::Yes
+    } else {
+        Runnable::NotExecutable
+    })
 }
 
 /// The environment a run records: never a secret.
@@ -225,5 +254,24 @@ mod tests {
         assert!(resolve_program("sh", cwd, Some(OsStr::new("/usr/bin:/bin"))).is_ok());
         let e = resolve_program("no-such-program-xyz", cwd, Some(OsStr::new("/bin"))).unwrap_err();
         assert_eq!(e.to_string(), "command not found: 'no-such-program-xyz'");
+    }
+
+    #[test]
+    fn what_cannot_run_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("data.txt"), "1\n").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let e = resolve_program("./data.txt", dir.path(), None).unwrap_err();
+        assert_eq!(e.to_string(), "cannot run './data.txt': it is not executable");
+        let e = resolve_program("./sub", dir.path(), None).unwrap_err();
+        assert_eq!(e.to_string(), "cannot run './sub': it is a directory");
+        let path = format!("/no/such/dir:{}", dir.path().display());
+        let e = resolve_program("data.txt", Path::new("/"), Some(OsStr::new(&path))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("cannot run 'data.txt': {}/data.txt is not executable", dir.path().display())
+        );
+        let e = resolve_program("sub", Path::new("/"), Some(OsStr::new(&path))).unwrap_err();
+        assert!(matches!(e, Error::CommandNotFound { .. }), "{e}");
     }
 }

@@ -1,0 +1,106 @@
+//! Messages that say what really happened: the error names the real cause,
+//! and the same kind of failure exits the same way in every command.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output, Stdio};
+
+use common::{BIN, TestLab, stderr, stdout};
+
+/// A lab with one finished run (config lr=1, a loss curve).
+fn lab_with_a_run() -> TestLab {
+    let lab = TestLab::new();
+    let out = lab.run(&[
+        "run",
+        "--name",
+        "a",
+        "--config",
+        "lr=1",
+        "--",
+        "sh",
+        "-c",
+        "echo '##labmate {\"loss\": 2}'; echo '##labmate {\"loss\": 1}'",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    lab
+}
+
+fn assert_fails(out: &Output, code: i32, says: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    for s in says {
+        assert!(err.contains(s), "expected {s:?} in: {err}");
+    }
+    assert!(!err.contains("bug in labmate"), "{err}");
+}
+
+#[test]
+fn a_file_that_is_not_a_program_says_so() {
+    let lab = TestLab::new();
+    lab.write("data.txt", "1,2,3\n");
+    std::fs::create_dir(lab.path().join("somedir")).unwrap();
+    lab.write("bin/tool", "#!/bin/sh\necho hi\n");
+
+    let out = lab.run(&["run", "--", "./data.txt"]);
+    assert_fails(&out, 2, &["'./data.txt'", "not executable"]);
+    assert!(!stderr(&out).contains("command not found"), "{}", stderr(&out));
+
+    let out = lab.run(&["run", "--", "./somedir"]);
+    assert_fails(&out, 2, &["'./somedir'", "is a directory"]);
+    assert!(!stderr(&out).contains("command not found"), "{}", stderr(&out));
+
+    // On PATH, a file of that name that cannot run is named, with where it is.
+    let path = format!("{}:{}", lab.path().join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let out = lab.cmd(&["run", "--", "tool"]).env("PATH", &path).output().unwrap();
+    assert_fails(&out, 2, &["'tool'", "bin/tool is not executable"]);
+
+    let out = lab.run(&["run", "--", "no-such-program-xyz"]);
+    assert_fails(&out, 2, &["command not found: 'no-such-program-xyz'"]);
+    assert!(lab.json(&["runs", "--json"]).as_array().unwrap().is_empty(), "nothing is recorded");
+}
+
+/// Runs `labmate ARGS` in `lab` as someone who cannot write it. Root writes
+/// through any permission bits, so as root it runs as `nobody` through
+/// `setpriv` (the test fails if that is missing); anyone else gets a lab
+/// made read-only.
+fn as_reader(lab: &TestLab, args: &[&str]) -> Output {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if root {
+        std::fs::set_permissions(lab.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut c = Command::new("setpriv");
+        lab.env(&mut c);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        c
+    } else {
+        for p in [lab.path().join(".labmate"), lab.path().join(".labmate/runs")] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o555)).unwrap();
+        }
+        let mut c = Command::new(BIN);
+        lab.env(&mut c);
+        c
+    };
+    let out = cmd.args(args).stdin(Stdio::null()).output().expect("setpriv runs (util-linux is needed as root)");
+    if !root {
+        for p in [lab.path().join(".labmate"), lab.path().join(".labmate/runs")] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+    out
+}
+
+/// `path` relative to `base`, climbing with `..` (both absolute).
+fn pathdiff(path: &std::path::Path, base: &std::path::Path) -> String {
+    let (p, b): (Vec<_>, Vec<_>) = (path.components().collect(), base.components().collect());
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = std::path::PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &p[common..] {
+        out.push(c);
+    }
+    out.display().to_string()
+}
+
