@@ -165,13 +165,28 @@ fn runnable(p: &Path) -> Option<Runnable> {
 
 /// The environment a run records: never a secret.
 pub fn env_subset<'a>(vars: impl Iterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
-    const SECRET: [&str; 4] = ["TOKEN", "SECRET", "PASSWORD", "KEY"];
     vars.filter(|(k, _)| {
-        matches!(*k, "CUDA_VISIBLE_DEVICES" | "PYTHONPATH")
-            || (k.starts_with("LABMATE_") && !SECRET.iter().any(|s| k.to_ascii_uppercase().contains(s)))
+        matches!(*k, "CUDA_VISIBLE_DEVICES" | "PYTHONPATH") || (k.starts_with("LABMATE_") && !looks_secret(k))
     })
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
+}
+
+/// Whether a variable's name says it may hold a secret. Anywhere in the
+/// name: TOKEN, SECRET, PASSWORD, KEY (`LABMATE_APIKEY`). A part of the name
+/// (between `_`, `-`, `.`) that starts with PASS, CRED, AUTH, PRIVATE,
+/// COOKIE or SESSION (`LABMATE_PASSWD`, `MY_AUTH_HEADER`, `SESSION_ID`),
+/// except words that only look like one (`LABMATE_AUTHOR`).
+fn looks_secret(name: &str) -> bool {
+    const ANYWHERE: [&str; 4] = ["TOKEN", "SECRET", "PASSWORD", "KEY"];
+    const PART_STARTS: [&str; 6] = ["PASS", "CRED", "AUTH", "PRIVATE", "COOKIE", "SESSION"];
+    const NOT_SECRET: [&str; 8] =
+        ["AUTHOR", "AUTHORS", "PASSES", "PASSED", "PASSING", "PASSIVE", "PASSTHROUGH", "CREDIT"];
+    let name = name.to_ascii_uppercase();
+    ANYWHERE.iter().any(|s| name.contains(s))
+        || name
+            .split(['_', '-', '.'])
+            .any(|part| PART_STARTS.iter().any(|s| part.starts_with(s)) && !NOT_SECRET.contains(&part))
 }
 
 pub fn hostname() -> String {
@@ -246,6 +261,31 @@ mod tests {
         ];
         let e = env_subset(vars.into_iter());
         assert_eq!(e.keys().collect::<Vec<_>>(), ["CUDA_VISIBLE_DEVICES", "LABMATE_X"]);
+    }
+
+    #[test]
+    fn env_subset_drops_names_that_look_secret() {
+        for name in [
+            "LABMATE_PASSWD",
+            "LABMATE_PASS",
+            "LABMATE_CREDENTIALS",
+            "LABMATE_CRED",
+            "LABMATE_AUTH",
+            "LABMATE_MY_AUTH_HEADER",
+            "LABMATE_AUTHORIZATION",
+            "LABMATE_PRIVATE_URL",
+            "LABMATE_COOKIE",
+            "LABMATE_SESSION_ID",
+            "LABMATE_SESSIONID",
+            "labmate_passphrase",
+            "LABMATE_APIKEY",
+            "LABMATE_DB_PASSWORD",
+        ] {
+            assert!(env_subset([(name, "s")].into_iter()).is_empty(), "{name} is kept");
+        }
+        for name in ["LABMATE_DIR", "LABMATE_AUTHOR", "LABMATE_SEED", "LABMATE_RUN_ID", "LABMATE_COMPASS"] {
+            assert!(env_subset([(name, "v")].into_iter()).contains_key(name), "{name} is dropped");
+        }
     }
 
     #[test]
