@@ -60,6 +60,28 @@ fn a_file_that_is_not_a_program_says_so() {
     assert!(lab.json(&["runs", "--json"]).as_array().unwrap().is_empty(), "nothing is recorded");
 }
 
+#[test]
+fn a_filter_that_matches_nothing_says_so() {
+    let empty = TestLab::new();
+    assert!(empty.run(&["init"]).status.success());
+    assert!(stdout(&empty.run(&["runs"])).starts_with("no runs yet"));
+
+    let lab = lab_with_a_run();
+    for extra in [&[][..], &["--group-by", "config.lr"], &["--columns", "name,config.lr"]] {
+        let mut args = vec!["runs", "--where", "config.lr > 100"];
+        args.extend_from_slice(extra);
+        let out = lab.run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("no run matches --where 'config.lr > 100'"), "{args:?}: {text}");
+        assert!(!text.contains("no runs yet"), "{text}");
+    }
+    assert_eq!(lab.json(&["runs", "--where", "config.lr > 100", "--json"]), serde_json::json!([]));
+
+    let out = lab.run(&["plot", "--where", "config.lr > 100", "--metric", "loss", "-o", "x.svg"]);
+    assert_fails(&out, 2, &["no run matches --where 'config.lr > 100'"]);
+}
+
 /// Runs `labmate ARGS` in `lab` as someone who cannot write it. Root writes
 /// through any permission bits, so as root it runs as `nobody` through
 /// `setpriv` (the test fails if that is missing); anyone else gets a lab

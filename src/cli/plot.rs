@@ -56,7 +56,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if runs.is_empty() {
-        return Err(labmate::Error::Invalid("no runs to plot: name some, or select them with --where".into()).into());
+        let why = match &args.filter {
+            Some(f) => format!("no run matches --where '{f}'"),
+            None => "no runs to plot: name some, or select them with --where".into(),
+        };
+        return Err(labmate::Error::Invalid(why).into());
     }
     let options = charts::Options {
         x_time: args.x == "time",
