@@ -47,6 +47,10 @@ pub enum Error {
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
 
+    /// A file a command was asked to write (an export, a plot, the notebook).
+    #[error("cannot write {}: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+
     #[error("index: {0}")]
     Index(#[from] rusqlite::Error),
 }
@@ -67,6 +71,10 @@ impl Error {
         Error::Io { path: path.into(), source }
     }
 
+    pub fn write(path: impl Into<PathBuf>, source: io::Error) -> Error {
+        Error::Write { path: path.into(), source }
+    }
+
     pub fn blame(&self) -> Blame {
         match self {
             Error::NoLab { .. }
@@ -78,7 +86,9 @@ impl Error {
             | Error::BadExpression { .. }
             | Error::BadPolicy { .. }
             | Error::Invalid(_) => Blame::User,
-            Error::UnsupportedFormat { .. } | Error::BadFile { .. } | Error::Io { .. } => Blame::Environment,
+            Error::UnsupportedFormat { .. } | Error::BadFile { .. } | Error::Io { .. } | Error::Write { .. } => {
+                Blame::Environment
+            }
             Error::Index(_) => Blame::Internal,
         }
     }

@@ -112,6 +112,44 @@ fn as_reader(lab: &TestLab, args: &[&str]) -> Output {
     out
 }
 
+#[test]
+fn export_to_dash_writes_standard_output() {
+    let lab = lab_with_a_run();
+    let out = lab.run(&["export", "--format", "csv", "-o", "-"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = stdout(&out);
+    assert!(csv.starts_with("id,name,status,"), "{csv}");
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(!lab.path().join("-").exists(), "no file named '-'");
+
+    let out = lab.run(&["export", "--format", "jsonl", "--series", "-o", "-"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1]["value"], 1.0);
+
+    let out = lab.run(&["export", "--format", "parquet", "-o", "-"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout.starts_with(b"PAR1") && out.stdout.ends_with(b"PAR1"), "{} bytes", out.stdout.len());
+}
+
+#[test]
+fn an_output_file_that_cannot_be_written_fails_alike_in_every_command() {
+    let lab = lab_with_a_run();
+    lab.write("data.txt", "not a folder\n");
+    let cases: [&[&str]; 4] = [
+        &["plot", "a", "--metric", "loss", "-o", "data.txt/loss.png"],
+        &["plot", "a", "--metric", "loss", "-o", "data.txt/loss.svg"],
+        &["export", "--format", "csv", "-o", "data.txt/runs.csv"],
+        &["export", "--format", "parquet", "-o", "data.txt/runs.parquet"],
+    ];
+    for args in cases {
+        let out = lab.run(args);
+        let target = lab.path().join(args[args.len() - 1]);
+        assert_fails(&out, 1, &[&format!("labmate: error: cannot write {}: ", target.display()), "Not a directory"]);
+    }
+}
+
 /// `path` relative to `base`, climbing with `..` (both absolute).
 fn pathdiff(path: &std::path::Path, base: &std::path::Path) -> String {
     let (p, b): (Vec<_>, Vec<_>) = (path.components().collect(), base.components().collect());

@@ -70,7 +70,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         width: args.width,
     };
     let figure = charts::figure(&index, &runs, &args.metrics, &options)?;
-    plot::render(&figure, format, &out).map_err(labmate::Error::Invalid)?;
+    plot::render(&figure, format, &out)?;
     eprintln!("labmate: wrote {}", out.display());
     Ok(ExitCode::SUCCESS)
 }
