@@ -150,6 +150,27 @@ fn an_output_file_that_cannot_be_written_fails_alike_in_every_command() {
     }
 }
 
+#[test]
+fn a_plot_outside_the_repository_is_refused() {
+    let lab = TestLab::with_git();
+    assert!(lab.run(&["init"]).status.success());
+    let elsewhere = tempfile::tempdir().unwrap();
+    let outside = elsewhere.path().join("loss.png");
+    std::fs::write(&outside, b"png").unwrap();
+    lab.write("plots/loss.png", "png");
+
+    let out = lab.run(&["note", "see the curve", "--plot", outside.to_str().unwrap()]);
+    assert_fails(&out, 2, &["outside the repository"]);
+    // Climbing out with `..` is outside too, wherever the two folders are.
+    let climbing = pathdiff(&outside, lab.path());
+    let out = lab.run(&["note", "see the curve", "--plot", &climbing]);
+    assert_fails(&out, 2, &["outside the repository"]);
+    assert!(!lab.path().join("LABNOTEBOOK.md").exists(), "nothing was written");
+
+    let out = lab.run(&["note", "see the curve", "--plot", "plots/loss.png"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 /// `path` relative to `base`, climbing with `..` (both absolute).
 fn pathdiff(path: &std::path::Path, base: &std::path::Path) -> String {
     let (p, b): (Vec<_>, Vec<_>) = (path.components().collect(), base.components().collect());
