@@ -62,9 +62,27 @@ fn run_command(argv: &[String], body: &str, timeout: Duration) -> Result<(), Str
     }
 }
 
+/// Whether `url` is a webhook labmate can POST to: `http://` or `https://`
+/// and a host; says what is wrong otherwise.
+pub fn check_webhook(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("the URL must start with http:// or https://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.starts_with(':') {
+        return Err("the URL names no host".into());
+    }
+    if url.contains(char::is_whitespace) {
+        return Err("the URL holds a blank".into());
+    }
+    Ok(())
+}
+
 /// POSTs JSON over plain HTTP/1.1. `https://` goes through `curl`, so that
 /// no TLS stack is built into labmate for this one use.
 fn post(url: &str, body: &str, timeout: Duration) -> Result<(), String> {
+    check_webhook(url)?;
     if url.starts_with("https://") {
         return post_with_curl(url, body, timeout);
     }
@@ -157,6 +175,24 @@ mod tests {
         assert_eq!(failures.len(), 2, "{failures:?}");
         assert!(failures[0].contains("exit status: 3: nope"), "{failures:?}");
         assert!(failures[1].starts_with("webhook http://127.0.0.1"), "{failures:?}");
+    }
+
+    #[test]
+    fn only_http_webhooks_are_taken() {
+        assert!(check_webhook("http://127.0.0.1:9/hook").is_ok());
+        assert!(check_webhook("https://hooks.example.com/x?y=1").is_ok());
+        for (url, why) in [
+            ("file:///etc/passwd", "http:// or https://"),
+            ("ftp://example.com/hook", "http:// or https://"),
+            ("HTTP//x", "http:// or https://"),
+            ("http://", "no host"),
+            ("https:///path", "no host"),
+            ("http://:80/", "no host"),
+            ("http://a b/", "blank"),
+        ] {
+            let e = check_webhook(url).unwrap_err();
+            assert!(e.contains(why), "{url}: {e}");
+        }
     }
 
     #[test]

@@ -185,3 +185,24 @@ fn pathdiff(path: &std::path::Path, base: &std::path::Path) -> String {
     out.display().to_string()
 }
 
+#[test]
+fn rules_and_webhooks_that_cannot_work_are_refused_at_launch() {
+    let lab = TestLab::new();
+    let cases = [
+        ("[rules]\ncustom = [\"loss > NaN => stop\"]\n", "NaN"),
+        ("[rules]\ncustom = [\"loss > 1 for 99999999999999999999 => stop\"]\n", "'for'"),
+        ("[rules]\ncustom = [\"loss > 1 for 0 => stop\"]\n", "'for'"),
+        ("[rules]\ncustom = [\"loss > 1 after step -5 => stop\"]\n", "step"),
+        ("[rules]\ncustom = [\"loss > 1 after step 1.5 => stop\"]\n", "step"),
+        ("[notify]\nwebhook = \"file:///etc/passwd\"\n", "http:// or https://"),
+        ("[notify]\nwebhook = \"ftp://example.com/hook\"\n", "http:// or https://"),
+        ("[notify]\nwebhook = \"http://\"\n", "host"),
+    ];
+    for (policy, says) in cases {
+        lab.write("labmate.toml", policy);
+        let out = lab.run(&["run", "--", "true"]);
+        assert_fails(&out, 2, &["labmate.toml", says]);
+    }
+    std::fs::remove_file(lab.path().join("labmate.toml")).unwrap();
+    assert!(lab.json(&["runs", "--json"]).as_array().unwrap().is_empty(), "no run was launched");
+}
