@@ -113,6 +113,24 @@ fn as_reader(lab: &TestLab, args: &[&str]) -> Output {
 }
 
 #[test]
+fn a_lab_the_user_cannot_write_is_the_environments_fault() {
+    let lab = lab_with_a_run();
+    let at = format!("cannot write to the lab at {}", lab.path().join(".labmate").display());
+
+    let out = as_reader(&lab, &["runs"]);
+    assert_fails(&out, 1, &[&at, "permission denied"]);
+
+    for f in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+        let _ = std::fs::remove_file(lab.path().join(".labmate").join(f));
+    }
+    let out = as_reader(&lab, &["runs"]);
+    assert_fails(&out, 1, &[&at, "permission denied"]);
+
+    let out = as_reader(&lab, &["run", "--", "true"]);
+    assert_fails(&out, 1, &["ermission denied"]);
+}
+
+#[test]
 fn export_to_dash_writes_standard_output() {
     let lab = lab_with_a_run();
     let out = lab.run(&["export", "--format", "csv", "-o", "-"]);
