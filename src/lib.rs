@@ -17,6 +17,7 @@
 //! - [`registry`]: selecting, sorting and grouping runs; sides of comparisons; the baseline.
 //! - [`queue`]: the launch queue: slots and GPUs, as lock files.
 //! - [`notify`]: delivering alerts to a command or a webhook.
+//! - [`proc`]: OS facts: spawning a command with a timeout and a group kill.
 //! - [`rules`]: babysitting rules as pure logic: alerts from points, silence and exits.
 //! - [`supervisor`]: starting a command, teeing its output, recording its end.
 //! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL).
@@ -54,6 +55,7 @@ pub mod notify;
 pub mod parquet;
 pub mod plot;
 pub mod policy;
+pub mod proc;
 pub mod profile;
 pub mod query;
 pub mod queue;
