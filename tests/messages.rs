@@ -80,6 +80,9 @@ fn a_filter_that_matches_nothing_says_so() {
 
     let out = lab.run(&["plot", "--where", "config.lr > 100", "--metric", "loss", "-o", "x.svg"]);
     assert_fails(&out, 2, &["no run matches --where 'config.lr > 100'"]);
+    let out = lab.run(&["export", "--where", "config.lr > 100", "--format", "csv", "-o", "runs.csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning: no run matches --where 'config.lr > 100'"), "{}", stderr(&out));
 }
 
 /// Runs `labmate ARGS` in `lab` as someone who cannot write it. Root writes

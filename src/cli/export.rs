@@ -34,6 +34,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let index = ctx.index()?;
     let filter = args.filter.as_deref().map(Expr::parse).transpose()?;
     let runs = registry::select(&index, filter.as_ref(), &[], None)?;
+    if let (true, Some(f)) = (runs.is_empty(), &args.filter) {
+        eprintln!("labmate: warning: no run matches --where '{f}'");
+    }
     let table = if args.series {
         let keys: Vec<String> = args.metrics.iter().flat_map(|m| m.split(',')).map(String::from).collect();
         export::series_table(&index, &runs, &keys)?
