@@ -150,17 +150,25 @@ fn flatten(prefix: &str, v: &Value, out: &mut Map<String, Value>) {
     }
 }
 
-/// Writes the table to `path` in `format`.
+/// Writes the table to the file `path` in `format`.
 pub fn write(table: &Table, format: Format, path: &Path) -> Result<()> {
-    let io = |e| Error::io(path, e);
+    let cannot = |e| Error::write(path, e);
     if format == Format::Parquet {
-        return crate::parquet::write_file(table, path).map_err(io);
+        return crate::parquet::write_file(table, path).map_err(cannot);
+    }
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(cannot)?);
+    write_to(table, format, &mut out).and_then(|()| out.flush()).map_err(cannot)
+}
+
+/// Writes the table to `out` in `format` (e.g. standard output).
+pub fn write_to(table: &Table, format: Format, out: &mut impl Write) -> std::io::Result<()> {
+    if format == Format::Parquet {
+        return crate::parquet::write(table, out);
     }
     let rows = table.columns.first().map_or(0, |(_, c)| len(c));
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
     if format == Format::Csv {
         let header: Vec<String> = table.columns.iter().map(|(n, _)| csv(n)).collect();
-        writeln!(out, "{}", header.join(",")).map_err(io)?;
+        writeln!(out, "{}", header.join(","))?;
     }
     for i in 0..rows {
         let line = match format {
@@ -170,9 +178,9 @@ pub fn write(table: &Table, format: Format, path: &Path) -> Result<()> {
                 Value::Object(obj).to_string()
             }
         };
-        writeln!(out, "{line}").map_err(io)?;
+        writeln!(out, "{line}")?;
     }
-    out.flush().map_err(io)
+    Ok(())
 }
 
 fn len(c: &Column) -> usize {

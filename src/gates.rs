@@ -7,12 +7,10 @@
 //! Gate commands run as argv from the policy, in the repository's working
 //! tree, never through a shell and never with run names or user text in them.
 
-use std::io::Read;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,16 +19,15 @@ use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::lab::Lab;
 use crate::policy::Policy;
+use crate::proc;
 use crate::review::{self, NewItem, Request};
 use crate::rundir::RunDir;
-use crate::supervisor::output::Tail;
-use crate::supervisor::signals::SignalSet;
 use crate::supervisor::{self, LaunchRequest, Prepared};
 
 /// Lines of a failing gate's output shown with the refusal.
 const TAIL_LINES: usize = 30;
-/// How long a gate's leftover processes may keep its pipes open after it exits.
-const DRAIN_GRACE: Duration = Duration::from_secs(1);
+/// The end of a gate's output kept, for the refusal.
+const KEPT_BYTES: usize = 64 * 1024;
 
 /// How one gate command went; recorded in the run's `run.json` (`gates`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,93 +155,27 @@ pub fn run_gate(argv: &[String], cwd: &Path, timeout: f64) -> GateRun {
         passed,
         timed_out,
     };
-    let signals = SignalSet::terminating();
-    signals.block();
     let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    // SAFETY: sigemptyset and pthread_sigmask are async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            let mut none: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut none);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
-            Ok(())
-        });
-    }
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
+    cmd.args(&argv[1..]).current_dir(cwd);
+    let options = proc::Options {
+        stdin: None,
+        output: proc::Output::Keep(KEPT_BYTES),
+        timeout: proc::timeout(timeout),
+        pass_signals: true,
+    };
+    let done = match proc::run(&mut cmd, options) {
+        Ok(done) => done,
         Err(e) => {
-            signals.unblock();
             return GateRun { result: result(None, false, false), tail: format!("could not start {}: {e}", argv[0]) };
         }
     };
-    let pgid = child.id() as i32;
-    let tail = Arc::new(Mutex::new(Tail::default()));
-    let (drained_tx, drained_rx) = mpsc::channel();
-    let pipes: [Box<dyn Read + Send>; 2] =
-        [Box::new(child.stdout.take().expect("piped")), Box::new(child.stderr.take().expect("piped"))];
-    for mut pipe in pipes {
-        let (tail, drained) = (tail.clone(), drained_tx.clone());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                tail.lock().expect("tail lock").push(&buf[..n]);
-            }
-            let _ = drained.send(());
-        });
-    }
-    let deadline = started + Duration::from_secs_f64(timeout);
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) => {}
-            Err(_) => break None,
-        }
-        if Instant::now() >= deadline && !timed_out {
-            timed_out = true;
-            kill_group(pgid);
-        }
-        if let Some(sig) = signals.wait(Duration::from_millis(20)) {
-            kill_group(pgid);
-            let _ = child.wait();
-            signals.unblock();
-            // SAFETY: raising a signal at ourselves; its default action ends the process.
-            unsafe {
-                libc::signal(sig, libc::SIG_DFL);
-                libc::raise(sig);
-            }
-        }
-    };
-    signals.unblock();
-    // Processes the gate left behind may hold its pipes open: wait a little, then end them.
-    let until = Instant::now() + DRAIN_GRACE;
-    let mut closed = 0;
-    while closed < 2 && drained_rx.recv_timeout(until.saturating_duration_since(Instant::now())).is_ok() {
-        closed += 1;
-    }
-    if closed < 2 {
-        kill_group(pgid);
-        let _ = drained_rx.recv_timeout(DRAIN_GRACE);
-    }
-    let text = tail.lock().expect("tail lock").text();
-    let exit_code = status.and_then(|s| s.code());
-    let signal = status.and_then(|s| s.signal());
-    let mut run = GateRun { result: result(exit_code, exit_code == Some(0) && !timed_out, timed_out), tail: text };
-    if let (Some(sig), false) = (signal, timed_out) {
+    let exit_code = done.status.code();
+    let tail = String::from_utf8_lossy(&done.output).into_owned();
+    let mut run = GateRun { result: result(exit_code, exit_code == Some(0) && !done.timed_out, done.timed_out), tail };
+    if let (Some(sig), false) = (done.status.signal(), done.timed_out) {
         run.tail.push_str(&format!("\n(killed by {})", supervisor::signal_name(sig)));
     }
     run
-}
-
-fn kill_group(pgid: i32) {
-    // SAFETY: sending a signal has no memory effects.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
 }
 
 /// Why a launch needs a human's yes; empty when it does not. A launch over

@@ -18,6 +18,8 @@
 //! - [`registry`]: selecting, sorting and grouping runs; sides of comparisons; the baseline.
 //! - [`queue`]: the launch queue: slots and GPUs, as lock files.
 //! - [`notify`]: delivering alerts to a command or a webhook.
+//! - [`proc`]: OS facts: spawning a command with a timeout and a group kill.
+//! - [`procgroup`]: a run's process group from `/proc`: its members, whether it is still the run's, ending it.
 //! - [`rules`]: babysitting rules as pure logic: alerts from points, silence and exits.
 //! - [`supervisor`]: starting a command, teeing its output, recording its end.
 //! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL).
@@ -25,7 +27,6 @@
 //! - [`status`]: the compact status of a run, for models.
 //! - [`series`]: packed metric series and spike-keeping downsampling.
 //! - [`model`]: the run object every face shows.
-//! - [`procgroup`]: a run's process group from `/proc`: its members, whether it is still the run's, ending it.
 //! - [`sysmon`]: system metrics of a run's processes, host and GPUs.
 //! - [`compare`]: comparing runs and groups: config, code, metrics with verdicts.
 //! - [`naming`]: run names from templates or from what differs from the baseline.
@@ -58,6 +59,7 @@ pub mod notify;
 pub mod parquet;
 pub mod plot;
 pub mod policy;
+pub mod proc;
 pub mod procgroup;
 pub mod profile;
 pub mod query;

@@ -4,17 +4,18 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::policy::NotifyConfig;
+use crate::proc;
 
 /// Sends `alert` to every configured target; returns one message per failure.
 pub fn send(cfg: &NotifyConfig, alert: &Value) -> Vec<String> {
     let body = alert.to_string();
-    let timeout = Duration::from_secs_f64(cfg.timeout.max(0.1));
+    let timeout = proc::timeout(cfg.timeout.max(0.1));
     let mut failures = Vec::new();
     if let Some(argv) = cfg.command.as_ref().filter(|a| !a.is_empty()) {
         if let Err(e) = run_command(argv, &body, timeout) {
@@ -29,42 +30,51 @@ pub fn send(cfg: &NotifyConfig, alert: &Value) -> Vec<String> {
     failures
 }
 
+/// The end of a notifier's output kept, for the line that says why it failed.
+const KEPT_BYTES: usize = 16 * 1024;
+
 fn run_command(argv: &[String], body: &str, timeout: Duration) -> Result<(), String> {
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(body.as_bytes());
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
+    let options = proc::Options {
+        stdin: Some(body.as_bytes()),
+        output: proc::Output::Keep(KEPT_BYTES),
+        timeout,
+        pass_signals: false,
+    };
+    let done = proc::run(&mut cmd, options).map_err(|e| e.to_string())?;
+    if done.timed_out {
+        return Err(format!("no answer within {}s", timeout.as_secs_f64()));
     }
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait().map_err(|e| e.to_string())? {
-            Some(status) if status.success() => return Ok(()),
-            Some(status) => {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
-                }
-                let err = err.trim().lines().last().unwrap_or("").to_string();
-                return Err(format!("{status}{}", if err.is_empty() { String::new() } else { format!(": {err}") }));
-            }
-            None if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("no answer within {}s", timeout.as_secs_f64()));
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
+    if done.status.success() {
+        return Ok(());
     }
+    let output = String::from_utf8_lossy(&done.output);
+    let last = output.trim().lines().last().unwrap_or("").to_string();
+    Err(format!("{}{}", done.status, if last.is_empty() { String::new() } else { format!(": {last}") }))
+}
+
+/// Whether `url` is a webhook labmate can POST to: `http://` or `https://`
+/// and a host; says what is wrong otherwise.
+pub fn check_webhook(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("the URL must start with http:// or https://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.starts_with(':') {
+        return Err("the URL names no host".into());
+    }
+    if url.contains(char::is_whitespace) {
+        return Err("the URL holds a blank".into());
+    }
+    Ok(())
 }
 
 /// POSTs JSON over plain HTTP/1.1. `https://` goes through `curl`, so that
 /// no TLS stack is built into labmate for this one use.
 fn post(url: &str, body: &str, timeout: Duration) -> Result<(), String> {
+    check_webhook(url)?;
     if url.starts_with("https://") {
         return post_with_curl(url, body, timeout);
     }
@@ -110,13 +120,14 @@ fn post_with_curl(url: &str, body: &str, timeout: Duration) -> Result<(), String
     ]
     .map(String::from)
     .to_vec();
-    run_command(&argv, body, timeout + Duration::from_secs(1))
+    run_command(&argv, body, timeout.saturating_add(Duration::from_secs(1)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::TcpListener;
+    use std::time::Instant;
 
     #[test]
     fn webhooks_get_the_alert_as_json() {
@@ -157,6 +168,68 @@ mod tests {
         assert_eq!(failures.len(), 2, "{failures:?}");
         assert!(failures[0].contains("exit status: 3: nope"), "{failures:?}");
         assert!(failures[1].starts_with("webhook http://127.0.0.1"), "{failures:?}");
+    }
+
+    #[test]
+    fn only_http_webhooks_are_taken() {
+        assert!(check_webhook("http://127.0.0.1:9/hook").is_ok());
+        assert!(check_webhook("https://hooks.example.com/x?y=1").is_ok());
+        for (url, why) in [
+            ("file:///etc/passwd", "http:// or https://"),
+            ("ftp://example.com/hook", "http:// or https://"),
+            ("HTTP//x", "http:// or https://"),
+            ("http://", "no host"),
+            ("https:///path", "no host"),
+            ("http://:80/", "no host"),
+            ("http://a b/", "blank"),
+        ] {
+            let e = check_webhook(url).unwrap_err();
+            assert!(e.contains(why), "{url}: {e}");
+        }
+    }
+
+    fn sh(script: &str) -> Option<Vec<String>> {
+        Some(vec!["sh".into(), "-c".into(), script.into()])
+    }
+
+    #[test]
+    fn a_chatty_notifier_is_delivered() {
+        let cfg = NotifyConfig {
+            command: sh("cat >/dev/null; head -c 1048576 /dev/zero >&2; head -c 1048576 /dev/zero; exit 0"),
+            timeout: 60.0,
+            ..NotifyConfig::default()
+        };
+        let failures = send(&cfg, &serde_json::json!({"rule": "stall"}));
+        assert!(failures.is_empty(), "{failures:?}");
+    }
+
+    #[test]
+    fn a_notifier_past_its_timeout_is_ended_with_what_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("background.pid");
+        let cfg = NotifyConfig {
+            command: sh(&format!("sleep 300 & echo $! > {}; sleep 300", pid_file.display())),
+            timeout: 5.0,
+            ..NotifyConfig::default()
+        };
+        let failures = send(&cfg, &serde_json::json!({}));
+        assert!(failures.len() == 1 && failures[0].contains("no answer within 5s"), "{failures:?}");
+        let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        // Killed at once; gone once its new parent has reaped it.
+        let running = |pid: i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while running(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let survived = running(pid);
+        if survived {
+            // SAFETY: ending the process this test started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        assert!(!survived, "the notifier's background process {pid} outlived it");
     }
 
     #[test]

@@ -28,6 +28,8 @@ use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, Value
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::error::{Error, Result};
+
 /// Default figure width, in pixels: readable embedded in a markdown notebook.
 pub const DEFAULT_WIDTH: u32 = 900;
 /// Default height of one panel, in pixels.
@@ -224,30 +226,31 @@ fn thin_band(band: &[(f64, f64, f64)], max_entries: usize) -> Vec<(f64, f64, f64
 
 /// Renders `fig` to `out` as `format`. The file is written whole or not at
 /// all (a temporary file renamed into place), so a notebook that watches it
-/// never shows half a plot.
-pub fn render(fig: &Figure, format: Format, out: &Path) -> Result<(), String> {
+/// never shows half a plot. A file that cannot be written is an
+/// [`Error::Write`]; a figure that cannot be drawn is [`Error::Invalid`].
+pub fn render(fig: &Figure, format: Format, out: &Path) -> Result<()> {
     if fig.panels.is_empty() {
-        return Err("nothing to plot: the figure has no panels".into());
+        return Err(Error::Invalid("nothing to plot: the figure has no panels".into()));
     }
     if !(200..=10_000).contains(&fig.width) || !(150..=5_000).contains(&fig.height_per_panel) {
-        return Err(format!(
+        return Err(Error::Invalid(format!(
             "cannot draw a {}x{} px panel: width must be 200 to 10000 px, panel height 150 to 5000 px",
             fig.width, fig.height_per_panel
-        ));
+        )));
     }
     let height = fig.height_per_panel as u64 * fig.panels.len() as u64;
     if height * fig.width as u64 > 100_000_000 || height > u32::MAX as u64 {
-        return Err(format!(
+        return Err(Error::Invalid(format!(
             "cannot draw {} panels of {}x{} px: over 100 million pixels",
             fig.panels.len(),
             fig.width,
             fig.height_per_panel
-        ));
+        )));
     }
     let Some(name) = out.file_name() else {
-        return Err(format!("cannot write a plot to {}: it names no file", out.display()));
+        return Err(Error::Invalid(format!("cannot write a plot to {}: it names no file", out.display())));
     };
-    register_fonts()?;
+    register_fonts().map_err(Error::Invalid)?;
     let panels: Vec<Prepared> = fig.panels.iter().map(|p| prepare(p, fig.width, fig.height_per_panel)).collect();
     let size = (fig.width, height as u32);
 
@@ -261,28 +264,32 @@ pub fn render(fig: &Figure, format: Format, out: &Path) -> Result<(), String> {
         SEQ.fetch_add(1, Ordering::Relaxed),
         format.extension()
     ));
-    let cannot = |e: String| format!("cannot write a plot to {}: {e}", out.display());
-    let written = match format {
+    let cannot_write = |e: std::io::Error| Error::write(out, e);
+    let cannot_draw = |e: String| Error::Invalid(format!("cannot draw the plot {}: {e}", out.display()));
+    let written = (|| match format {
         Format::Svg => {
             let mut svg = String::new();
             {
                 let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-                draw_figure(&root, &panels, true)?;
-                root.present().map_err(|e| e.to_string())?;
+                draw_figure(&root, &panels, true).map_err(cannot_draw)?;
+                root.present().map_err(|e| cannot_draw(e.to_string()))?;
             }
-            std::fs::write(&tmp, svg).map_err(|e| e.to_string())
+            std::fs::write(&tmp, svg).map_err(cannot_write)
         }
         Format::Png => {
+            // The encoder writes the file only at the end, and says why it
+            // could not in words only: try the file first, for the real error.
+            std::fs::File::create(&tmp).map_err(cannot_write)?;
             let root = BitMapBackend::new(&tmp, size).into_drawing_area();
-            draw_figure(&root, &panels, false)?;
-            root.present().map_err(|e| e.to_string())
+            draw_figure(&root, &panels, false).map_err(cannot_draw)?;
+            root.present().map_err(|e| cannot_write(std::io::Error::other(e.to_string())))
         }
-    };
-    match written.and_then(|()| std::fs::rename(&tmp, out).map_err(|e| e.to_string())) {
+    })();
+    match written.and_then(|()| std::fs::rename(&tmp, out).map_err(cannot_write)) {
         Ok(()) => Ok(()),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
-            Err(cannot(e))
+            Err(e)
         }
     }
 }
@@ -1073,9 +1080,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("no/such/dir/fig.svg");
         let e = render(&sample(), Format::Svg, &missing).unwrap_err();
-        assert!(e.contains("fig.svg"), "{e}");
+        assert!(matches!(e, Error::Write { .. }) && e.to_string().contains("fig.svg"), "{e}");
         let e = render(&sample(), Format::Png, &dir.path().join("no/fig.png")).unwrap_err();
-        assert!(e.contains("fig.png"), "{e}");
+        assert!(matches!(e, Error::Write { .. }) && e.to_string().contains("fig.png"), "{e}");
         assert!(render(&Figure::default(), Format::Svg, &dir.path().join("x.svg")).is_err());
         let tiny = Figure { width: 10, ..sample() };
         assert!(render(&tiny, Format::Svg, &dir.path().join("x.svg")).is_err());

@@ -198,6 +198,9 @@ impl Policy {
     pub fn parse(text: &str) -> std::result::Result<Policy, String> {
         let policy: Policy = toml::from_str(text).map_err(|e| toml_error(&e))?;
         crate::rules::Babysitter::new(&policy.rules, 0.0).map_err(|e| format!("in [rules] custom: {e}"))?;
+        if let Some(url) = &policy.notify.webhook {
+            crate::notify::check_webhook(url).map_err(|why| format!("[notify] webhook {url:?}: {why}"))?;
+        }
         if policy.queue.max_concurrent == Some(0) {
             return Err("[queue] max_concurrent must be 1 or more".into());
         }
@@ -310,6 +313,10 @@ max_concurrent = 2
         assert!(e.contains("line 2") && e.contains("stal"), "{e}");
         let e = Policy::parse("[supervisor]\nsys_interval = \"soon\"\n").unwrap_err();
         assert!(e.contains("line 2") && e.contains("bad duration 'soon'"), "{e}");
+        let e = Policy::parse("[notify]\nwebhook = \"file:///etc/passwd\"\n").unwrap_err();
+        assert!(e.contains("[notify] webhook \"file:///etc/passwd\": the URL must start with http://"), "{e}");
+        let e = Policy::parse("[rules]\ncustom = [\"loss > NaN => stop\"]\n").unwrap_err();
+        assert!(e.contains("in [rules] custom: bad rule at column 8: NaN"), "{e}");
         let e = Policy::parse("[rules]\ncustom = [\"loss >\"]\n").unwrap_err();
         assert!(e.contains("bad rule at column 7"), "{e}");
     }

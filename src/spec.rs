@@ -133,42 +133,86 @@ fn depth(value: &Value) -> usize {
 }
 
 /// Finds the program of an argv, as exec would: a path when it holds a '/',
-/// else the first executable of that name on `path_var`.
+/// else the first executable of that name on `path_var`. Something there
+/// that cannot run (a directory, a file without an execute bit) is named as
+/// such, not as missing.
 pub fn resolve_program(program: &str, cwd: &Path, path_var: Option<&OsStr>) -> Result<PathBuf> {
     let not_found = || Error::CommandNotFound { command: program.to_string() };
+    let cannot_run = |found: Option<&Path>, directory| Error::NotExecutable {
+        command: program.to_string(),
+        found: found.map(Path::to_path_buf),
+        directory,
+    };
     if program.is_empty() {
         return Err(not_found());
     }
     if program.contains('/') {
         let p = cwd.join(program);
-        return if is_executable(&p) { Ok(p) } else { Err(not_found()) };
+        return match runnable(&p) {
+            Some(Runnable::Yes) => Ok(p),
+            Some(Runnable::Directory) => Err(cannot_run(None, true)),
+            Some(Runnable::NotExecutable) => Err(cannot_run(None, false)),
+            None => Err(not_found()),
+        };
     }
     let path_var = path_var.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
-    path_var
-        .as_bytes()
-        .split(|b| *b == b':')
-        .map(|dir| {
-            let dir = if dir.is_empty() { cwd.to_path_buf() } else { cwd.join(OsStr::from_bytes(dir)) };
-            dir.join(program)
-        })
-        .find(|p| is_executable(p))
-        .ok_or_else(not_found)
+    let mut unrunnable = None;
+    for dir in path_var.as_bytes().split(|b| *b == b':') {
+        let dir = if dir.is_empty() { cwd.to_path_buf() } else { cwd.join(OsStr::from_bytes(dir)) };
+        let p = dir.join(program);
+        match runnable(&p) {
+            Some(Runnable::Yes) => return Ok(p),
+            // exec skips these and goes on looking; a directory named like a program is no program.
+            Some(Runnable::NotExecutable) if unrunnable.is_none() => unrunnable = Some(p),
+            _ => {}
+        }
+    }
+    Err(unrunnable.map_or_else(not_found, |p| cannot_run(Some(&p), false)))
 }
 
-fn is_executable(p: &Path) -> bool {
+enum Runnable {
+    Yes,
+    Directory,
+    NotExecutable,
+}
+
+/// Whether `p` can be executed; None when nothing is there.
+fn runnable(p: &Path) -> Option<Runnable> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    let m = std::fs::metadata(p).ok()?;
+    Some(if m.is_dir() {
+        Runnable::Directory
+    } else if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+        Runnable::Yes
+    } else {
+        Runnable::NotExecutable
+    })
 }
 
 /// The environment a run records: never a secret.
 pub fn env_subset<'a>(vars: impl Iterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
-    const SECRET: [&str; 4] = ["TOKEN", "SECRET", "PASSWORD", "KEY"];
     vars.filter(|(k, _)| {
-        matches!(*k, "CUDA_VISIBLE_DEVICES" | "PYTHONPATH")
-            || (k.starts_with("LABMATE_") && !SECRET.iter().any(|s| k.to_ascii_uppercase().contains(s)))
+        matches!(*k, "CUDA_VISIBLE_DEVICES" | "PYTHONPATH") || (k.starts_with("LABMATE_") && !looks_secret(k))
     })
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
+}
+
+/// Whether a variable's name says it may hold a secret. Anywhere in the
+/// name: TOKEN, SECRET, PASSWORD, KEY (`LABMATE_APIKEY`). A part of the name
+/// (between `_`, `-`, `.`) that starts with PASS, CRED, AUTH, PRIVATE,
+/// COOKIE or SESSION (`LABMATE_PASSWD`, `MY_AUTH_HEADER`, `SESSION_ID`),
+/// except words that only look like one (`LABMATE_AUTHOR`).
+fn looks_secret(name: &str) -> bool {
+    const ANYWHERE: [&str; 4] = ["TOKEN", "SECRET", "PASSWORD", "KEY"];
+    const PART_STARTS: [&str; 6] = ["PASS", "CRED", "AUTH", "PRIVATE", "COOKIE", "SESSION"];
+    const NOT_SECRET: [&str; 8] =
+        ["AUTHOR", "AUTHORS", "PASSES", "PASSED", "PASSING", "PASSIVE", "PASSTHROUGH", "CREDIT"];
+    let name = name.to_ascii_uppercase();
+    ANYWHERE.iter().any(|s| name.contains(s))
+        || name
+            .split(['_', '-', '.'])
+            .any(|part| PART_STARTS.iter().any(|s| part.starts_with(s)) && !NOT_SECRET.contains(&part))
 }
 
 pub fn hostname() -> String {
@@ -246,10 +290,54 @@ mod tests {
     }
 
     #[test]
+    fn env_subset_drops_names_that_look_secret() {
+        for name in [
+            "LABMATE_PASSWD",
+            "LABMATE_PASS",
+            "LABMATE_CREDENTIALS",
+            "LABMATE_CRED",
+            "LABMATE_AUTH",
+            "LABMATE_MY_AUTH_HEADER",
+            "LABMATE_AUTHORIZATION",
+            "LABMATE_PRIVATE_URL",
+            "LABMATE_COOKIE",
+            "LABMATE_SESSION_ID",
+            "LABMATE_SESSIONID",
+            "labmate_passphrase",
+            "LABMATE_APIKEY",
+            "LABMATE_DB_PASSWORD",
+        ] {
+            assert!(env_subset([(name, "s")].into_iter()).is_empty(), "{name} is kept");
+        }
+        for name in ["LABMATE_DIR", "LABMATE_AUTHOR", "LABMATE_SEED", "LABMATE_RUN_ID", "LABMATE_COMPASS"] {
+            assert!(env_subset([(name, "v")].into_iter()).contains_key(name), "{name} is dropped");
+        }
+    }
+
+    #[test]
     fn programs_resolve_like_exec() {
         let cwd = Path::new("/");
         assert!(resolve_program("sh", cwd, Some(OsStr::new("/usr/bin:/bin"))).is_ok());
         let e = resolve_program("no-such-program-xyz", cwd, Some(OsStr::new("/bin"))).unwrap_err();
         assert_eq!(e.to_string(), "command not found: 'no-such-program-xyz'");
+    }
+
+    #[test]
+    fn what_cannot_run_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("data.txt"), "1\n").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let e = resolve_program("./data.txt", dir.path(), None).unwrap_err();
+        assert_eq!(e.to_string(), "cannot run './data.txt': it is not executable");
+        let e = resolve_program("./sub", dir.path(), None).unwrap_err();
+        assert_eq!(e.to_string(), "cannot run './sub': it is a directory");
+        let path = format!("/no/such/dir:{}", dir.path().display());
+        let e = resolve_program("data.txt", Path::new("/"), Some(OsStr::new(&path))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("cannot run 'data.txt': {}/data.txt is not executable", dir.path().display())
+        );
+        let e = resolve_program("sub", Path::new("/"), Some(OsStr::new(&path))).unwrap_err();
+        assert!(matches!(e, Error::CommandNotFound { .. }), "{e}");
     }
 }

@@ -144,7 +144,7 @@ the babysitter at work:"
     std::fs::create_dir_all(dir.join("plots"))?;
     let options = charts::Options { x_time: false, smooth: None, log_y: true, group_by: by.clone(), width: 900 };
     let figure = charts::figure(&index, &healthy, &["val_loss".to_string()], &options)?;
-    plot::render(&figure, plot::Format::Png, &plot_path).map_err(labmate::Error::Invalid)?;
+    plot::render(&figure, plot::Format::Png, &plot_path)?;
 
     // The notebook: the sweep's results table, a result with live (checked)
     // numbers and the plot, then one launch held for a human's approval.

@@ -1,5 +1,6 @@
 //! `labmate export`: run summaries or metric series to CSV, JSON lines or Parquet.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,8 +24,8 @@ pub struct Args {
     /// With --series: only these metrics (comma-separated).
     #[arg(long = "metric", value_name = "KEYS")]
     metrics: Vec<String>,
-    /// The file to write.
-    #[arg(short, long, value_name = "PATH")]
+    /// The file to write; `-` writes to standard output.
+    #[arg(short, long, value_name = "PATH", allow_hyphen_values = true)]
     output: PathBuf,
 }
 
@@ -33,20 +34,30 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let index = ctx.index()?;
     let filter = args.filter.as_deref().map(Expr::parse).transpose()?;
     let runs = registry::select(&index, filter.as_ref(), &[], None)?;
+    if let (true, Some(f)) = (runs.is_empty(), &args.filter) {
+        say!("labmate: warning: no run matches --where '{f}'");
+    }
     let table = if args.series {
         let keys: Vec<String> = args.metrics.iter().flat_map(|m| m.split(',')).map(String::from).collect();
         export::series_table(&index, &runs, &keys)?
     } else {
         export::runs_table(&runs)
     };
-    let out = ctx.cwd.join(&args.output);
-    export::write(&table, format, &out)?;
+    let to = if args.output.as_os_str() == "-" {
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        export::write_to(&table, format, &mut stdout).and_then(|()| stdout.flush())?;
+        "standard output".to_string()
+    } else {
+        let out = ctx.cwd.join(&args.output);
+        export::write(&table, format, &out)?;
+        out.display().to_string()
+    };
     let rows = table.columns.first().map_or(0, |(_, c)| match c {
         labmate::parquet::Column::Int64(v) => v.len(),
         labmate::parquet::Column::Double(v) => v.len(),
         labmate::parquet::Column::Utf8(v) => v.len(),
         labmate::parquet::Column::Bool(v) => v.len(),
     });
-    say!("labmate: wrote {rows} rows x {} columns to {}", table.columns.len(), out.display());
+    say!("labmate: wrote {rows} rows x {} columns to {to}", table.columns.len());
     Ok(ExitCode::SUCCESS)
 }

@@ -56,7 +56,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if runs.is_empty() {
-        return Err(labmate::Error::Invalid("no runs to plot: name some, or select them with --where".into()).into());
+        let why = match &args.filter {
+            Some(f) => format!("no run matches --where '{f}'"),
+            None => "no runs to plot: name some, or select them with --where".into(),
+        };
+        return Err(labmate::Error::Invalid(why).into());
     }
     let options = charts::Options {
         x_time: args.x == "time",
@@ -66,7 +70,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         width: args.width,
     };
     let figure = charts::figure(&index, &runs, &args.metrics, &options)?;
-    plot::render(&figure, format, &out).map_err(labmate::Error::Invalid)?;
+    plot::render(&figure, format, &out)?;
     say!("labmate: wrote {}", out.display());
     Ok(ExitCode::SUCCESS)
 }

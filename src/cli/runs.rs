@@ -68,6 +68,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Style::Text
     };
+    if runs.is_empty() && !args.json && matches!(style, Style::Text) {
+        let text = match &args.filter {
+            Some(f) => format!("no run matches --where '{f}'\n"),
+            None => render(&[], 0.0, None),
+        };
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let value_at = |id: &str, key: &str, step: i64| index.value_at(id, key, step).ok().flatten();
 
     if !args.group_by.is_empty() {

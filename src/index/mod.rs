@@ -193,8 +193,9 @@ impl Index {
 
     /// Opens the index and catches it up with the run folders.
     pub fn open_synced(lab: &Lab) -> Result<(Index, SyncReport)> {
-        let mut index = Index::open(lab)?;
-        let report = index.sync()?;
+        let in_lab = |e: Error| e.in_lab(lab.root());
+        let mut index = Index::open(lab).map_err(in_lab)?;
+        let report = index.sync().map_err(in_lab)?;
         Ok((index, report))
     }
 

@@ -13,8 +13,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +21,7 @@ use super::file::{self, Entry, Notebook, Settings};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::lab::Lab;
+use crate::proc;
 
 pub const REPRO_FILE: &str = "repro.jsonl";
 const LOG_DIR: &str = "repro";
@@ -128,32 +128,17 @@ pub fn run_repro(lab: &Lab, bug: &Entry, timeout: f64) -> Result<ReproRun> {
     let dir = log.parent().expect("a log has a folder");
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let out = File::create(&log).map_err(|e| Error::io(&log, e))?;
-    let err = out.try_clone().map_err(|e| Error::io(&log, e))?;
     let time = clock::now();
-    let mut child = Command::new(program)
-        .arg0(&argv[0])
-        .args(&argv[1..])
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0)
-        .spawn()
-        .map_err(|e| Error::io(&argv[0], e))?;
-    let deadline = Instant::now() + Duration::from_secs_f64(timeout.max(0.0));
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait().map_err(|e| Error::io(&argv[0], e))? {
-            Some(s) => break s,
-            None if Instant::now() >= deadline => {
-                timed_out = true;
-                // SAFETY: signalling the process group the child leads; no memory is involved.
-                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-                break child.wait().map_err(|e| Error::io(&argv[0], e))?;
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
+    let mut cmd = Command::new(program);
+    cmd.arg0(&argv[0]).args(&argv[1..]).current_dir(root);
+    let options = proc::Options {
+        stdin: None,
+        output: proc::Output::File(out),
+        timeout: proc::timeout(timeout),
+        pass_signals: true,
     };
+    let done = proc::run(&mut cmd, options).map_err(|e| Error::io(&argv[0], e))?;
+    let (status, timed_out) = (done.status, done.timed_out);
     let run = ReproRun {
         bug: bug.id.clone(),
         time: (time * 1000.0).round() / 1000.0,

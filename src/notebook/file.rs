@@ -490,7 +490,7 @@ pub(crate) fn read(path: &Path) -> Result<Option<String>> {
 /// folder, synced, renamed over it. A reader sees the old or the new file.
 pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    fs::create_dir_all(dir).map_err(|e| Error::write(path, e))?;
     let name = path.file_name().map_or("notebook".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
@@ -504,7 +504,7 @@ pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<()> {
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
+        return Err(Error::write(path, e));
     }
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
@@ -521,6 +521,17 @@ mod tests {
 ### 1970-01-01 00:00 UTC · result · me · n-1\nRuns: `r-x`\n\nFirst line `code {{x}}`.\n\n```\nfenced {{y}}\n```\nLast {{z}}.\n\n\
 <!-- labmate:entry {\"id\":\"n-2\",\"time\":2.0,\"kind\":\"bug\",\"author\":\"me\",\"runs\":[],\"amends\":\"n-1\",\"repro\":[\"sh\",\"t.sh\"]} -->\n\
 ### 1970-01-01 00:00 UTC · bug · me · n-2\n\nSecond.\n";
+
+    #[test]
+    fn a_notebook_that_cannot_be_written_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("data.txt"), "a file\n").unwrap();
+        for path in [dir.path().join("data.txt/NOTES.md"), dir.path().join("data.txt/sub/NOTES.md")] {
+            let e = write_atomic(&path, "# notes\n").unwrap_err();
+            assert!(matches!(e, Error::Write { .. }), "{e:?}");
+            assert!(e.to_string().starts_with(&format!("cannot write {}: ", path.display())), "{e}");
+        }
+    }
 
     #[test]
     fn entries_and_blocks_are_read_back() {

@@ -130,12 +130,26 @@ fn append_entry(lab: &Lab, entry: NewEntry, repro: Option<Vec<String>>) -> Resul
 
 /// A markdown image link to `image` (a plot, e.g. written by `labmate plot
 /// -o notebook/val_loss.svg`), relative to the notebook's folder. A relative
-/// `image` is taken from the repository root.
+/// `image` is taken from the repository root. The image must be in the
+/// repository: a link out of it shows nothing on a forge or in a clone.
 pub fn image_link(lab: &Lab, image: &std::path::Path) -> Result<String> {
     let notebook = Settings::load(lab)?.path;
     let abs = lab.repo_root().join(image);
     if !abs.is_file() {
         return Err(Error::Invalid(format!("no such file: {}", image.display())));
+    }
+    let root = lab.repo_root();
+    let inside = match (abs.canonicalize(), root.canonicalize()) {
+        (Ok(file), Ok(root)) => file.starts_with(root),
+        _ => false,
+    };
+    if !inside {
+        return Err(Error::Invalid(format!(
+            "{} is outside the repository ({}): the notebook links to its images relatively, so a plot must \
+             live in the repository (e.g. `labmate plot ... -o notebook/NAME.svg`)",
+            image.display(),
+            root.display()
+        )));
     }
     let base = notebook.parent().unwrap_or(lab.repo_root());
     let rel = relative(&abs, base);

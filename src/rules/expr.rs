@@ -114,8 +114,8 @@ pub fn parse_rule(text: &str) -> Result<UserRule, Error> {
             Some("for") if for_points == 1 => {
                 p.word();
                 let n = p.number("a count of points after 'for'")?;
-                if n < 1.0 || n.fract() != 0.0 {
-                    return Err(p.error_before("'for' takes a whole number of points, 1 or more"));
+                if !(1.0..=u32::MAX as f64).contains(&n) || n.fract() != 0.0 {
+                    return Err(p.error_before(&format!("'for' takes a whole number of points, 1 to {}", u32::MAX)));
                 }
                 for_points = n as u32;
             }
@@ -126,6 +126,9 @@ pub fn parse_rule(text: &str) -> Result<UserRule, Error> {
                 }
                 p.word();
                 let n = p.number("a step number after 'after step'")?;
+                if !(0.0..i64::MAX as f64).contains(&n) || n.fract() != 0.0 {
+                    return Err(p.error_before("'after step' takes a step: a whole number, 0 or more"));
+                }
                 after_step = Some(n as i64);
             }
             _ => break,
@@ -185,6 +188,11 @@ impl<'a> Parser<'a> {
             .ok_or_else(|| self.error("expected a comparison: > >= < <= == !="))?;
         self.pos += len;
         let value = self.number("a number")?;
+        if value.is_nan() {
+            return Err(self.error_before(
+                "NaN is no threshold: nothing compares to it (the nonfinite rule watches for NaN values)",
+            ));
+        }
         Ok(Comparison { key: key.to_string(), op, value })
     }
 
@@ -280,6 +288,18 @@ mod tests {
         assert!(e.contains("column 10") && e.contains("expected a comparison"), "{e}");
         let e = parse_rule("loss > 1 for 0 => stop").unwrap_err().to_string();
         assert!(e.contains("whole number"), "{e}");
+        let e = parse_rule("loss > NaN => stop").unwrap_err().to_string();
+        assert!(e.contains("column 8") && e.contains("NaN is no threshold"), "{e}");
+        assert!(parse_condition("step >= 1 and loss != nan").unwrap_err().to_string().contains("NaN"));
+        for count in ["99999999999999999999", "4294967296", "1.5", "-1", "inf", "NaN"] {
+            let e = parse_rule(&format!("loss > 1 for {count} => stop")).unwrap_err().to_string();
+            assert!(e.contains("column 14") && e.contains("'for' takes a whole number"), "{e}");
+        }
+        for step in ["-5", "1.5", "1e30", "NaN", "inf"] {
+            let e = parse_rule(&format!("loss > 1 after step {step} => stop")).unwrap_err().to_string();
+            assert!(e.contains("column 21") && e.contains("'after step' takes a step"), "{e}");
+        }
+        assert_eq!(parse_rule("loss > 1 for 4294967295 after step 0 => stop").unwrap().for_points, u32::MAX);
         let e = parse_rule("loss > 1").unwrap_err().to_string();
         assert!(e.contains("column 9") && e.contains("'=>'"), "{e}");
     }

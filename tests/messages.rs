@@ -1,0 +1,229 @@
+//! Messages that say what really happened: the error names the real cause,
+//! and the same kind of failure exits the same way in every command.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output, Stdio};
+
+use common::{BIN, TestLab, stderr, stdout};
+
+/// A lab with one finished run (config lr=1, a loss curve).
+fn lab_with_a_run() -> TestLab {
+    let lab = TestLab::new();
+    let out = lab.run(&[
+        "run",
+        "--name",
+        "a",
+        "--config",
+        "lr=1",
+        "--",
+        "sh",
+        "-c",
+        "echo '##labmate {\"loss\": 2}'; echo '##labmate {\"loss\": 1}'",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    lab
+}
+
+fn assert_fails(out: &Output, code: i32, says: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    for s in says {
+        assert!(err.contains(s), "expected {s:?} in: {err}");
+    }
+    assert!(!err.contains("bug in labmate"), "{err}");
+}
+
+#[test]
+fn a_file_that_is_not_a_program_says_so() {
+    let lab = TestLab::new();
+    lab.write("data.txt", "1,2,3\n");
+    std::fs::create_dir(lab.path().join("somedir")).unwrap();
+    lab.write("bin/tool", "#!/bin/sh\necho hi\n");
+
+    let out = lab.run(&["run", "--", "./data.txt"]);
+    assert_fails(&out, 2, &["'./data.txt'", "not executable"]);
+    assert!(!stderr(&out).contains("command not found"), "{}", stderr(&out));
+
+    let out = lab.run(&["run", "--", "./somedir"]);
+    assert_fails(&out, 2, &["'./somedir'", "is a directory"]);
+    assert!(!stderr(&out).contains("command not found"), "{}", stderr(&out));
+
+    // On PATH, a file of that name that cannot run is named, with where it is.
+    let path = format!("{}:{}", lab.path().join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let out = lab.cmd(&["run", "--", "tool"]).env("PATH", &path).output().unwrap();
+    assert_fails(&out, 2, &["'tool'", "bin/tool is not executable"]);
+
+    let out = lab.run(&["run", "--", "no-such-program-xyz"]);
+    assert_fails(&out, 2, &["command not found: 'no-such-program-xyz'"]);
+    assert!(lab.json(&["runs", "--json"]).as_array().unwrap().is_empty(), "nothing is recorded");
+}
+
+#[test]
+fn a_filter_that_matches_nothing_says_so() {
+    let empty = TestLab::new();
+    assert!(empty.run(&["init"]).status.success());
+    assert!(stdout(&empty.run(&["runs"])).starts_with("no runs yet"));
+
+    let lab = lab_with_a_run();
+    for extra in [&[][..], &["--group-by", "config.lr"], &["--columns", "name,config.lr"]] {
+        let mut args = vec!["runs", "--where", "config.lr > 100"];
+        args.extend_from_slice(extra);
+        let out = lab.run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("no run matches --where 'config.lr > 100'"), "{args:?}: {text}");
+        assert!(!text.contains("no runs yet"), "{text}");
+    }
+    assert_eq!(lab.json(&["runs", "--where", "config.lr > 100", "--json"]), serde_json::json!([]));
+
+    let out = lab.run(&["plot", "--where", "config.lr > 100", "--metric", "loss", "-o", "x.svg"]);
+    assert_fails(&out, 2, &["no run matches --where 'config.lr > 100'"]);
+    let out = lab.run(&["export", "--where", "config.lr > 100", "--format", "csv", "-o", "runs.csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning: no run matches --where 'config.lr > 100'"), "{}", stderr(&out));
+}
+
+/// Runs `labmate ARGS` in `lab` as someone who cannot write it. Root writes
+/// through any permission bits, so as root it runs as `nobody` through
+/// `setpriv` (the test fails if that is missing); anyone else gets a lab
+/// made read-only.
+fn as_reader(lab: &TestLab, args: &[&str]) -> Output {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if root {
+        std::fs::set_permissions(lab.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut c = Command::new("setpriv");
+        lab.env(&mut c);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        c
+    } else {
+        for p in [lab.path().join(".labmate"), lab.path().join(".labmate/runs")] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o555)).unwrap();
+        }
+        let mut c = Command::new(BIN);
+        lab.env(&mut c);
+        c
+    };
+    let out = cmd.args(args).stdin(Stdio::null()).output().expect("setpriv runs (util-linux is needed as root)");
+    if !root {
+        for p in [lab.path().join(".labmate"), lab.path().join(".labmate/runs")] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+    out
+}
+
+#[test]
+fn a_lab_the_user_cannot_write_is_the_environments_fault() {
+    let lab = lab_with_a_run();
+    let at = format!("cannot write to the lab at {}", lab.path().join(".labmate").display());
+
+    let out = as_reader(&lab, &["runs"]);
+    assert_fails(&out, 1, &[&at, "permission denied"]);
+
+    for f in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+        let _ = std::fs::remove_file(lab.path().join(".labmate").join(f));
+    }
+    let out = as_reader(&lab, &["runs"]);
+    assert_fails(&out, 1, &[&at, "permission denied"]);
+
+    let out = as_reader(&lab, &["run", "--", "true"]);
+    assert_fails(&out, 1, &["ermission denied"]);
+}
+
+#[test]
+fn export_to_dash_writes_standard_output() {
+    let lab = lab_with_a_run();
+    let out = lab.run(&["export", "--format", "csv", "-o", "-"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = stdout(&out);
+    assert!(csv.starts_with("id,name,status,"), "{csv}");
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(!lab.path().join("-").exists(), "no file named '-'");
+
+    let out = lab.run(&["export", "--format", "jsonl", "--series", "-o", "-"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1]["value"], 1.0);
+
+    let out = lab.run(&["export", "--format", "parquet", "-o", "-"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout.starts_with(b"PAR1") && out.stdout.ends_with(b"PAR1"), "{} bytes", out.stdout.len());
+}
+
+#[test]
+fn an_output_file_that_cannot_be_written_fails_alike_in_every_command() {
+    let lab = lab_with_a_run();
+    lab.write("data.txt", "not a folder\n");
+    let cases: [&[&str]; 4] = [
+        &["plot", "a", "--metric", "loss", "-o", "data.txt/loss.png"],
+        &["plot", "a", "--metric", "loss", "-o", "data.txt/loss.svg"],
+        &["export", "--format", "csv", "-o", "data.txt/runs.csv"],
+        &["export", "--format", "parquet", "-o", "data.txt/runs.parquet"],
+    ];
+    for args in cases {
+        let out = lab.run(args);
+        let target = lab.path().join(args[args.len() - 1]);
+        assert_fails(&out, 1, &[&format!("labmate: error: cannot write {}: ", target.display()), "Not a directory"]);
+    }
+}
+
+#[test]
+fn a_plot_outside_the_repository_is_refused() {
+    let lab = TestLab::with_git();
+    assert!(lab.run(&["init"]).status.success());
+    let elsewhere = tempfile::tempdir().unwrap();
+    let outside = elsewhere.path().join("loss.png");
+    std::fs::write(&outside, b"png").unwrap();
+    lab.write("plots/loss.png", "png");
+
+    let out = lab.run(&["note", "see the curve", "--plot", outside.to_str().unwrap()]);
+    assert_fails(&out, 2, &["outside the repository"]);
+    // Climbing out with `..` is outside too, wherever the two folders are.
+    let climbing = pathdiff(&outside, lab.path());
+    let out = lab.run(&["note", "see the curve", "--plot", &climbing]);
+    assert_fails(&out, 2, &["outside the repository"]);
+    assert!(!lab.path().join("LABNOTEBOOK.md").exists(), "nothing was written");
+
+    let out = lab.run(&["note", "see the curve", "--plot", "plots/loss.png"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// `path` relative to `base`, climbing with `..` (both absolute).
+fn pathdiff(path: &std::path::Path, base: &std::path::Path) -> String {
+    let (p, b): (Vec<_>, Vec<_>) = (path.components().collect(), base.components().collect());
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = std::path::PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &p[common..] {
+        out.push(c);
+    }
+    out.display().to_string()
+}
+
+#[test]
+fn rules_and_webhooks_that_cannot_work_are_refused_at_launch() {
+    let lab = TestLab::new();
+    let cases = [
+        ("[rules]\ncustom = [\"loss > NaN => stop\"]\n", "NaN"),
+        ("[rules]\ncustom = [\"loss > 1 for 99999999999999999999 => stop\"]\n", "'for'"),
+        ("[rules]\ncustom = [\"loss > 1 for 0 => stop\"]\n", "'for'"),
+        ("[rules]\ncustom = [\"loss > 1 after step -5 => stop\"]\n", "step"),
+        ("[rules]\ncustom = [\"loss > 1 after step 1.5 => stop\"]\n", "step"),
+        ("[notify]\nwebhook = \"file:///etc/passwd\"\n", "http:// or https://"),
+        ("[notify]\nwebhook = \"ftp://example.com/hook\"\n", "http:// or https://"),
+        ("[notify]\nwebhook = \"http://\"\n", "host"),
+    ];
+    for (policy, says) in cases {
+        lab.write("labmate.toml", policy);
+        let out = lab.run(&["run", "--", "true"]);
+        assert_fails(&out, 2, &["labmate.toml", says]);
+    }
+    std::fs::remove_file(lab.path().join("labmate.toml")).unwrap();
+    assert!(lab.json(&["runs", "--json"]).as_array().unwrap().is_empty(), "no run was launched");
+}
