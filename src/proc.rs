@@ -13,6 +13,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::procgroup::{Group, exit_status};
 use crate::supervisor::signals::SignalSet;
 
 /// How often a running command is looked at.
@@ -135,9 +136,13 @@ fn spawn_and_wait(cmd: &mut Command, options: Options, signals: Option<&SignalSe
     // None: a timeout too long to reach.
     let deadline = Instant::now().checked_add(options.timeout);
     let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
+    // The command's exit is seen without reaping it: until it is reaped, its
+    // pid (the group's id) cannot be given to another process, so the group
+    // is safe to signal.
+    let group = Group { pgid, leader_start: None, boot_id: None };
+    loop {
+        match exit_status(pgid, false) {
+            Ok(Some(_)) => break,
             Ok(None) => {}
             Err(e) => {
                 kill_group(pgid);
@@ -163,14 +168,14 @@ fn spawn_and_wait(cmd: &mut Command, options: Options, signals: Option<&SignalSe
             }
             None => std::thread::sleep(POLL),
         }
-    };
+    }
 
     // What it left in its group may finish its output, then it is ended.
     let until = Instant::now() + LEFTOVER_GRACE;
     let mut drained = false;
     loop {
         drained = drained || matches!(drained_rx.recv_timeout(POLL), Err(RecvTimeoutError::Disconnected));
-        if drained && !group_alive(pgid) {
+        if drained && group.members().is_empty() {
             break;
         }
         if Instant::now() >= until {
@@ -184,6 +189,7 @@ fn spawn_and_wait(cmd: &mut Command, options: Options, signals: Option<&SignalSe
             std::thread::sleep(POLL);
         }
     }
+    let status = child.wait()?;
     let output = kept.lock().expect("output lock").bytes.iter().copied().collect();
     Ok(Finished { status, output, timed_out })
 }
@@ -207,12 +213,6 @@ impl Kept {
 fn kill_group(pgid: i32) {
     // SAFETY: sending a signal has no memory effects.
     unsafe { libc::kill(-pgid, libc::SIGKILL) };
-}
-
-fn group_alive(pgid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the group exists.
-    let sent = unsafe { libc::kill(-pgid, 0) } == 0;
-    sent || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]

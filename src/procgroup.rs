@@ -9,6 +9,8 @@
 //! when its leader is gone but members remain.
 
 use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 /// A run's process group as recorded when its command started.
@@ -109,6 +111,36 @@ impl Group {
                 return left;
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// How this process's child `pid` exited, once it has (`wait` blocks until
+/// then), leaving it unreaped: its pid, and so its group's id, stays taken
+/// until it is reaped, so that the group can be dealt with safely first.
+pub fn exit_status(pid: i32, wait: bool) -> std::io::Result<Option<ExitStatus>> {
+    let flags = libc::WEXITED | libc::WNOWAIT | if wait { 0 } else { libc::WNOHANG };
+    loop {
+        // SAFETY: waitid fills the zeroed siginfo.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        if unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) } == 0 {
+            // SAFETY: waitid filled it; si_pid is 0 when nothing has exited (WNOHANG).
+            if unsafe { info.si_pid() } == 0 {
+                return Ok(None);
+            }
+            // SAFETY: as above, for a child that exited.
+            let status = unsafe { info.si_status() };
+            // The raw form wait(2) gives: the code in the second byte, or the signal.
+            let raw = match info.si_code {
+                libc::CLD_EXITED => (status & 0xff) << 8,
+                libc::CLD_DUMPED => status | 0x80,
+                _ => status,
+            };
+            return Ok(Some(ExitStatus::from_raw(raw)));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
         }
     }
 }

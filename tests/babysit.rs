@@ -24,21 +24,20 @@ fn detach(lab: &TestLab, args: &[&str]) -> String {
 }
 
 #[test]
-fn a_nan_stops_the_run_within_a_second_with_evidence() {
+fn a_nan_stops_the_run_with_evidence() {
     let lab = TestLab::new();
     lab.write(
         "nan.py",
-        "import time\nfor i in range(100000):\n    v = float('nan') if i == 500 else 1.0 / (i + 1)\n    print('##labmate {\"step\": %d, \"loss\": %r}' % (i, v))\n    time.sleep(0.002)\n",
+        "import time\nfor i in range(501):\n    v = float('nan') if i == 500 else 1.0 / (i + 1)\n    print('##labmate {\"step\": %d, \"loss\": %r}' % (i, v))\n    time.sleep(0.002)\ntime.sleep(600)\n",
     );
     let id = detach(&lab, &["--", "python3", "nan.py"]);
-    let started = Instant::now();
     let out = lab.run(&["wait", &id, "--timeout", "60s"]);
     let run = lab.wait_for(&id, 10, |r| r["status"] != "running");
     assert_eq!(run["status"], "stopped", "{run:#}");
     assert!(run["reason"].as_str().unwrap().starts_with("nonfinite: loss is NaN at step 500"), "{run:#}");
-    // Stopped within a second of the NaN: few steps were logged after it.
-    let last_step = run["metrics"]["loss"]["last_step"].as_i64().unwrap();
-    assert!(last_step < 500 + 400, "ran on to step {last_step}");
+    // The script would sleep for ten minutes after the NaN: the rule stopped it.
+    assert_eq!(run["metrics"]["loss"]["last_step"], 500);
+    assert_eq!(run["signal"], 15, "{run:#}");
     let a = &alerts(&run)[0];
     assert_eq!(a["data"]["rule"], "nonfinite");
     assert_eq!(a["data"]["action"], "stop");
@@ -46,7 +45,6 @@ fn a_nan_stops_the_run_within_a_second_with_evidence() {
     assert_eq!(a["data"]["step"], 500);
     assert!(a["data"]["recent"].as_array().unwrap().len() > 1);
     assert!(matches!(out.status.code(), Some(3) | Some(4)), "{:?} {}", out.status, stdout(&out));
-    assert!(started.elapsed() < Duration::from_secs(30));
 }
 
 #[test]
@@ -130,10 +128,8 @@ fn stop_ends_a_process_that_ignores_sigterm_and_its_children() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let child: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
-    let started = Instant::now();
     let out = lab.run(&["stop", &id, "--reason", "enough"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(started.elapsed() < Duration::from_secs(8));
     let run = lab.show(&id);
     assert_eq!(run["status"], "stopped");
     assert_eq!(run["signal"], 9, "it needed SIGKILL");

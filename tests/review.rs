@@ -245,9 +245,8 @@ fn wait_approval_follows_the_run_once_another_process_approves() {
 fn max_run_minutes_stops_a_run() {
     let lab = TestLab::new();
     lab.write("labmate.toml", "[budget]\nmax_run_minutes = 0.02\n");
-    let started = Instant::now();
+    // `sleep 30` would exit 0; 143 is the budget's SIGTERM.
     let out = lab.run(&["run", "--", "sleep", "30"]);
-    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
     assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
     let run = lab.show(&TestLab::started_id(&out));
     assert_eq!(run["status"], "stopped");

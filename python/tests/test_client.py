@@ -363,8 +363,8 @@ class StandaloneTest(LabTestCase):
         """)
         logs = self.logs(self.records(self.only_run()))
         for record in logs[:3]:
+            # Sleeps last at least as long as asked; how much longer depends on the machine.
             self.assertGreaterEqual(record["data"]["span/forward"], 0.03)
-            self.assertLess(record["data"]["span/forward"], 0.2)
             self.assertGreaterEqual(record["data"]["span/decorated"], 0.01)
         self.assertNotIn("span/forward", logs[3]["data"], "spans go to the next step once")
 

@@ -319,7 +319,7 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
 
     // The command's exit is seen without reaping it, so that its pid (the
     // group's id) stays taken until what it left behind is dealt with.
-    wait_exit(pgid);
+    let status = crate::procgroup::exit_status(pgid, true).ok().flatten();
     // Output may still come from processes the command left behind; wait a
     // little for both pipes to close. Then whatever is left of the group is
     // ended (SIGTERM, SIGKILL after the grace period): nothing of a run
@@ -347,7 +347,7 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
         record(&Record::Event(Event { time: clock::now(), kind: "info".into(), message, data: Some(data) }));
     }
     let closed = drain(Duration::from_secs(1));
-    let status = wait_child(&mut child);
+    let status = status.unwrap_or_else(|| wait_child(&mut child));
     if closed == 2 {
         let _ = out_pump.join();
         let _ = err_pump.join();
@@ -357,6 +357,8 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
     let pending = watcher.join().unwrap_or_default();
     done.store(true, Ordering::SeqCst);
     let _ = signal_thread.join();
+    // Nothing signals the group any more: its id may go.
+    let _ = wait_child(&mut child);
 
     let stop = stopper.reason();
     let outcome = Outcome {
@@ -493,18 +495,6 @@ fn spawn_child(spec: &RunSpec, dir: &RunDir, lab: &Lab, gpus: Option<&str>, keep
         });
     }
     cmd.spawn()
-}
-
-/// Waits for the command to exit, leaving it to be reaped by [`wait_child`].
-fn wait_exit(pid: i32) {
-    loop {
-        // SAFETY: waitid fills the zeroed siginfo; WNOWAIT leaves the child waitable.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let rc = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT) };
-        if rc == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return;
-        }
-    }
 }
 
 fn wait_child(child: &mut Child) -> std::process::ExitStatus {
