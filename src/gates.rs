@@ -173,7 +173,7 @@ pub fn run_gate(argv: &[String], cwd: &Path, timeout: f64) -> GateRun {
     let tail = String::from_utf8_lossy(&done.output).into_owned();
     let mut run = GateRun { result: result(exit_code, exit_code == Some(0) && !done.timed_out, done.timed_out), tail };
     if let (Some(sig), false) = (done.status.signal(), done.timed_out) {
-        run.tail.push_str(&format!("\n(killed by {})", supervisor::signal_name(sig)));
+        run.tail.push_str(&format!("\n(killed by {})", crate::proc::signal_name(sig)));
     }
     run
 }

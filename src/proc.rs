@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::procgroup::{Group, exit_status};
-use crate::supervisor::signals::SignalSet;
 
 /// How often a running command is looked at.
 const POLL: Duration = Duration::from_millis(20);
@@ -213,6 +212,64 @@ impl Kept {
 fn kill_group(pgid: i32) {
     // SAFETY: sending a signal has no memory effects.
     unsafe { libc::kill(-pgid, libc::SIGKILL) };
+}
+
+/// A set of signals a process takes over (blocks, then waits for).
+pub struct SignalSet(libc::sigset_t);
+
+// SAFETY: a sigset_t is plain data.
+unsafe impl Send for SignalSet {}
+
+impl SignalSet {
+    pub fn terminating() -> SignalSet {
+        // SAFETY: sigemptyset/sigaddset initialise and fill the set.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::sigaddset(&mut set, s);
+            }
+            SignalSet(set)
+        }
+    }
+
+    pub fn block(&self) {
+        // SAFETY: the set is initialised.
+        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &self.0, std::ptr::null_mut()) };
+    }
+
+    pub fn unblock(&self) {
+        // SAFETY: the set is initialised.
+        unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &self.0, std::ptr::null_mut()) };
+    }
+
+    /// Waits up to `timeout` for one of the signals.
+    pub fn wait(&self, timeout: Duration) -> Option<i32> {
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: the set is initialised and the signals are blocked in this thread.
+        let sig = unsafe { libc::sigtimedwait(&self.0, std::ptr::null_mut(), &ts) };
+        (sig > 0).then_some(sig)
+    }
+}
+
+/// The name of a signal, as people know it (`SIGTERM`).
+pub fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGHUP => "SIGHUP".into(),
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGQUIT => "SIGQUIT".into(),
+        libc::SIGABRT => "SIGABRT".into(),
+        libc::SIGKILL => "SIGKILL".into(),
+        libc::SIGSEGV => "SIGSEGV".into(),
+        libc::SIGPIPE => "SIGPIPE".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        libc::SIGBUS => "SIGBUS".into(),
+        libc::SIGFPE => "SIGFPE".into(),
+        other => format!("signal {other}"),
+    }
 }
 
 #[cfg(test)]

@@ -356,18 +356,26 @@ time.sleep(300)
     assert_eq!(run["reason"], "the supervisor died before the run ended");
 }
 
-#[test]
-fn stop_ends_every_process_of_a_run_whose_supervisor_died_and_its_slot_waits_for_them() {
+/// A lab of one slot, whose run A lost its supervisor (SIGKILL) and left a
+/// process of its own running (its pid in `bg.pid`, returned).
+fn lab_with_a_killed_supervisor() -> (TestLab, i32) {
     let lab = TestLab::new();
     lab.write("labmate.toml", "[queue]\nmax_concurrent = 1\n");
-    // The command leaves a process of its own that outlives it.
     let out = lab.run(&["run", "--detach", "--name", "A", "--", "sh", "-c", "sleep 300 & echo $! > bg.pid; wait"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let a = stdout(&out).trim().to_string();
     let bg = read_pid(&lab, "bg.pid");
     let start = start_record(&lab, &a);
     unsafe { libc::kill(start["pid"].as_i64().unwrap() as i32, libc::SIGKILL) };
-    wait_until("A's command died with its supervisor", 20, || !alive(start["child_pid"].as_i64().unwrap() as i32));
+    let child = start["child_pid"].as_i64().unwrap() as i32;
+    wait_until("A's command died with its supervisor", 20, || !alive(child));
+    assert!(alive(bg), "what A's command started lives on until a reader finds A lost");
+    (lab, bg)
+}
+
+#[test]
+fn stop_ends_every_process_of_a_run_whose_supervisor_died_and_its_slot_waits_for_them() {
+    let (lab, bg) = lab_with_a_killed_supervisor();
 
     let out = lab.run(&["stop", "A"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -384,14 +392,7 @@ fn stop_ends_every_process_of_a_run_whose_supervisor_died_and_its_slot_waits_for
 
 #[test]
 fn a_queued_run_waits_until_a_lost_run_has_no_process_left() {
-    let lab = TestLab::new();
-    lab.write("labmate.toml", "[queue]\nmax_concurrent = 1\n");
-    let out = lab.run(&["run", "--detach", "--name", "A", "--", "sh", "-c", "sleep 300 & echo $! > bg.pid; wait"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let a = stdout(&out).trim().to_string();
-    let bg = read_pid(&lab, "bg.pid");
-    let start = start_record(&lab, &a);
-    unsafe { libc::kill(start["pid"].as_i64().unwrap() as i32, libc::SIGKILL) };
+    let (lab, bg) = lab_with_a_killed_supervisor();
     // Nobody looks at A: the queued run B finds it lost itself.
     let out = lab.run(&["run", "--queue", "--name", "B", "--", "sh", "-c", ALIVE_CHECK]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -380,7 +380,7 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
             }
             let how = match (end.exit_code, end.signal) {
                 (Some(c), _) => format!("exit code {c}"),
-                (None, Some(s)) => format!("killed by {}", crate::supervisor::signal_name(s)),
+                (None, Some(s)) => format!("killed by {}", crate::proc::signal_name(s)),
                 (None, None) => "no exit code".into(),
             };
             let mut msg = format!("ended: {} ({how})", end.status);

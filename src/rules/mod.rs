@@ -446,7 +446,7 @@ impl Babysitter {
         }
         let how = match (exit.exit_code, exit.signal) {
             (Some(c), _) => format!("exit code {c}"),
-            (None, Some(s)) => format!("killed by {}", crate::supervisor::signal_name(s)),
+            (None, Some(s)) => format!("killed by {}", crate::proc::signal_name(s)),
             _ => "no exit code".into(),
         };
         let oom = detect::oom_lines(exit.tail);

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+pub use crate::proc::{SignalSet, signal_name};
 use crate::rundir::RunDir;
 
 /// The file in a run folder where `labmate stop` leaves its reason before
@@ -64,47 +65,6 @@ fn signal_group(pgid: i32, sig: i32) {
     unsafe { libc::kill(-pgid, sig) };
 }
 
-/// A set of signals the supervisor takes over while a run lives.
-pub struct SignalSet(libc::sigset_t);
-
-// SAFETY: a sigset_t is plain data.
-unsafe impl Send for SignalSet {}
-
-impl SignalSet {
-    pub fn terminating() -> SignalSet {
-        // SAFETY: sigemptyset/sigaddset initialise and fill the set.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-                libc::sigaddset(&mut set, s);
-            }
-            SignalSet(set)
-        }
-    }
-
-    pub fn block(&self) {
-        // SAFETY: the set is initialised.
-        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &self.0, std::ptr::null_mut()) };
-    }
-
-    pub fn unblock(&self) {
-        // SAFETY: the set is initialised.
-        unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &self.0, std::ptr::null_mut()) };
-    }
-
-    /// Waits up to `timeout` for one of the signals.
-    pub fn wait(&self, timeout: Duration) -> Option<i32> {
-        let ts = libc::timespec {
-            tv_sec: timeout.as_secs() as libc::time_t,
-            tv_nsec: timeout.subsec_nanos() as libc::c_long,
-        };
-        // SAFETY: the set is initialised and the signals are blocked in this thread.
-        let sig = unsafe { libc::sigtimedwait(&self.0, std::ptr::null_mut(), &ts) };
-        (sig > 0).then_some(sig)
-    }
-}
-
 /// Takes the supervisor's signals until `done`: SIGTERM stops the run (with
 /// the reason `labmate stop` left, if any); SIGINT and SIGHUP are passed on.
 pub fn take_signals(signals: SignalSet, stopper: &Stopper, dir: &RunDir, done: &AtomicBool) {
@@ -122,20 +82,4 @@ pub fn stop_request(dir: &RunDir) -> Option<String> {
     let text = std::fs::read_to_string(dir.file(STOP_FILE)).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v.get("reason").and_then(|r| r.as_str()).map(String::from)
-}
-
-pub fn signal_name(sig: i32) -> String {
-    match sig {
-        libc::SIGHUP => "SIGHUP".into(),
-        libc::SIGINT => "SIGINT".into(),
-        libc::SIGQUIT => "SIGQUIT".into(),
-        libc::SIGABRT => "SIGABRT".into(),
-        libc::SIGKILL => "SIGKILL".into(),
-        libc::SIGSEGV => "SIGSEGV".into(),
-        libc::SIGPIPE => "SIGPIPE".into(),
-        libc::SIGTERM => "SIGTERM".into(),
-        libc::SIGBUS => "SIGBUS".into(),
-        libc::SIGFPE => "SIGFPE".into(),
-        other => format!("signal {other}"),
-    }
 }
