@@ -76,6 +76,18 @@ impl Index {
             let mut stmt = self.conn.prepare_cached("SELECT id, complete FROM runs")?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, bool>(1)?)))?.collect::<rusqlite::Result<_>>()?
         };
+        // What was read of each stream, to notice one cut below it; read
+        // in one pass, as the check runs over every finished run.
+        let mut read: HashMap<String, Vec<(String, u64)>> = HashMap::new();
+        if !afresh {
+            let mut stmt = self.conn.prepare_cached("SELECT run_id, name, offset FROM files")?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+            for row in rows {
+                let (id, name, offset) = row?;
+                read.entry(id).or_default().push((name, offset as u64));
+            }
+        }
         let runs_dir = self.lab.runs_dir();
         let entries: Vec<fs::DirEntry> = match fs::read_dir(&runs_dir) {
             Ok(e) => e.flatten().collect(),
@@ -83,6 +95,7 @@ impl Index {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(Error::io(&runs_dir, e)),
         };
+        let runs_fd = RunsDir::open(&runs_dir);
         let mut work = Vec::new();
         for entry in entries {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -90,7 +103,7 @@ impl Index {
                 continue;
             }
             match known.get(&name) {
-                Some(true) if !shrank(&self.conn, &self.lab.run_dir(&name), &name)? => {}
+                Some(true) if !runs_fd.cut_below_read(&name, read.get(&name)) => {}
                 Some(false) if !self.has_news(&name)? => {}
                 _ => work.push(name),
             }
@@ -142,13 +155,31 @@ fn offsets(conn: &rusqlite::Connection, id: &str) -> Result<HashMap<String, u64>
 
 /// Whether a stream of the run is shorter than what the index has read of
 /// it (truncated, or replaced by another file): then the run is read again.
-fn shrank(conn: &rusqlite::Connection, dir: &std::path::Path, id: &str) -> Result<bool> {
-    for (name, offset) in offsets(conn, id)? {
-        if fs::metadata(dir.join(&name)).map_or(0, |m| m.len()) < offset {
-            return Ok(true);
-        }
+fn cut_below_read(dir: &std::path::Path, read: Option<&Vec<(String, u64)>>) -> bool {
+    read.into_iter().flatten().any(|(name, offset)| fs::metadata(dir.join(name)).map_or(0, |m| m.len()) < *offset)
+}
+
+/// The `runs` folder, open, so that checking every finished run's streams
+/// costs one short lookup each (this runs before every answer).
+struct RunsDir(Option<fs::File>);
+
+impl RunsDir {
+    fn open(path: &std::path::Path) -> RunsDir {
+        RunsDir(fs::File::open(path).ok())
     }
-    Ok(false)
+
+    fn cut_below_read(&self, id: &str, read: Option<&Vec<(String, u64)>>) -> bool {
+        use std::os::fd::AsRawFd;
+        let Some(dir) = &self.0 else { return false };
+        read.into_iter().flatten().any(|(name, offset)| {
+            let Ok(rel) = std::ffi::CString::new(format!("{id}/{name}")) else { return false };
+            // SAFETY: a zeroed stat filled by fstatat on a path relative to an open folder.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            let size =
+                if unsafe { libc::fstatat(dir.as_raw_fd(), rel.as_ptr(), &mut st, 0) } == 0 { st.st_size } else { 0 };
+            (size as u64) < *offset
+        })
+    }
 }
 
 /// Drops what the index holds of a run, to read it again from its folder.
@@ -161,7 +192,7 @@ fn forget(tx: &Transaction, id: &str) -> Result<()> {
 }
 
 fn ingest_run(tx: &Transaction, dir: &RunDir, id: &str, now: f64, report: &mut SyncReport) -> Result<()> {
-    if shrank(tx, dir.path(), id)? {
+    if cut_below_read(dir.path(), Some(&offsets(tx, id)?.into_iter().collect())) {
         report
             .problems
             .push(format!("run {id}: a file of the run is shorter than what was read of it; read the run again"));
