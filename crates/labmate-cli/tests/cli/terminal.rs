@@ -2,9 +2,7 @@
 //! escaped and keeps every table row on its line; `--json` keeps the exact
 //! strings; `logs` prints the run's own output as it was.
 
-mod common;
-
-use common::{TestLab, stderr, stdout};
+use crate::common::{TestLab, stderr, stdout};
 
 const NAME: &str = "esc\x1b[31mRED\x1b]0;title\x07\nrow";
 const NAME_SHOWN: &str = r"esc\x1b[31mRED\x1b]0;title\x07\nrow";

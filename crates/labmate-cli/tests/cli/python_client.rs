@@ -6,11 +6,11 @@ use std::process::Command;
 
 #[test]
 fn python_client_suite_passes() {
-    let root = env!("CARGO_MANIFEST_DIR");
+    let root = crate::common::REPO;
     let out = Command::new("python3")
         .args(["-m", "unittest", "discover", "-s", "python/tests", "-t", "python"])
         .current_dir(root)
-        .env("PYTHONPATH", format!("{root}/python"))
+        .env("PYTHONPATH", crate::common::PYTHON)
         .env("LABMATE_BIN", env!("CARGO_BIN_EXE_labmate"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_labmate");
-const PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python");
+const PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../python");
 const SECONDS: f64 = 12.0;
 
 /// Logs 1,000 steps/s of 10 metrics for SECONDS, paced in batches of 10 steps.

@@ -2,13 +2,11 @@
 //! returns with a code per reason, `stop` ends stubborn processes, the queue
 //! keeps order, alerts reach notifiers.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::{TestLab, stderr, stdout};
+use crate::common::{TestLab, stderr, stdout};
 use serde_json::Value;
 
 fn alerts(run: &Value) -> Vec<Value> {

@@ -1,8 +1,6 @@
 //! `labmate plot` and `labmate profile` through the real binary.
 
-mod common;
-
-use common::{TestLab, stderr, stdout};
+use crate::common::{TestLab, stderr, stdout};
 
 fn lab_with_curves() -> TestLab {
     let lab = TestLab::new();

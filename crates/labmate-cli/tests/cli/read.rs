@@ -1,8 +1,6 @@
 //! Reading the registry: runs, show, metrics, logs, naming runs, reindex.
 
-mod common;
-
-use common::{TestLab, stderr, stdout};
+use crate::common::{TestLab, stderr, stdout};
 use serde_json::{Value, json};
 
 /// A lab with three finished runs logging through metric lines.

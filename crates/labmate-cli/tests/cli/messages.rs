@@ -1,12 +1,10 @@
 //! Messages that say what really happened: the error names the real cause,
 //! and the same kind of failure exits the same way in every command.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output, Stdio};
 
-use common::{BIN, TestLab, stderr, stdout};
+use crate::common::{BIN, TestLab, stderr, stdout};
 
 /// A lab with one finished run (config lr=1, a loss curve).
 fn lab_with_a_run() -> TestLab {

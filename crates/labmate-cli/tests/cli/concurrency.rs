@@ -1,20 +1,18 @@
 //! Many runs writing at once while readers poll: every point arrives, and no
 //! reader ever sees "database is locked".
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{TestLab, stderr, stdout};
+use crate::common::{TestLab, stderr, stdout};
 
 const STEPS: usize = 5000;
 
 #[test]
 fn eight_runs_at_once_with_a_polling_reader_lose_nothing() {
     let lab = TestLab::new();
-    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/python");
+    let python = crate::common::PYTHON;
     lab.write(
         "lines.py",
         &format!("for i in range({STEPS}):\n    print('##labmate {{\"step\": %d, \"loss\": %r, \"acc\": 0.5}}' % (i, 1.0 / (i + 1)))\n"),
@@ -47,7 +45,7 @@ fn eight_runs_at_once_with_a_polling_reader_lose_nothing() {
                 let mut mine = 0;
                 while !done.load(Ordering::SeqCst) || mine < 3 {
                     mine += 1;
-                    let out = std::process::Command::new(common::BIN)
+                    let out = std::process::Command::new(crate::common::BIN)
                         .args(["runs", "--json"])
                         .current_dir(&cmd_lab)
                         .env("HOME", &cmd_lab)

@@ -1,8 +1,6 @@
 //! The README's first command: `labmate demo` runs end to end.
 
-mod common;
-
-use common::{TestLab, stderr, stdout};
+use crate::common::{TestLab, stderr, stdout};
 
 #[test]
 fn the_demo_runs_a_sweep_and_the_babysitter_stops_the_diverging_runs() {

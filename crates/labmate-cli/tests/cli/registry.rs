@@ -1,9 +1,7 @@
 //! The registry's questions through the real binary: queries, groups across
 //! seeds, comparisons with verdicts, the baseline, names, exports.
 
-mod common;
-
-use common::{TestLab, stderr, stdout};
+use crate::common::{TestLab, stderr, stdout};
 use serde_json::Value;
 
 /// Finished runs at two learning rates x 5 seeds, whose final val_loss is

@@ -4,11 +4,9 @@
 //! `labmate.toml`, notebook references and files, `##labmate` lines), and
 //! the inputs that once aborted the binary, through the binary.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{TestLab, stderr};
+use crate::common::{TestLab, stderr};
 use labmate::model::{MetricSummary, Run};
 use labmate::query::{Expr, Path};
 use proptest::prelude::*;
@@ -416,7 +414,7 @@ fn notebook_text_after_wide_characters_is_scanned_without_a_panic() {
     );
     let out = lab.run(&["notebook", "check"]);
     assert_eq!(out.status.code(), Some(1), "the stale value is a mismatch: {}", stderr(&out));
-    assert!(common::stdout(&out).contains("0.2"), "{}", common::stdout(&out));
+    assert!(crate::common::stdout(&out).contains("0.2"), "{}", crate::common::stdout(&out));
 }
 
 /// Inputs that take a scan per marker over the rest of the text would not

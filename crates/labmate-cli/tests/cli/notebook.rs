@@ -2,9 +2,7 @@
 //! claim checking, the results table, reading back, concurrent writers, and
 //! bugs with their reproducers.
 
-mod common;
-
-use common::{TestLab, stderr, stdout};
+use crate::common::{TestLab, stderr, stdout};
 use serde_json::Value;
 
 /// A finished run whose val_loss goes 3.0 (step 0) then `last` (step 100).

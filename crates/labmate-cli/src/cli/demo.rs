@@ -17,8 +17,8 @@ use labmate::{Index, Lab, charts, clock, compare, gates, plot, registry};
 
 use super::Context;
 
-const TRAINER: &str = include_str!("../../demo/train.py");
-const CLIENT: &str = include_str!("../../python/labmate/__init__.py");
+const TRAINER: &str = include_str!("../../../../demo/train.py");
+const CLIENT: &str = include_str!("../../../../python/labmate/__init__.py");
 const LEARNING_RATES: [&str; 4] = ["0.001", "0.01", "0.03", "3.0"];
 const SEEDS: [u32; 2] = [1, 2];
 

@@ -1,10 +1,8 @@
 //! `labmate run`: what a run records, how it ends, and what it exits with.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TestLab, stderr, stdout};
+use crate::common::{TestLab, stderr, stdout};
 use serde_json::json;
 
 #[test]
@@ -341,7 +339,7 @@ time.sleep(300)
     );
     let out = lab
         .cmd(&["run", "--detach", "--", "python3", script.to_str().unwrap()])
-        .env("PYTHONPATH", concat!(env!("CARGO_MANIFEST_DIR"), "/python"))
+        .env("PYTHONPATH", crate::common::PYTHON)
         .env("LABMATE_FLUSH_INTERVAL", "0.05")
         .output()
         .unwrap();

@@ -2,12 +2,10 @@
 //! commands, approvals end to end, budgets, review items and disputes,
 //! diffstat checkpoints.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{TestLab, stderr, stdout};
+use crate::common::{TestLab, stderr, stdout};
 use serde_json::Value;
 
 fn spec(lab: &TestLab, id: &str) -> Value {
@@ -400,20 +398,20 @@ fn a_large_change_since_the_baseline_opens_a_review_item_at_launch() {
 
 #[test]
 fn an_agents_result_waits_for_review_and_pushback_shows_in_the_notebook() {
-    let lab = common::TestLab::new();
+    let lab = crate::common::TestLab::new();
     assert!(lab.run(&["init"]).status.success());
     let out = lab
         .cmd(&["note", "--kind", "result", "lr 0.1 is best"])
         .env("LABMATE_AUTHOR", "agent:claude")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
     let review = lab.json(&["review", "--json"]);
     let text = review.to_string();
     assert!(text.contains("result by agent:claude: lr 0.1 is best"), "{review:#}");
     let item = text.split("\"v-").nth(1).map(|s| format!("v-{}", &s[..10])).expect("an item id");
     let out = lab.cmd(&["reject", &item, "--reason", "only one seed"]).env("LABMATE_AUTHOR", "alice").output().unwrap();
-    assert!(out.status.success(), "{}", common::stderr(&out));
-    let show = common::stdout(&lab.run(&["notebook", "show"]));
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    let show = crate::common::stdout(&lab.run(&["notebook", "show"]));
     assert!(show.contains(&format!("disputed {item}")) && show.contains("only one seed"), "{show}");
 }

@@ -1,9 +1,7 @@
 //! Naming a run: a full id always means that run; any other reference that
 //! fits two runs, by whatever rule, is refused with the candidates.
 
-mod common;
-
-use common::{TestLab, stderr, stdout};
+use crate::common::{TestLab, stderr, stdout};
 
 /// A finished run with this name (or none); its id.
 fn finished(lab: &TestLab, name: Option<&str>) -> String {

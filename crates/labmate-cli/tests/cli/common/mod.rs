@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_labmate");
+/// The repository's root, and the Python client in it.
+pub const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+pub const PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../python");
 
 pub struct TestLab {
     pub tmp: tempfile::TempDir,

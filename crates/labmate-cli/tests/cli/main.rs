@@ -1,0 +1,19 @@
+//! labmate through its real binary, as a user's sessions: one test binary
+//! (one link), a module per area.
+
+mod common;
+
+mod babysit;
+mod concurrency;
+mod demo;
+mod messages;
+mod notebook;
+mod parsers;
+mod plot;
+mod python_client;
+mod read;
+mod refs;
+mod registry;
+mod review;
+mod run;
+mod terminal;
