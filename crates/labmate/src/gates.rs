@@ -70,9 +70,9 @@ pub struct Launched {
 /// approval rules (a launch that needs a human's yes is recorded as a
 /// pending request), then creates the run. `on_gate` hears each gate as it
 /// ends.
-pub fn admit(lab: &Lab, mut req: LaunchRequest, mut on_gate: impl FnMut(&GateResult)) -> Result<Admission> {
+pub fn admit(lab: &Lab, req: LaunchRequest, mut on_gate: impl FnMut(&GateResult)) -> Result<Admission> {
     let policy = supervisor::validate(lab, &req)?;
-    let author = req.author.get_or_insert_with(|| review::current_author(None)).clone();
+    let author = req.author.clone().ok_or_else(|| Error::Invalid(review::NO_AUTHOR.into()))?;
     let mut gates = Vec::new();
     for argv in &policy.gates.commands {
         let run = run_gate(argv, lab.repo_root(), policy.gates.timeout);
@@ -104,7 +104,7 @@ pub fn admit(lab: &Lab, mut req: LaunchRequest, mut on_gate: impl FnMut(&GateRes
 /// to open, for the caller to record (it may hold the review store's lock).
 pub fn launch_approved(lab: &Lab, req: LaunchRequest, gates: Vec<GateResult>) -> Result<(Launched, Option<NewItem>)> {
     let policy = Policy::load(lab)?;
-    let author = req.author.clone().unwrap_or_else(|| review::current_author(None));
+    let author = req.author.clone().ok_or_else(|| Error::Invalid(review::NO_AUTHOR.into()))?;
     let prepared = supervisor::prepare(lab, LaunchRequest { gates, ..req })?;
     let mut notices = Vec::new();
     let mut item = None;
@@ -279,6 +279,18 @@ mod tests {
 
     fn argv(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_library_is_told_who_acts_and_never_guesses() {
+        let dir = tempfile::tempdir().unwrap();
+        let lab = Lab::create(&dir.path().join(".labmate")).unwrap();
+        let req = LaunchRequest { command: argv(&["true"]), cwd: dir.path().to_path_buf(), ..Default::default() };
+        let err = admit(&lab, req, |_| {}).err().expect("refused");
+        assert!(err.to_string().contains("must name its author"), "{err}");
+        let note = crate::notebook::NewEntry { kind: "observation".into(), text: "x".into(), ..Default::default() };
+        let err = crate::notebook::append(&lab, note).unwrap_err();
+        assert!(err.to_string().contains("must name its author"), "{err}");
     }
 
     #[test]

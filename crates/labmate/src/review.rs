@@ -186,13 +186,8 @@ impl Reviews {
     }
 }
 
-/// Who is acting: `flag` (`--author`), else `LABMATE_AUTHOR`, else the user name.
-pub fn current_author(flag: Option<&str>) -> String {
-    flag.map(str::to_string)
-        .filter(|a| !a.trim().is_empty())
-        .or_else(|| std::env::var("LABMATE_AUTHOR").ok().filter(|a| !a.trim().is_empty()))
-        .unwrap_or_else(crate::spec::username)
-}
+/// Faces name who acts; the library never guesses it from its environment.
+pub(crate) const NO_AUTHOR: &str = "a launch must name its author";
 
 /// Reads the store (no lock: appends are whole lines).
 pub fn load(lab: &Lab) -> Result<Reviews> {
@@ -218,7 +213,7 @@ pub fn request_approval(
 ) -> Result<Request> {
     let mut store = Store::open(lab)?;
     let existing = store.read()?;
-    let author = launch.author.clone().unwrap_or_else(|| current_author(None));
+    let author = launch.author.clone().ok_or_else(|| Error::Invalid(NO_AUTHOR.into()))?;
     let now = clock::now();
     let request = Request { id: new_id(REQUEST_PREFIX, now, &existing), time: now, author, reason, launch, gates };
     store.append(&Line::Request(request.clone()))?;

@@ -45,7 +45,7 @@ pub struct RunSpec {
     /// Launched through the queue: it waits for a slot and a GPU.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub queue: bool,
-    /// Who launched it: `--author`, `LABMATE_AUTHOR`, or the user name.
+    /// Who launched it, as the face named them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
     /// The gate commands (`[gates]` in `labmate.toml`) that passed before the launch.

@@ -55,6 +55,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         },
     )?;
     let exe = std::env::current_exe()?;
+    let author = ctx.author(&Default::default())?;
 
     println!(
         "labmate demo: a sweep of {} learning rates x {} seeds in {}",
@@ -85,6 +86,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 .map(String::from)
                 .to_vec(),
                 cwd: dir.clone(),
+                author: Some(author.clone()),
                 ..Default::default()
             };
             let prepared = supervisor::prepare(&lab, request)?;

@@ -152,6 +152,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 pub struct Context {
     pub cwd: PathBuf,
     pub lab_dir: Option<PathBuf>,
+    /// `LABMATE_AUTHOR`: who acts when `--author` does not say.
+    pub author_env: Option<String>,
+}
+
+/// `--author`, for every command that records who acts.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AuthorArg {
+    /// Who acts, recorded as such; `agent:NAME` marks an agent [default: $LABMATE_AUTHOR, else the user name]
+    #[arg(long = "author", id = "author", value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 impl Context {
@@ -159,7 +169,18 @@ impl Context {
         Ok(Context {
             cwd: std::env::current_dir().context("the current directory is not readable")?,
             lab_dir: std::env::var_os("LABMATE_DIR").filter(|v| !v.is_empty()).map(PathBuf::from),
+            author_env: std::env::var("LABMATE_AUTHOR").ok().filter(|a| !a.trim().is_empty()),
         })
+    }
+
+    /// Who acts: `--author`, else `LABMATE_AUTHOR`, else the user name. The
+    /// one place the acting author is read; the library is always told.
+    pub fn author(&self, arg: &AuthorArg) -> labmate::Result<String> {
+        match arg.name.as_deref() {
+            Some(a) if a.trim().is_empty() => Err(labmate::Error::Invalid("--author must not be empty".into())),
+            Some(a) => Ok(a.to_string()),
+            None => Ok(self.author_env.clone().unwrap_or_else(labmate::spec::username)),
+        }
     }
 
     pub fn lab(&self) -> labmate::Result<Lab> {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use labmate::notebook::{self, KINDS, NewEntry};
 
-use super::Context;
+use super::{AuthorArg, Context};
 
 #[derive(clap::Args)]
 #[command(after_help = "The text may cite live values, rendered now and re-checked by `notebook check`: \
@@ -23,9 +23,8 @@ pub struct Args {
     /// What the entry is [default: observation, or bug with --repro].
     #[arg(long, value_parser = KINDS)]
     kind: Option<String>,
-    /// Who writes it, e.g. agent:claude [default: $LABMATE_AUTHOR, else the user name].
-    #[arg(long)]
-    author: Option<String>,
+    #[command(flatten)]
+    author: AuthorArg,
     /// The entry this one amends (id or prefix).
     #[arg(long, value_name = "ENTRY")]
     amends: Option<String>,
@@ -48,13 +47,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     for p in &args.plots {
         text = format!("{}\n\n{}", text.trim_end(), notebook::image_link(&lab, &ctx.cwd.join(p))?);
     }
-    let entry = NewEntry {
-        kind: kind.clone(),
-        text,
-        author: args.author.unwrap_or_default(),
-        runs: args.runs,
-        amends: args.amends,
-    };
+    let entry =
+        NewEntry { kind: kind.clone(), text, author: ctx.author(&args.author)?, runs: args.runs, amends: args.amends };
     let id = match args.repro {
         Some(cmd) if kind == "bug" => notebook::append_bug(&lab, entry, notebook::bugs::split_words(&cmd)?)?,
         Some(_) => return Err(labmate::Error::Invalid(format!("--repro is for bugs, not a {kind}")).into()),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use labmate::review::{self, Verdict};
 
-use super::Context;
+use super::{AuthorArg, Context};
 
 #[derive(clap::Args)]
 #[command(after_help = "\
@@ -16,14 +16,13 @@ pub struct Args {
     /// Why: kept with the decision, shown to the agent, written in the notebook.
     #[arg(long, value_name = "TEXT", required = true)]
     reason: String,
-    /// Who decides (default: $LABMATE_AUTHOR, else the user name).
-    #[arg(long, value_name = "NAME")]
-    author: Option<String>,
+    #[command(flatten)]
+    author: AuthorArg,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let lab = ctx.lab()?;
-    let by = review::current_author(args.author.as_deref());
+    let by = ctx.author(&args.author)?;
     let exe = std::env::current_exe()?;
     let decided = review::decide(&lab, &args.id, Verdict::No, &by, Some(args.reason), &exe)?;
     super::review::report(&decided);

@@ -10,7 +10,7 @@ use labmate::text::escape_controls as esc;
 use labmate::{Lab, clock};
 use serde::Serialize;
 
-use super::{Context, print_json};
+use super::{AuthorArg, Context, print_json};
 
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -38,9 +38,8 @@ enum Action {
         /// What to look at, and why.
         #[arg(long, value_name = "TEXT")]
         note: String,
-        /// Who asks (default: $LABMATE_AUTHOR, else the user name).
-        #[arg(long, value_name = "NAME")]
-        author: Option<String>,
+        #[command(flatten)]
+        author: AuthorArg,
     },
     /// Settle a disputed review item once its pushback has been dealt with (a human does).
     Resolve {
@@ -49,9 +48,8 @@ enum Action {
         /// How it was settled.
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
-        /// Who decides (default: $LABMATE_AUTHOR, else the user name).
-        #[arg(long, value_name = "NAME")]
-        author: Option<String>,
+        #[command(flatten)]
+        author: AuthorArg,
     },
 }
 
@@ -67,7 +65,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             if note.trim().is_empty() {
                 return Err(labmate::Error::Invalid("--note must say what to look at".into()).into());
             }
-            let author = review::current_author(author.as_deref());
+            let author = ctx.author(&author)?;
             let item = review::open_item(&lab, NewItem { author, run, entry, note, key: None })?
                 .expect("an item without a key always opens");
             say!(
@@ -79,7 +77,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
         Some(Action::Resolve { id, note, author }) => {
             let lab = ctx.lab()?;
-            let by = review::current_author(author.as_deref());
+            let by = ctx.author(&author)?;
             let decided = review::decide(&lab, &id, Verdict::Resolve, &by, note, &std::env::current_exe()?)?;
             report(&decided);
             Ok(ExitCode::SUCCESS)

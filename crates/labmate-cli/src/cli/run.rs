@@ -11,7 +11,7 @@ use labmate::rundir::OUTPUT_LOG;
 use labmate::supervisor::{self, LaunchRequest, Stage};
 use labmate::{Index, Lab, clock, review};
 
-use super::Context;
+use super::{AuthorArg, Context};
 
 /// The launch waits for a human: a pending request was recorded.
 pub const NEEDS_APPROVAL: u8 = 6;
@@ -48,10 +48,8 @@ pub struct Args {
     /// Print the run id and return; the run goes on, supervised.
     #[arg(long)]
     detach: bool,
-    /// Who launches, recorded on the run (default: $LABMATE_AUTHOR, else the user name). Names
-    /// starting with `agent:` are agents.
-    #[arg(long, value_name = "NAME")]
-    author: Option<String>,
+    #[command(flatten)]
+    author: AuthorArg,
     /// When the launch needs approval, wait for the answer: follow the run once a human approves
     /// (it launches then), exit 7 if they reject it.
     #[arg(long)]
@@ -71,7 +69,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         queue: args.queue,
         command: args.command,
         cwd: ctx.cwd.clone(),
-        author: args.author,
+        author: Some(ctx.author(&args.author)?),
         ..Default::default()
     };
     let admission = gates::admit(&lab, request, |gate| {

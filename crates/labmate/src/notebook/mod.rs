@@ -42,7 +42,7 @@ pub struct NewEntry {
     /// hypothesis, observation, result, decision or bug.
     pub kind: String,
     pub text: String,
-    /// Who wrote it: `--author`, `LABMATE_AUTHOR`, or the user name.
+    /// Who wrote it, as the face names them (`agent:NAME` for an agent).
     pub author: String,
     /// Run ids the entry concerns.
     pub runs: Vec<String>,
@@ -54,8 +54,8 @@ pub struct NewEntry {
 ///
 /// Runs may be named by id, unique prefix or name; they are stored by id.
 /// Live references in the text are checked (an unknown run or key is an
-/// error) and rendered with their current values. An empty author means
-/// `LABMATE_AUTHOR`, else the user name. A bug needs a reproducer: use
+/// error) and rendered with their current values. The entry must name its
+/// author. A bug needs a reproducer: use
 /// [`append_bug`].
 pub fn append(lab: &Lab, entry: NewEntry) -> Result<String> {
     append_entry(lab, entry, None)
@@ -86,9 +86,7 @@ fn append_entry(lab: &Lab, entry: NewEntry, repro: Option<Vec<String>>) -> Resul
         return Err(Error::Invalid(format!("the text holds a line that labmate keeps for itself: {line}")));
     }
     let author = match entry.author.trim() {
-        "" => {
-            std::env::var("LABMATE_AUTHOR").ok().filter(|a| !a.trim().is_empty()).unwrap_or_else(crate::spec::username)
-        }
+        "" => return Err(Error::Invalid("a note must name its author".into())),
         a => a.to_string(),
     };
     if author.contains('\n') {

@@ -66,7 +66,7 @@ pub struct LaunchRequest {
     pub queue: bool,
     pub command: Vec<String>,
     pub cwd: PathBuf,
-    /// Who asks: `--author`, `LABMATE_AUTHOR`, or the user name (when None).
+    /// Who asks, as the face names them (a launch without one is refused).
     pub author: Option<String>,
     /// The gates this launch passed, recorded on the run.
     #[serde(skip)]
@@ -140,7 +140,7 @@ pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
         Some(n) => Some(n.to_string()),
         None => default_name(lab, &policy, &config, &req.tags),
     };
-    let author = req.author.unwrap_or_else(|| crate::review::current_author(None));
+    let author = req.author.ok_or_else(|| Error::Invalid(crate::review::NO_AUTHOR.into()))?;
     let mut babysit = policy.babysit_for(&author);
     babysit.rules.custom.extend(req.rules);
 
