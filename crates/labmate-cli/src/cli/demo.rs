@@ -56,6 +56,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     )?;
     let exe = std::env::current_exe()?;
     let author = ctx.author(&Default::default())?;
+    // What to type: `labmate` when that is this binary, else its own path.
+    let lm = invocation(&exe);
 
     println!(
         "labmate demo: a sweep of {} learning rates x {} seeds in {}",
@@ -170,8 +172,8 @@ the babysitter at work:"
     };
     println!(
         "\nthe notebook ({}):\n  a hypothesis, the results table by learning rate, result {result} with {} live numbers \
-         (`labmate notebook check`: {} mismatches) and the plot\n  held for approval: request {} ({}) -- \
-         a human answers `labmate approve {}` or `labmate reject {} --reason ...`",
+         (`{lm} notebook check`: {} mismatches) and the plot\n  held for approval: request {} ({}) -- \
+         a human answers `{lm} approve {}` or `{lm} reject {} --reason ...`",
         notebook::Settings::load(&lab)?.path.display(),
         check.references,
         check.mismatches.len(),
@@ -194,11 +196,11 @@ the babysitter at work:"
 
 try:
   cd {dir}
-  labmate runs
-  labmate status {diverged}        # the diverged run, in a few lines
-  labmate events {diverged}        # its alert, with the evidence in --json
-  labmate metrics {good} val_loss --json
-  labmate metrics {good} loss --points 20",
+  {lm} runs
+  {lm} status {diverged}        # the diverged run, in a few lines
+  {lm} events {diverged}        # its alert, with the evidence in --json
+  {lm} metrics {good} val_loss --json
+  {lm} metrics {good} loss --points 20",
         dir = dir.display(),
         lab = lab.root().display(),
         runs = lab.runs_dir().display(),
@@ -206,6 +208,19 @@ try:
         plot = plot_path.display(),
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// How a user runs this binary: `labmate` when the first `labmate` on PATH
+/// is this very file, else its full path (a `cargo run` build is not on PATH).
+fn invocation(exe: &Path) -> String {
+    let me = fs::canonicalize(exe).ok();
+    let on_path = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("labmate")).find(|c| c.is_file()))
+        .and_then(|c| fs::canonicalize(c).ok());
+    match (me, on_path) {
+        (Some(me), Some(found)) if me == found => "labmate".into(),
+        _ => exe.display().to_string(),
+    }
 }
 
 fn free_dir(cwd: &Path) -> PathBuf {

@@ -14,7 +14,7 @@ fn the_demo_runs_a_sweep_and_the_babysitter_stops_the_diverging_runs() {
     assert!(text.contains("where everything is:"), "{text}");
     assert!(text.contains("config.lr  n  seeds"), "the groups across seeds: {text}");
     assert!(text.contains("B vs A: no detectable difference with 2 seeds each"), "the verdict: {text}");
-    assert!(text.contains("(`labmate notebook check`: 0 mismatches)"), "{text}");
+    assert!(text.contains(" notebook check`: 0 mismatches)"), "{text}");
     assert!(text.contains("held for approval: request a-"), "{text}");
     let notebook = std::fs::read_to_string(lab.path().join("demo/LABNOTEBOOK.md")).unwrap();
     for part in [
@@ -44,6 +44,17 @@ fn the_demo_runs_a_sweep_and_the_babysitter_stops_the_diverging_runs() {
         assert_eq!(r["status"], if diverging { "stopped" } else { "finished" }, "{r:#}");
         assert!(r["git"]["commit"].is_string(), "the demo's runs carry its commit");
         assert_eq!(r["git"]["dirty"], false);
+    }
+    // The "try:" lines work as printed: labmate is not on this test's PATH,
+    // so they name the binary by its path.
+    let tries: Vec<&str> = text.split("try:\n").nth(1).unwrap().lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(tries[1].trim().starts_with(crate::common::BIN), "{}", tries[1]);
+    for line in &tries[1..] {
+        let command = line.split('#').next().unwrap().trim();
+        let mut sh = std::process::Command::new("sh");
+        lab.env(&mut sh);
+        let out = sh.args(["-c", command]).current_dir(demo_dir(&lab)).output().unwrap();
+        assert!(out.status.success(), "{command}: {}", stderr(&out));
     }
     let again = lab.run(&["demo", "--dir", "demo"]);
     assert_eq!(again.status.code(), Some(2));
