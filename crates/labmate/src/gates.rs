@@ -286,7 +286,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lab = Lab::create(&dir.path().join(".labmate")).unwrap();
         let req = LaunchRequest { command: argv(&["true"]), cwd: dir.path().to_path_buf(), ..Default::default() };
-        let err = admit(&lab, req, |_| {}).err().expect("refused");
+        let Err(err) = admit(&lab, req, |_| {}) else { panic!("a launch without an author was admitted") };
         assert!(err.to_string().contains("must name its author"), "{err}");
         let note = crate::notebook::NewEntry { kind: "observation".into(), text: "x".into(), ..Default::default() };
         let err = crate::notebook::append(&lab, note).unwrap_err();
