@@ -27,12 +27,12 @@ pub struct Options {
 /// One panel per metric; one curve per run, or per group (their mean, with a min–max band).
 pub fn figure(index: &Index, runs: &[Run], metrics: &[String], opt: &Options) -> Result<Figure> {
     if let Some(a) = opt.smooth.filter(|a| !(*a > 0.0 && *a <= 1.0)) {
-        return Err(Error::Invalid(format!("--smooth {a}: use a weight in (0, 1]")));
+        return Err(Error::invalid("smooth", format!("--smooth {a}: use a weight in (0, 1]")));
     }
     let mut panels = Vec::new();
     for key in metrics {
         let path = Path::Metric { key: key.clone(), field: "last".into() };
-        check_path(&path, runs).map_err(|why| Error::Invalid(format!("--metric {key}: {why}")))?;
+        check_path(&path, runs).map_err(|e| e.within(format!("--metric {key}")))?;
         let series = |id: &str| -> Result<Vec<(f64, f64)>> {
             let pts = index.series(id, key)?;
             let t0 = pts.iter().map(|p| p.time).find(|t| t.is_finite()).unwrap_or(0.0);

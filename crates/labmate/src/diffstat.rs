@@ -343,10 +343,10 @@ impl Repo {
     fn of(lab: &Lab) -> Result<Repo> {
         let probe = Repo { top: lab.repo_root().to_path_buf() };
         let top = probe.git(&["rev-parse", "--show-toplevel"], None).map_err(|_| {
-            Error::Invalid(format!(
-                "{} is not in a git work tree: there is no code state to compare",
-                lab.repo_root().display()
-            ))
+            Error::invalid(
+                "repository",
+                format!("{} is not in a git work tree: there is no code state to compare", lab.repo_root().display()),
+            )
         })?;
         Ok(Repo { top: PathBuf::from(text(&top).trim()) })
     }
@@ -354,24 +354,31 @@ impl Repo {
     /// The tree of a code state (its id).
     fn tree(&self, lab: &Lab, state: &CodeState) -> Result<String> {
         match state {
-            CodeState::WorkingTree => Err(Error::Invalid("the working tree has no tree of its own".into())),
+            CodeState::WorkingTree => Err(Error::invalid("code state", "the working tree has no tree of its own")),
             CodeState::Commit(c) => self
                 .git(&["rev-parse", "--verify", "-q", &format!("{c}^{{tree}}")], None)
                 .map(|t| text(&t).trim().to_string())
-                .map_err(|_| Error::Invalid(format!("'{c}' is neither a run nor a commit of this repository"))),
+                .map_err(|_| {
+                    Error::not_found("commit", format!("'{c}' is neither a run nor a commit of this repository"))
+                }),
             CodeState::Run(id) => {
                 let dir = RunDir::at(lab.run_dir(id));
                 let spec = dir.read_spec()?;
                 let git = spec.git.ok_or_else(|| {
-                    Error::Invalid(format!("run {id} has no code state: it was launched outside a git work tree"))
+                    let why = format!("run {id} has no code state: it was launched outside a git work tree");
+                    Error::not_found("code state", why)
                 })?;
-                let base =
-                    match &git.commit {
-                        Some(c) => self.git(&["rev-parse", "--verify", "-q", &format!("{c}^{{tree}}")], None).map_err(
-                            |_| Error::Invalid(format!("run {id}'s commit {c} is not in this repository (any more)")),
-                        )?,
-                        None => self.git(&["hash-object", "-t", "tree", "/dev/null"], None)?,
-                    };
+                let base = match &git.commit {
+                    Some(c) => {
+                        self.git(&["rev-parse", "--verify", "-q", &format!("{c}^{{tree}}")], None).map_err(|_| {
+                            Error::not_found(
+                                "commit",
+                                format!("run {id}'s commit {c} is not in this repository (any more)"),
+                            )
+                        })?
+                    }
+                    None => self.git(&["hash-object", "-t", "tree", "/dev/null"], None)?,
+                };
                 let base = text(&base).trim().to_string();
                 let patch = dir.file(PATCH_FILE);
                 if std::fs::metadata(&patch).map_or(0, |m| m.len()) == 0 {
@@ -385,8 +392,9 @@ impl Repo {
                     self.git(&["write-tree"], Some(&index))
                 });
                 let _ = std::fs::remove_file(&index);
-                let tree =
-                    tree.map_err(|e| Error::Invalid(format!("run {id}'s patch does not apply to its commit: {e}")))?;
+                let tree = tree.map_err(|e| {
+                    Error::conflict("patch", format!("run {id}'s patch does not apply to its commit: {e}"))
+                })?;
                 Ok(text(&tree).trim().to_string())
             }
         }
@@ -405,11 +413,8 @@ impl Repo {
         }
         let out = cmd.output().map_err(|e| Error::io("git", e))?;
         if !out.status.success() {
-            return Err(Error::Invalid(format!(
-                "git {}: {}",
-                args.first().unwrap_or(&""),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+            let (command, said) = (args.first().unwrap_or(&""), String::from_utf8_lossy(&out.stderr));
+            return Err(Error::environment("git", format!("git {command}: {}", said.trim())));
         }
         Ok(out.stdout)
     }

@@ -1,4 +1,7 @@
-//! The library's error type, and the one place that says whose fault an error is.
+//! The library's error type: what went wrong, with the names and values
+//! involved, and its [`Kind`], the one fact a face needs to answer (an exit
+//! code, an HTTP status, a tool error). A next step to suggest is the face's
+//! to say, in its own words: the core suggests no command or flag.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -10,6 +13,41 @@ use crate::text::escape_controls as esc;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What sort of failure an error is. Each face maps it: the CLI to an exit
+/// code and a hint, HTTP to a status, MCP to a tool error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Something the user named is not there: a run, a key, an entry, a
+    /// request, a file, a commit.
+    NotFound,
+    /// A value the user gave cannot be used as given: a flag, an
+    /// expression, a config value, a policy file, a name template.
+    Invalid,
+    /// The lab's state stands against it: already decided, already ended,
+    /// not queued, a folder already there.
+    Conflict,
+    /// Not this author's to do, or refused by the lab's policy: an agent
+    /// deciding, approving one's own request, a gate failing, over budget.
+    Forbidden,
+    /// The machine's: disk, permissions, a program that failed, a lab file
+    /// that is not what it should be, a lab format this labmate does not read.
+    Environment,
+    /// A bug in labmate.
+    Internal,
+}
+
+impl Kind {
+    /// Whether the user can put it right by asking differently.
+    pub fn is_user(self) -> bool {
+        matches!(self, Kind::NotFound | Kind::Invalid | Kind::Conflict | Kind::Forbidden)
+    }
+}
+
+/// The plain variants (`NotFound`, `Invalid`, `Conflict`, `Forbidden`,
+/// `Environment`, `Internal`) carry `what`, the sort of thing the error is
+/// about (`"notebook entry"`, `"timeout"`, `"gate"`), for a face to point at
+/// or to pick a hint by (so it stays as it is), and `why`, the whole message
+/// a person reads.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("no lab found in {} or any folder above it", start.display())]
@@ -21,6 +59,11 @@ pub enum Error {
     /// `matches`: each run the query fits, and by which rules.
     #[error("run '{}' is ambiguous; it matches {} runs:{}", esc(query), matches.len(), list_lines(matches))]
     AmbiguousRun { query: String, matches: Vec<String> },
+
+    /// A path into runs (`config.lr`, `metrics.loss.min`) that no run has;
+    /// `closest` is a known one that looks like it.
+    #[error("unknown key '{key}'{}", closest.as_ref().map_or(": no run has it".into(), |c| format!("; did you mean '{c}'?")))]
+    UnknownKey { key: String, closest: Option<String> },
 
     #[error("bad --config '{}': {why}", esc(arg))]
     BadConfig { arg: String, why: String },
@@ -46,9 +89,30 @@ pub enum Error {
     #[error("{}: {why}", path.display())]
     BadPolicy { path: PathBuf, why: String },
 
-    /// A request that makes no sense as asked (a bad flag value, a key that is not there).
-    #[error("{0}")]
-    Invalid(String),
+    #[error("{why}")]
+    NotFound { what: &'static str, why: String },
+
+    #[error("{why}")]
+    Invalid { what: &'static str, why: String },
+
+    #[error("{why}")]
+    Conflict { what: &'static str, why: String },
+
+    #[error("{why}")]
+    Forbidden { what: &'static str, why: String },
+
+    /// A program labmate runs (git, the supervisor) failed on its own.
+    #[error("{why}")]
+    Environment { what: &'static str, why: String },
+
+    #[error("{why}")]
+    Internal { what: &'static str, why: String },
+
+    /// An error in one part of something larger the user gave: a flag's
+    /// value (`--metric loss`), a reference in an entry (`{{...}}`). It is
+    /// of its source's kind.
+    #[error("{what}: {source}")]
+    Within { what: String, source: Box<Error> },
 
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
@@ -66,24 +130,42 @@ pub enum Error {
     LabNotWritable { path: PathBuf, why: String },
 }
 
-/// Whose fault an error is: this decides the exit code and whether a hint helps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Blame {
-    /// A bad flag, run name, config or file the user gave.
-    User,
-    /// The machine: permissions, a full disk, a missing program.
-    Environment,
-    /// A bug in labmate.
-    Internal,
-}
-
 impl Error {
+    pub fn not_found(what: &'static str, why: impl Into<String>) -> Error {
+        Error::NotFound { what, why: why.into() }
+    }
+
+    pub fn invalid(what: &'static str, why: impl Into<String>) -> Error {
+        Error::Invalid { what, why: why.into() }
+    }
+
+    pub fn conflict(what: &'static str, why: impl Into<String>) -> Error {
+        Error::Conflict { what, why: why.into() }
+    }
+
+    pub fn forbidden(what: &'static str, why: impl Into<String>) -> Error {
+        Error::Forbidden { what, why: why.into() }
+    }
+
+    pub fn environment(what: &'static str, why: impl Into<String>) -> Error {
+        Error::Environment { what, why: why.into() }
+    }
+
+    pub fn internal(what: &'static str, why: impl Into<String>) -> Error {
+        Error::Internal { what, why: why.into() }
+    }
+
     pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Error {
         Error::Io { path: path.into(), source }
     }
 
     pub fn write(path: impl Into<PathBuf>, source: io::Error) -> Error {
         Error::Write { path: path.into(), source }
+    }
+
+    /// This error, said of a part (`what`) of a larger input; its kind stays.
+    pub fn within(self, what: impl Into<String>) -> Error {
+        Error::Within { what: what.into(), source: Box::new(self) }
     }
 
     /// An index error that comes from the lab's folder rather than from
@@ -104,47 +186,30 @@ impl Error {
         Error::LabNotWritable { path: root.to_path_buf(), why: why.into() }
     }
 
-    pub fn blame(&self) -> Blame {
+    pub fn kind(&self) -> Kind {
         match self {
             Error::NoLab { .. }
             | Error::UnknownRun { .. }
-            | Error::AmbiguousRun { .. }
-            | Error::BadConfig { .. }
+            | Error::UnknownKey { .. }
             | Error::CommandNotFound { .. }
+            | Error::NotFound { .. } => Kind::NotFound,
+            Error::AmbiguousRun { .. }
+            | Error::BadConfig { .. }
             | Error::NotExecutable { .. }
             | Error::BadExpression { .. }
             | Error::BadPolicy { .. }
-            | Error::Invalid(_) => Blame::User,
+            | Error::Invalid { .. } => Kind::Invalid,
+            Error::Conflict { .. } => Kind::Conflict,
+            Error::Forbidden { .. } => Kind::Forbidden,
             Error::UnsupportedFormat { .. }
             | Error::BadFile { .. }
+            | Error::Environment { .. }
             | Error::Io { .. }
             | Error::Write { .. }
-            | Error::LabNotWritable { .. } => Blame::Environment,
-            Error::Index(e) if storage_fault(e) => Blame::Environment,
-            Error::Index(_) => Blame::Internal,
-        }
-    }
-
-    /// A next step for the user, where there is an obvious one.
-    pub fn hint(&self) -> Option<&'static str> {
-        match self {
-            Error::NoLab { .. } => Some("run `labmate init` here, or set LABMATE_DIR to a lab's .labmate folder"),
-            Error::UnknownRun { .. } => Some(
-                "a run is named by its id, a unique id prefix, its last 4 characters, or its name; `labmate runs` lists them",
-            ),
-            Error::AmbiguousRun { .. } => {
-                Some("give the full id or a longer prefix: a full id always names its own run")
-            }
-            Error::BadConfig { .. } => Some("write config values as KEY=VALUE, e.g. --config lr=3e-4"),
-            Error::CommandNotFound { .. } => Some("give the program's path, or check PATH"),
-            Error::NotExecutable { directory: true, .. } => Some("name the program inside it"),
-            Error::NotExecutable { .. } => {
-                Some("make it executable (chmod +x FILE), or run it through its interpreter (python3 FILE)")
-            }
-            Error::LabNotWritable { .. } => Some(LAB_HINT),
-            Error::Index(e) if storage_fault(e) => Some(LAB_HINT),
-            Error::Index(_) => Some("the index is derived data: `labmate reindex` rebuilds it from the run folders"),
-            _ => None,
+            | Error::LabNotWritable { .. } => Kind::Environment,
+            Error::Index(e) if storage_fault(e) => Kind::Environment,
+            Error::Index(_) | Error::Internal { .. } => Kind::Internal,
+            Error::Within { source, .. } => source.kind(),
         }
     }
 }
@@ -175,8 +240,6 @@ fn pointed(text: &str, column: usize) -> String {
     let caret = head.chars().count() + at - start + 1;
     format!("  {head}{shown}{tail}\n  {:>caret$}", "^")
 }
-
-const LAB_HINT: &str = "labmate writes into the lab folder: check its owner, permissions and free space";
 
 /// SQLite errors that are the machine's, not labmate's. A read-only
 /// database whose file was replaced under it is not one of them.
@@ -231,14 +294,100 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = sqlite(rusqlite::ffi::SQLITE_FULL).in_lab(dir.path());
         assert_eq!(e.to_string(), format!("cannot write to the lab at {}: the disk is full", dir.path().display()));
-        assert_eq!(e.blame(), Blame::Environment);
+        assert_eq!(e.kind(), Kind::Environment);
         for code in [rusqlite::ffi::SQLITE_READONLY, rusqlite::ffi::SQLITE_CANTOPEN, rusqlite::ffi::SQLITE_PERM] {
-            assert_eq!(sqlite(code).blame(), Blame::Environment, "{code}");
+            assert_eq!(sqlite(code).kind(), Kind::Environment, "{code}");
         }
         // A folder this process can write: the fault is not the folder's.
         assert!(matches!(sqlite(rusqlite::ffi::SQLITE_IOERR).in_lab(dir.path()), Error::Index(_)));
-        assert_eq!(sqlite(rusqlite::ffi::SQLITE_IOERR).blame(), Blame::Internal);
-        assert_eq!(sqlite(rusqlite::ffi::SQLITE_READONLY_DBMOVED).blame(), Blame::Internal);
-        assert_eq!(sqlite(rusqlite::ffi::SQLITE_CORRUPT).blame(), Blame::Internal);
+        assert_eq!(sqlite(rusqlite::ffi::SQLITE_IOERR).kind(), Kind::Internal);
+        assert_eq!(sqlite(rusqlite::ffi::SQLITE_READONLY_DBMOVED).kind(), Kind::Internal);
+        assert_eq!(sqlite(rusqlite::ffi::SQLITE_CORRUPT).kind(), Kind::Internal);
+    }
+
+    /// The HTTP status each variant needs, written per variant and without
+    /// a wildcard: a new variant does not compile until it is placed here.
+    fn http_status(e: &Error) -> u16 {
+        match e {
+            Error::NoLab { .. }
+            | Error::UnknownRun { .. }
+            | Error::UnknownKey { .. }
+            | Error::CommandNotFound { .. }
+            | Error::NotFound { .. } => 404,
+            Error::AmbiguousRun { .. }
+            | Error::BadConfig { .. }
+            | Error::NotExecutable { .. }
+            | Error::BadExpression { .. }
+            | Error::BadPolicy { .. }
+            | Error::Invalid { .. } => 400,
+            Error::Conflict { .. } => 409,
+            Error::Forbidden { .. } => 403,
+            Error::Within { source, .. } => http_status(source),
+            Error::UnsupportedFormat { .. }
+            | Error::BadFile { .. }
+            | Error::Environment { .. }
+            | Error::Io { .. }
+            | Error::Write { .. }
+            | Error::LabNotWritable { .. }
+            | Error::Index(_)
+            | Error::Internal { .. } => 500,
+        }
+    }
+
+    fn status_of(kind: Kind) -> u16 {
+        match kind {
+            Kind::NotFound => 404,
+            Kind::Invalid => 400,
+            Kind::Conflict => 409,
+            Kind::Forbidden => 403,
+            Kind::Environment | Kind::Internal => 500,
+        }
+    }
+
+    #[test]
+    fn each_error_has_the_kind_a_face_answers_with() {
+        let path = PathBuf::from("/lab");
+        let io = || io::Error::from(io::ErrorKind::PermissionDenied);
+        let s = String::new;
+        let cases = [
+            (Error::NoLab { start: path.clone() }, Kind::NotFound),
+            (Error::UnknownRun { query: s(), candidates: vec![] }, Kind::NotFound),
+            (Error::UnknownKey { key: s(), closest: None }, Kind::NotFound),
+            (Error::CommandNotFound { command: s() }, Kind::NotFound),
+            (Error::not_found("notebook entry", "no notebook entry 'n-1'"), Kind::NotFound),
+            (Error::AmbiguousRun { query: s(), matches: vec![] }, Kind::Invalid),
+            (Error::BadConfig { arg: s(), why: s() }, Kind::Invalid),
+            (Error::NotExecutable { command: s(), found: None, directory: false }, Kind::Invalid),
+            (Error::BadExpression { what: "filter", text: s(), column: 1, why: s() }, Kind::Invalid),
+            (Error::BadPolicy { path: path.clone(), why: s() }, Kind::Invalid),
+            (Error::invalid("timeout", "--timeout: bad duration 'x'"), Kind::Invalid),
+            (Error::conflict("request", "request q-1 was already approved"), Kind::Conflict),
+            (Error::forbidden("decision", "an agent cannot approve"), Kind::Forbidden),
+            (Error::UnsupportedFormat { path: path.clone(), found: "9".into(), supported: 1 }, Kind::Environment),
+            (Error::BadFile { path: path.clone(), why: s() }, Kind::Environment),
+            (Error::environment("git", "git diff: failed"), Kind::Environment),
+            (Error::io(&path, io()), Kind::Environment),
+            (Error::write(&path, io()), Kind::Environment),
+            (Error::LabNotWritable { path: path.clone(), why: s() }, Kind::Environment),
+            (sqlite(rusqlite::ffi::SQLITE_FULL), Kind::Environment),
+            (sqlite(rusqlite::ffi::SQLITE_CORRUPT), Kind::Internal),
+            (Error::internal("plot", "cannot draw"), Kind::Internal),
+        ];
+        for (e, kind) in cases {
+            assert_eq!(e.kind(), kind, "{e:?}");
+            assert_eq!(status_of(e.kind()), http_status(&e), "{e:?}");
+            assert_eq!(kind.is_user(), status_of(kind) < 500, "{kind:?}");
+            // Said of a part of a larger input, an error keeps its kind.
+            let within = e.within("--metric loss");
+            assert_eq!((within.kind(), http_status(&within)), (kind, status_of(kind)));
+        }
+    }
+
+    #[test]
+    fn an_error_within_a_larger_input_names_the_part() {
+        let e = Error::UnknownKey { key: "config.lrr".into(), closest: Some("config.lr".into()) }.within("--metric x");
+        assert_eq!(e.to_string(), "--metric x: unknown key 'config.lrr'; did you mean 'config.lr'?");
+        let e = Error::UnknownKey { key: "metrics.nope".into(), closest: None };
+        assert_eq!(e.to_string(), "unknown key 'metrics.nope': no run has it");
     }
 }

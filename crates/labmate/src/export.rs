@@ -27,7 +27,10 @@ impl Format {
             "csv" => Ok(Format::Csv),
             "jsonl" => Ok(Format::Jsonl),
             "parquet" => Ok(Format::Parquet),
-            other => Err(Error::Invalid(format!("unknown export format '{other}': use csv, jsonl or parquet"))),
+            other => Err(Error::invalid(
+                "export format",
+                format!("unknown export format '{other}': use csv, jsonl or parquet"),
+            )),
         }
     }
 }

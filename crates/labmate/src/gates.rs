@@ -78,7 +78,7 @@ pub fn admit(lab: &Lab, req: LaunchRequest, mut on_gate: impl FnMut(&GateResult)
         let run = run_gate(argv, lab.repo_root(), policy.gates.timeout);
         on_gate(&run.result);
         if !run.result.passed {
-            return Err(Error::Invalid(refusal(&run)));
+            return Err(Error::forbidden("gate", refusal(&run)));
         }
         gates.push(run.result);
     }
@@ -194,9 +194,10 @@ pub fn approval_reasons(lab: &Lab, policy: &Policy, req: &LaunchRequest, author:
     }
     for over in over_budget(lab, policy, author)? {
         if !approval.over_budget {
-            return Err(Error::Invalid(format!(
-                "over budget: {over}; the launch is refused ([approval] over_budget = false in labmate.toml)"
-            )));
+            return Err(Error::forbidden(
+                "budget",
+                format!("over budget: {over}; the launch is refused ([approval] over_budget = false in labmate.toml)"),
+            ));
         }
         reasons.push(format!("over budget: {over}"));
     }

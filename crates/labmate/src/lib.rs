@@ -36,7 +36,7 @@
 //! - [`export`]: run summaries and series as CSV, JSON lines or Parquet.
 //! - [`parquet`]: a small Parquet writer for exports.
 //! - [`text`]: user-given strings escaped for the terminal.
-//! - [`clock`], [`error`]: wall time and the error type.
+//! - [`clock`], [`error`]: wall time; the error type and the [`Kind`] each face maps.
 //!
 //! The on-disk format is specified in `docs/FORMAT.md`.
 
@@ -79,6 +79,6 @@ pub mod sysmon;
 pub mod text;
 pub mod wait;
 
-pub use error::{Blame, Error, Result};
+pub use error::{Error, Kind, Result};
 pub use index::Index;
 pub use lab::Lab;

@@ -12,15 +12,13 @@ pub fn render(template: &str, config: &Map<String, Value>, tags: &[String]) -> R
     let mut rest = template;
     while let Some(start) = rest.find('{') {
         out.push_str(&rest[..start]);
-        let end = rest[start..]
-            .find('}')
-            .ok_or_else(|| Error::Invalid(format!("name template '{template}': a '{{' is not closed")))?;
+        let end = rest[start..].find('}').ok_or_else(|| {
+            Error::invalid("name template", format!("name template '{template}': a '{{' is not closed"))
+        })?;
         let key = rest[start + 1..start + end].trim();
         out.push_str(&value_of(key, config, tags).ok_or_else(|| {
-            Error::Invalid(format!(
-                "name template '{template}': the run has no {key}{}",
-                if key.starts_with("config.") { " (set it with --config)" } else { " (use {config.KEY} or {tags})" }
-            ))
+            let how = if key.starts_with("config.") { "" } else { " (use {config.KEY} or {tags})" };
+            Error::invalid("name template", format!("name template '{template}': the run has no {key}{how}"))
         })?);
         rest = &rest[start + end + 1..];
     }

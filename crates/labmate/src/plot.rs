@@ -96,11 +96,14 @@ pub enum Format {
 
 impl Format {
     /// The format named by `p`'s extension (case-insensitive).
-    pub fn from_path(p: &Path) -> Result<Format, String> {
+    pub fn from_path(p: &Path) -> Result<Format> {
         match p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
             Some("svg") => Ok(Format::Svg),
             Some("png") => Ok(Format::Png),
-            _ => Err(format!("cannot tell the image format of {}: use a .svg or .png extension", p.display())),
+            _ => Err(Error::invalid(
+                "image format",
+                format!("cannot tell the image format of {}: use a .svg or .png extension", p.display()),
+            )),
         }
     }
 
@@ -227,30 +230,36 @@ fn thin_band(band: &[(f64, f64, f64)], max_entries: usize) -> Vec<(f64, f64, f64
 /// Renders `fig` to `out` as `format`. The file is written whole or not at
 /// all (a temporary file renamed into place), so a notebook that watches it
 /// never shows half a plot. A file that cannot be written is an
-/// [`Error::Write`]; a figure that cannot be drawn is [`Error::Invalid`].
+/// [`Error::Write`]; a figure too large to draw is [`Error::Invalid`].
 pub fn render(fig: &Figure, format: Format, out: &Path) -> Result<()> {
     if fig.panels.is_empty() {
-        return Err(Error::Invalid("nothing to plot: the figure has no panels".into()));
+        return Err(Error::invalid("figure", "nothing to plot: the figure has no panels"));
     }
     if !(200..=10_000).contains(&fig.width) || !(150..=5_000).contains(&fig.height_per_panel) {
-        return Err(Error::Invalid(format!(
-            "cannot draw a {}x{} px panel: width must be 200 to 10000 px, panel height 150 to 5000 px",
-            fig.width, fig.height_per_panel
-        )));
+        return Err(Error::invalid(
+            "figure",
+            format!(
+                "cannot draw a {}x{} px panel: width must be 200 to 10000 px, panel height 150 to 5000 px",
+                fig.width, fig.height_per_panel
+            ),
+        ));
     }
     let height = fig.height_per_panel as u64 * fig.panels.len() as u64;
     if height * fig.width as u64 > 100_000_000 || height > u32::MAX as u64 {
-        return Err(Error::Invalid(format!(
-            "cannot draw {} panels of {}x{} px: over 100 million pixels",
-            fig.panels.len(),
-            fig.width,
-            fig.height_per_panel
-        )));
+        return Err(Error::invalid(
+            "figure",
+            format!(
+                "cannot draw {} panels of {}x{} px: over 100 million pixels",
+                fig.panels.len(),
+                fig.width,
+                fig.height_per_panel
+            ),
+        ));
     }
     let Some(name) = out.file_name() else {
-        return Err(Error::Invalid(format!("cannot write a plot to {}: it names no file", out.display())));
+        return Err(Error::invalid("output", format!("cannot write a plot to {}: it names no file", out.display())));
     };
-    register_fonts().map_err(Error::Invalid)?;
+    register_fonts().map_err(|why| Error::internal("font", why))?;
     let panels: Vec<Prepared> = fig.panels.iter().map(|p| prepare(p, fig.width, fig.height_per_panel)).collect();
     let size = (fig.width, height as u32);
 
@@ -265,7 +274,7 @@ pub fn render(fig: &Figure, format: Format, out: &Path) -> Result<()> {
         format.extension()
     ));
     let cannot_write = |e: std::io::Error| Error::write(out, e);
-    let cannot_draw = |e: String| Error::Invalid(format!("cannot draw the plot {}: {e}", out.display()));
+    let cannot_draw = |e: String| Error::internal("plot", format!("cannot draw the plot {}: {e}", out.display()));
     let written = (|| match format {
         Format::Svg => {
             let mut svg = String::new();
@@ -1132,9 +1141,11 @@ mod tests {
 
     #[test]
     fn plot_format_from_path() {
-        assert_eq!(Format::from_path(Path::new("a/b.svg")), Ok(Format::Svg));
-        assert_eq!(Format::from_path(Path::new("b.PNG")), Ok(Format::Png));
+        assert_eq!(Format::from_path(Path::new("a/b.svg")).unwrap(), Format::Svg);
+        assert_eq!(Format::from_path(Path::new("b.PNG")).unwrap(), Format::Png);
         let e = Format::from_path(Path::new("out/fig.jpg")).unwrap_err();
+        assert_eq!(e.kind(), crate::error::Kind::Invalid);
+        let e = e.to_string();
         assert!(e.contains("out/fig.jpg") && e.contains(".svg") && e.contains(".png"), "{e}");
         assert!(Format::from_path(Path::new("noext")).is_err());
     }

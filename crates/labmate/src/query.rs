@@ -177,7 +177,7 @@ pub fn known_paths(runs: &[Run]) -> Vec<String> {
 
 /// Checks that some run has the path; the error suggests the closest one
 /// (which takes a walk over every run, so only when the path is unknown).
-pub fn check_path(path: &Path, runs: &[Run]) -> Result<(), String> {
+pub fn check_path(path: &Path, runs: &[Run]) -> Result<(), Error> {
     let has = |run: &Run| match path {
         Path::Field(_) => true,
         Path::Config(p) => !lookup(&run.config, p).is_null(),
@@ -191,7 +191,7 @@ pub fn check_path(path: &Path, runs: &[Run]) -> Result<(), String> {
 }
 
 /// Checks that a path is among `known`; the error suggests the closest one.
-pub fn check_known(path: &Path, known: &[String]) -> Result<(), String> {
+pub fn check_known(path: &Path, known: &[String]) -> Result<(), Error> {
     let text = match path {
         Path::MetricAt { key, .. } => format!("metrics.{key}"),
         p => p.to_string(),
@@ -199,13 +199,11 @@ pub fn check_known(path: &Path, known: &[String]) -> Result<(), String> {
     if known.contains(&text) {
         return Ok(());
     }
-    let closest = known.iter().min_by_key(|k| edit_distance(k, &text));
-    Err(match closest {
-        Some(c) if edit_distance(c, &text) <= text.len().max(3) / 2 => {
-            format!("unknown key '{text}'; did you mean '{c}'?")
-        }
-        _ => format!("unknown key '{text}': no run has it"),
-    })
+    let closest = known
+        .iter()
+        .min_by_key(|k| edit_distance(k, &text))
+        .filter(|c| edit_distance(c, &text) <= text.len().max(3) / 2);
+    Err(Error::UnknownKey { closest: closest.cloned(), key: text })
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

@@ -26,7 +26,7 @@ impl SortKey {
             Some(r) => (true, r),
             None => (false, text),
         };
-        let path = Path::parse(rest).map_err(|why| Error::Invalid(format!("--sort {text}: {why}")))?;
+        let path = Path::parse(rest).map_err(|why| Error::invalid("sort", format!("--sort {text}: {why}")))?;
         Ok(SortKey { path, descending })
     }
 }
@@ -38,8 +38,8 @@ pub fn parse_paths(texts: &[String], runs: &[Run], flag: &str) -> Result<Vec<Pat
         .flat_map(|t| t.split(','))
         .filter(|t| !t.trim().is_empty())
         .map(|t| {
-            let p = Path::parse(t).map_err(|why| Error::Invalid(format!("{flag} {t}: {why}")))?;
-            check_path(&p, runs).map_err(|why| Error::Invalid(format!("{flag}: {why}")))?;
+            let p = Path::parse(t).map_err(|why| Error::invalid("key", format!("{flag} {t}: {why}")))?;
+            check_path(&p, runs).map_err(|e| e.within(flag))?;
             Ok(p)
         })
         .collect()
@@ -50,7 +50,7 @@ pub fn select(index: &Index, filter: Option<&Expr>, sort: &[SortKey], limit: Opt
     let all = index.runs(None)?;
     let named = filter.map(|e| e.paths()).unwrap_or_default().into_iter().chain(sort.iter().map(|s| &s.path));
     for p in named {
-        check_path(p, &all).map_err(Error::Invalid)?;
+        check_path(p, &all)?;
     }
     let value_at = |id: &str, key: &str, step: i64| index.value_at(id, key, step).ok().flatten();
     let mut runs: Vec<Run> = all.into_iter().filter(|r| filter.is_none_or(|e| e.eval(r, &value_at))).collect();
@@ -169,7 +169,7 @@ pub fn side(index: &Index, text: &str) -> Result<Side> {
     };
     let runs = select(index, Some(&expr), &[], None)?;
     if runs.is_empty() {
-        return Err(Error::Invalid(format!("no run matches '{text}'")));
+        return Err(Error::not_found("side", format!("no run matches '{text}'")));
     }
     Ok(Side { label: text.to_string(), runs })
 }

@@ -165,10 +165,13 @@ impl Reviews {
             match m.len() {
                 0 => None,
                 1 => Some(Ok(m[0].1)),
-                _ => Some(Err(Error::Invalid(format!(
-                    "'{query}' is ambiguous; it matches {}",
-                    m.iter().map(|(id, _)| *id).collect::<Vec<_>>().join(", ")
-                )))),
+                _ => Some(Err(Error::invalid(
+                    "approval request or review item",
+                    format!(
+                        "'{query}' is ambiguous; it matches {}",
+                        m.iter().map(|(id, _)| *id).collect::<Vec<_>>().join(", ")
+                    ),
+                ))),
             }
         }
         let found = pick(query, all.iter().filter(|(id, _)| *id == query).collect())
@@ -179,9 +182,10 @@ impl Reviews {
                 (query.len() == 4).then(|| pick(query, all.iter().filter(|(id, _)| id.ends_with(query)).collect()))?
             });
         found.unwrap_or_else(|| {
-            Err(Error::Invalid(format!(
-                "no approval request or review item '{query}'; `labmate review` lists the open ones"
-            )))
+            Err(Error::not_found(
+                "approval request or review item",
+                format!("no approval request or review item '{query}'"),
+            ))
         })
     }
 }
@@ -272,7 +276,7 @@ pub struct Decided {
     pub request: Option<Request>,
     pub item: Option<Item>,
     /// The id of the notebook's `decision` entry, or why there is none.
-    pub notebook: std::result::Result<String, String>,
+    pub notebook: Result<String>,
     /// What the launch said (a review item opened, a check not made).
     pub notices: Vec<String>,
 }
@@ -284,7 +288,7 @@ pub struct Decided {
 pub fn decide(lab: &Lab, query: &str, verdict: Verdict, by: &str, note: Option<String>, exe: &Path) -> Result<Decided> {
     let note = note.filter(|n| !n.trim().is_empty());
     if verdict == Verdict::No && note.is_none() {
-        return Err(Error::Invalid("a rejection or dispute needs a reason: --reason TEXT".into()));
+        return Err(Error::invalid("reason", "a rejection or dispute needs a reason"));
     }
     let policy = Policy::load(lab)?;
     let mut store = Store::open(lab)?;
@@ -297,18 +301,24 @@ pub fn decide(lab: &Lab, query: &str, verdict: Verdict, by: &str, note: Option<S
     if let Target::Request(r) = target {
         if r.state != "pending" {
             let d = r.decision.as_ref().map_or(String::new(), |d| format!(" by {}", d.by));
-            return Err(Error::Invalid(format!("request {id} was already {}{d}", r.state)));
+            return Err(Error::conflict("request", format!("request {id} was already {}{d}", r.state)));
         }
         if author == by && verdict != Verdict::Resolve {
-            return Err(Error::Invalid(format!(
-                "{by} asked for request {id}: the approver must differ from the requester (an agent cannot approve its own request)"
-            )));
+            return Err(Error::forbidden(
+                "approver",
+                format!(
+                    "{by} asked for request {id}: the approver must differ from the requester (an agent cannot approve its own request)"
+                ),
+            ));
         }
     }
     if policy.is_agent(by) {
-        return Err(Error::Invalid(format!(
-            "{by} is an agent: only a human decides on {what} {id} (an agent cannot approve launches or reviews)"
-        )));
+        return Err(Error::forbidden(
+            "approver",
+            format!(
+                "{by} is an agent: only a human decides on {what} {id} (an agent cannot approve launches or reviews)"
+            ),
+        ));
     }
     let mut notices = Vec::new();
     let mut launched = None;
@@ -333,18 +343,22 @@ pub fn decide(lab: &Lab, query: &str, verdict: Verdict, by: &str, note: Option<S
             }
         }
         (Target::Request(_), Verdict::Resolve) => {
-            return Err(Error::Invalid(format!(
-                "{id} is an approval request: approve or reject it (resolve settles a disputed review item)"
-            )));
+            return Err(Error::invalid(
+                "verdict",
+                format!("{id} is an approval request: approve or reject it (resolve settles a disputed review item)"),
+            ));
         }
         (Target::Item(i), _) => match (i.state.as_str(), verdict) {
             ("pending" | "disputed", Verdict::Yes) => "accepted",
             ("pending", Verdict::No) => "disputed",
             ("disputed", Verdict::Resolve) => "resolved",
             (state, Verdict::Resolve) => {
-                return Err(Error::Invalid(format!("review item {id} is {state}; only a disputed item is resolved")));
+                return Err(Error::conflict(
+                    "review item",
+                    format!("review item {id} is {state}; only a disputed item is resolved"),
+                ));
             }
-            (state, _) => return Err(Error::Invalid(format!("review item {id} was already {state}"))),
+            (state, _) => return Err(Error::conflict("review item", format!("review item {id} was already {state}"))),
         },
     };
     let decision = Decision {
@@ -365,7 +379,7 @@ pub fn decide(lab: &Lab, query: &str, verdict: Verdict, by: &str, note: Option<S
     let text = notebook_text(&decision, request.as_ref(), item.as_ref());
     let runs: Vec<String> = launched.iter().chain(item.as_ref().and_then(|i| i.run.as_ref())).cloned().collect();
     let entry = crate::notebook::NewEntry { kind: "decision".into(), text, author: by.to_string(), runs, amends: None };
-    let notebook = crate::notebook::append(lab, entry).map_err(|e| e.to_string());
+    let notebook = crate::notebook::append(lab, entry);
     Ok(Decided { decision, request, item, notebook, notices })
 }
 
@@ -412,7 +426,7 @@ pub fn await_decision(lab: &Lab, id: &str, poll: Duration) -> Result<RequestStat
             match reviews.requests.into_iter().find(|r| r.request.id == id) {
                 Some(r) if r.state != "pending" => return Ok(r),
                 Some(_) => {}
-                None => return Err(Error::Invalid(format!("no approval request '{id}'"))),
+                None => return Err(Error::not_found("approval request", format!("no approval request '{id}'"))),
             }
         }
         std::thread::sleep(poll);

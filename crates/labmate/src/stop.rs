@@ -41,7 +41,7 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
         });
     }
     if !local {
-        return Err(Error::Invalid(format!("run {id} runs on host {}; stop it from there", spec.host)));
+        return Err(Error::conflict("host", format!("run {id} runs on host {}; stop it from there", spec.host)));
     }
     let request = serde_json::json!({"time": clock::now(), "reason": reason, "by": by});
     match OpenOptions::new().write(true).create_new(true).open(dir.file(STOP_FILE)) {
@@ -50,8 +50,9 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
         Err(e) => return Err(Error::io(dir.file(STOP_FILE), e)),
     }
     if !dir.owner_gone() {
-        let pid = supervisor
-            .ok_or_else(|| Error::Invalid(format!("run {id} has no supervisor to stop it (a run made by a client)")))?;
+        let pid = supervisor.ok_or_else(|| {
+            Error::conflict("supervisor", format!("run {id} has no supervisor to stop it (a run made by a client)"))
+        })?;
         // SAFETY: sending a signal has no memory effects.
         unsafe { libc::kill(pid, libc::SIGTERM) };
         return Ok(Stopped::Asked);

@@ -33,8 +33,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut texts = args.sides.clone();
     if texts.len() == 1 {
         let base = registry::baseline(index.lab()).ok_or_else(|| {
-            labmate::Error::Invalid(
-                "one side given and no baseline set: give two sides, or `labmate baseline set RUN`".into(),
+            labmate::Error::invalid(
+                "sides",
+                "one side given and no baseline set: give two sides, or `labmate baseline set RUN`",
             )
         })?;
         texts.insert(0, base);

@@ -36,7 +36,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let dir = match args.dir {
         Some(d) if ctx.cwd.join(&d).exists() => {
             let why = format!("{} already exists; the demo makes a new folder", d.display());
-            return Err(labmate::Error::Invalid(why).into());
+            return Err(labmate::Error::conflict("folder", why).into());
         }
         Some(d) => ctx.cwd.join(d),
         None => free_dir(&ctx.cwd),
@@ -132,8 +132,9 @@ the babysitter at work:"
 
     // The registry's view: learning rates across seeds, a verdict, a plot.
     let healthy: Vec<_> = index.runs(None)?.into_iter().filter(|r| r.status == "finished").collect();
-    let by = vec![KeyPath::parse("config.lr").map_err(labmate::Error::Invalid)?];
-    let of = vec![KeyPath::parse("metrics.val_loss.last").map_err(labmate::Error::Invalid)?];
+    let key = |k| KeyPath::parse(k).map_err(|why| labmate::Error::internal("key", why));
+    let by = vec![key("config.lr")?];
+    let of = vec![key("metrics.val_loss.last")?];
     let groups = registry::group(&index, &healthy, &by, &of, "seed");
     println!("\nfinal val_loss by learning rate, across seeds (`labmate runs --group-by config.lr`):");
     print!("{}", super::runs::render_groups(&groups, &by, &of, &super::runs::Style::Text));

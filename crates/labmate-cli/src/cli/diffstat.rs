@@ -41,9 +41,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 _ => None,
             };
             diffstat::default_base(&lab, &index, before)?.ok_or_else(|| {
-                labmate::Error::Invalid(
-                    "nothing to compare with: no baseline and no earlier run with a git state; give --since RUN|COMMIT"
-                        .into(),
+                labmate::Error::invalid(
+                    "since",
+                    "nothing to compare with: no baseline and no earlier run with a git state; give --since RUN|COMMIT",
                 )
             })?
         }

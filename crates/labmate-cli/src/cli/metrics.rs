@@ -38,11 +38,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut all = BTreeMap::new();
     for key in keys {
         if !known.contains(&key) {
-            return Err(labmate::Error::Invalid(format!(
-                "run {id} has no metric '{key}'; it has: {}",
-                if known.is_empty() { "none".into() } else { known.join(", ") }
-            ))
-            .into());
+            let has = if known.is_empty() { "none".into() } else { known.join(", ") };
+            return Err(
+                labmate::Error::not_found("metric", format!("run {id} has no metric '{key}'; it has: {has}")).into()
+            );
         }
         let mut pts = index.series(&id, &key)?;
         if let Some(n) = args.points {

@@ -21,6 +21,7 @@ mod demo;
 mod diffstat;
 mod events;
 mod export;
+mod hints;
 mod init;
 mod logs;
 mod metrics;
@@ -49,7 +50,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use labmate::text::escape_keeping_lines;
-use labmate::{Blame, Index, Lab};
+use labmate::{Index, Kind, Lab};
 
 /// labmate: launch, babysit and compare ML runs; one registry for you and your agent.
 #[derive(Parser)]
@@ -197,8 +198,8 @@ impl Context {
     }
 }
 
-/// Prints an error the way users should see it, and picks the exit code:
-/// 2 for the user's mistakes, 1 for everything else.
+/// Prints an error the way users should see it, with a hint where one
+/// helps, and picks the exit code by its kind ([`hints::exit_code`]).
 pub fn report(err: &anyhow::Error) -> ExitCode {
     if err.chain().any(|e| e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)) {
         return ExitCode::SUCCESS;
@@ -207,14 +208,14 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
     match err.downcast_ref::<labmate::Error>() {
         Some(e) => {
             let mut text = format!("labmate: error: {e}\n");
-            if let Some(hint) = e.hint() {
+            if let Some(hint) = hints::hint(e) {
                 text.push_str(&format!("hint: {hint}\n"));
             }
-            if e.blame() == Blame::Internal {
+            if e.kind() == Kind::Internal {
                 text.push_str("this looks like a bug in labmate; please report it\n");
             }
             eprint_text(&text);
-            ExitCode::from(if e.blame() == Blame::User { 2 } else { 1 })
+            ExitCode::from(hints::exit_code(e.kind()))
         }
         None => {
             eprint_text(&format!("labmate: error: {err:#}\n"));

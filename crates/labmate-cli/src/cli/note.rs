@@ -51,7 +51,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         NewEntry { kind: kind.clone(), text, author: ctx.author(&args.author)?, runs: args.runs, amends: args.amends };
     let id = match args.repro {
         Some(cmd) if kind == "bug" => notebook::append_bug(&lab, entry, notebook::bugs::split_words(&cmd)?)?,
-        Some(_) => return Err(labmate::Error::Invalid(format!("--repro is for bugs, not a {kind}")).into()),
+        Some(_) => return Err(labmate::Error::invalid("kind", format!("--repro is for bugs, not a {kind}")).into()),
         None => notebook::append(&lab, entry)?,
     };
     println!("{id}");

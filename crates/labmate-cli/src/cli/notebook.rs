@@ -112,7 +112,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             let since = since
                 .map(|s| clock::parse_time(&s, clock::now()))
                 .transpose()
-                .map_err(|why| labmate::Error::Invalid(format!("--since: {why}")))?;
+                .map_err(|why| labmate::Error::invalid("since", format!("--since: {why}")))?;
             let run = run.map(|r| ctx.index().and_then(|i| i.resolve(&r))).transpose()?;
             let (mut entries, problems) = notebook::list(&lab, &Filter { since, kind, run })?;
             for p in &problems {

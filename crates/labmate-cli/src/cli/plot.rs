@@ -43,7 +43,7 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let out = ctx.cwd.join(&args.output);
-    let format = Format::from_path(&out).map_err(labmate::Error::Invalid)?;
+    let format = Format::from_path(&out)?;
     let index = ctx.index()?;
     let mut runs = match &args.filter {
         Some(f) => registry::select(&index, Some(&Expr::parse(f)?), &[], None)?,
@@ -56,11 +56,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if runs.is_empty() {
-        let why = match &args.filter {
-            Some(f) => format!("no run matches --where '{f}'"),
-            None => "no runs to plot: name some, or select them with --where".into(),
-        };
-        return Err(labmate::Error::Invalid(why).into());
+        return Err(match &args.filter {
+            Some(f) => labmate::Error::not_found("runs", format!("no run matches --where '{f}'")),
+            None => labmate::Error::invalid("runs", "no runs to plot: name some, or select them with --where"),
+        }
+        .into());
     }
     let options = charts::Options {
         x_time: args.x == "time",

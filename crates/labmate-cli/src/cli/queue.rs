@@ -37,7 +37,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             let id = index.resolve(r)?;
             let status = index.run(&id)?.status;
             if status != "queued" {
-                return Err(labmate::Error::Invalid(format!("run {id} is not queued (it is {status})")).into());
+                return Err(labmate::Error::conflict("run", format!("run {id} is not queued (it is {status})")).into());
             }
             if let Stopped::AlreadyEnded(s) =
                 stop(&index, &id, &format!("cancelled from the queue by {by}"), &by, Duration::ZERO)?

@@ -24,17 +24,19 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let lab = ctx.lab()?;
-    let timeout =
-        clock::parse_duration(&args.timeout).map_err(|why| labmate::Error::Invalid(format!("--timeout: {why}")))?;
+    let timeout = clock::parse_duration(&args.timeout)
+        .map_err(|why| labmate::Error::invalid("timeout", format!("--timeout: {why}")))?;
     let all = notebook::bugs(&lab)?;
     let targets: Vec<&Bug> = match &args.bug {
         Some(q) => {
             let entries = notebook::entries(&lab)?;
             let entry = notebook::find_entry(&entries, q)?;
             if entry.kind != "bug" {
-                return Err(
-                    labmate::Error::Invalid(format!("{} is a {} entry, not a bug", entry.id, entry.kind)).into()
-                );
+                return Err(labmate::Error::invalid(
+                    "bug",
+                    format!("{} is a {} entry, not a bug", entry.id, entry.kind),
+                )
+                .into());
             }
             all.iter().filter(|b| b.entry.id == entry.id).collect()
         }

@@ -63,7 +63,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 None => None,
             };
             if note.trim().is_empty() {
-                return Err(labmate::Error::Invalid("--note must say what to look at".into()).into());
+                return Err(labmate::Error::invalid("note", "--note must say what to look at").into());
             }
             let author = ctx.author(&author)?;
             let item = review::open_item(&lab, NewItem { author, run, entry, note, key: None })?

@@ -30,7 +30,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let timeout = args
         .timeout
         .as_deref()
-        .map(|t| clock::parse_duration(t).map_err(|why| labmate::Error::Invalid(format!("--timeout: {why}"))))
+        .map(|t| {
+            clock::parse_duration(t).map_err(|why| labmate::Error::invalid("timeout", format!("--timeout: {why}")))
+        })
         .transpose()?
         .map(Duration::from_secs_f64);
     let mut index = ctx.index()?;

@@ -212,3 +212,55 @@ fn rules_and_webhooks_that_cannot_work_are_refused_at_launch() {
     std::fs::remove_file(lab.path().join("labmate.toml")).unwrap();
     assert!(lab.json(&["runs", "--json"]).as_array().unwrap().is_empty(), "no run was launched");
 }
+
+/// What one failure of each kind prints and how it exits: the user's
+/// (unknown, invalid, conflicting, refused) exit 2, the machine's exit 1;
+/// a hint line follows where there is an obvious next step.
+#[test]
+fn each_kind_of_failure_exits_its_way_with_a_hint_where_one_helps() {
+    let empty = TestLab::new();
+    let hinted = |out: &Output, code: i32, error: &str, hint: &str| {
+        assert_fails(out, code, &[&format!("labmate: error: {error}\nhint: {hint}\n")]);
+    };
+    let at = empty.path().display().to_string();
+    let no_lab = format!("no lab found in {at} or any folder above it");
+    hinted(&empty.run(&["runs"]), 2, &no_lab, "run `labmate init` here, or set LABMATE_DIR to a lab's .labmate folder");
+
+    let lab = lab_with_a_run();
+    let id = lab.json(&["runs", "--json"])[0]["id"].as_str().unwrap().to_string();
+    // Not found.
+    let out = lab.run(&["show", "nope"]);
+    let error = format!("unknown run 'nope'; known runs: {id} (a)");
+    let how =
+        "a run is named by its id, a unique id prefix, its last 4 characters, or its name; `labmate runs` lists them";
+    hinted(&out, 2, &error, how);
+    let out = lab.run(&["note", "--amends", "n-zzzz", "x"]);
+    hinted(&out, 2, "no notebook entry 'n-zzzz'", "`labmate notebook show` lists the entries");
+    let out = lab.run(&["approve", "a-zzzz"]);
+    hinted(&out, 2, "no approval request or review item 'a-zzzz'", "`labmate review` lists the open ones");
+    // Invalid.
+    let out = lab.run(&["run", "--config", "lr", "--", "true"]);
+    hinted(
+        &out,
+        2,
+        "bad --config 'lr': expected KEY=VALUE, found no '='",
+        "write config values as KEY=VALUE, e.g. --config lr=3e-4",
+    );
+    let out = lab.run(&["reject", "a-zzzz", "--reason", " "]);
+    hinted(&out, 2, "a rejection or dispute needs a reason", "say why with --reason TEXT");
+    let out = lab.run(&["run", "--name", "x{config.nope}", "--", "true"]);
+    let how = "a name template fills {config.KEY} from --config KEY=VALUE and {tags} from --tag TAG";
+    hinted(&out, 2, "name template 'x{config.nope}': the run has no config.nope", how);
+    // A conflict with the run's state, and a refusal by the lab's policy: no hint.
+    let out = lab.run(&["queue", "cancel", &id]);
+    assert_fails(&out, 2, &[&format!("labmate: error: run {id} is not queued (it is finished)\n")]);
+    assert!(!stderr(&out).contains("hint:"), "{}", stderr(&out));
+    lab.write("labmate.toml", "[gates]\ncommands = [[\"false\"]]\n");
+    let out = lab.run(&["run", "--", "true"]);
+    assert_fails(&out, 2, &["labmate: error: gate failed: false (exit code 1"]);
+    std::fs::remove_file(lab.path().join("labmate.toml")).unwrap();
+    // The machine's: a lab folder that is not one.
+    let out = lab.cmd(&["runs"]).env("LABMATE_DIR", empty.path()).output().unwrap();
+    assert_fails(&out, 1, &[&format!("labmate: error: {at}: not a lab folder (no lab.json)\n")]);
+    assert!(!stderr(&out).contains("hint:"), "{}", stderr(&out));
+}

@@ -120,7 +120,7 @@ pub fn run_repro(lab: &Lab, bug: &Entry, timeout: f64) -> Result<ReproRun> {
         .repro
         .as_ref()
         .filter(|a| !a.is_empty())
-        .ok_or_else(|| Error::Invalid(format!("{} has no reproducer", bug.id)))?;
+        .ok_or_else(|| Error::invalid("bug", format!("{} has no reproducer", bug.id)))?;
     let root = lab.repo_root();
     let program = crate::spec::resolve_program(&argv[0], root, std::env::var_os("PATH").as_deref())?;
     let (commit, dirty, patch) = code_state(root, &Settings::load(lab)?.path);
@@ -219,7 +219,7 @@ pub fn split_words(line: &str) -> Result<Vec<String>> {
                     match chars.next() {
                         Some('\'') => break,
                         Some(x) => w.push(x),
-                        None => return Err(Error::Invalid(format!("unclosed ' in '{line}'"))),
+                        None => return Err(Error::invalid("command", format!("unclosed ' in '{line}'"))),
                     }
                 }
             }
@@ -234,10 +234,10 @@ pub fn split_words(line: &str) -> Result<Vec<String>> {
                                 w.push('\\');
                                 w.push(x);
                             }
-                            None => return Err(Error::Invalid(format!("unclosed \" in '{line}'"))),
+                            None => return Err(Error::invalid("command", format!("unclosed \" in '{line}'"))),
                         },
                         Some(x) => w.push(x),
-                        None => return Err(Error::Invalid(format!("unclosed \" in '{line}'"))),
+                        None => return Err(Error::invalid("command", format!("unclosed \" in '{line}'"))),
                     }
                 }
             }

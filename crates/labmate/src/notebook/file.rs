@@ -354,11 +354,14 @@ pub fn find_entry<'a>(entries: &'a [Entry], query: &str) -> Result<&'a Entry> {
         if q.len() >= 2 { entries.iter().filter(|e| e.id.starts_with(&full)).collect() } else { Vec::new() };
     match found.as_slice() {
         [one] => Ok(one),
-        [] => Err(Error::Invalid(format!("no notebook entry '{q}' (`labmate notebook show` lists them)"))),
-        many => Err(Error::Invalid(format!(
-            "notebook entry '{q}' is ambiguous; it matches {}",
-            many.iter().map(|e| e.id.as_str()).collect::<Vec<_>>().join(", ")
-        ))),
+        [] => Err(Error::not_found("notebook entry", format!("no notebook entry '{q}'"))),
+        many => Err(Error::invalid(
+            "notebook entry",
+            format!(
+                "notebook entry '{q}' is ambiguous; it matches {}",
+                many.iter().map(|e| e.id.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        )),
     }
 }
 

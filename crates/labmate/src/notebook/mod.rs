@@ -65,7 +65,7 @@ pub fn append(lab: &Lab, entry: NewEntry) -> Result<String> {
 /// should fail while the bug is there, and pass once it is fixed).
 pub fn append_bug(lab: &Lab, entry: NewEntry, repro: Vec<String>) -> Result<String> {
     if repro.is_empty() || repro[0].is_empty() {
-        return Err(Error::Invalid("a bug's reproducer needs a command".into()));
+        return Err(Error::invalid("reproducer", "a bug's reproducer needs a command"));
     }
     crate::spec::resolve_program(&repro[0], lab.repo_root(), std::env::var_os("PATH").as_deref())?;
     append_entry(lab, NewEntry { kind: "bug".into(), ..entry }, Some(repro))
@@ -73,24 +73,24 @@ pub fn append_bug(lab: &Lab, entry: NewEntry, repro: Vec<String>) -> Result<Stri
 
 fn append_entry(lab: &Lab, entry: NewEntry, repro: Option<Vec<String>>) -> Result<String> {
     if !KINDS.contains(&entry.kind.as_str()) {
-        return Err(Error::Invalid(format!("unknown kind '{}': use one of {}", entry.kind, KINDS.join(", "))));
+        return Err(Error::invalid("kind", format!("unknown kind '{}': use one of {}", entry.kind, KINDS.join(", "))));
     }
     if entry.kind == "bug" && repro.is_none() {
-        return Err(Error::Invalid("a bug needs the command of its smallest reproducer (--repro \"CMD ...\")".into()));
+        return Err(Error::invalid("reproducer", "a bug needs the command of its smallest reproducer"));
     }
     let text = entry.text.trim_end();
     if text.trim().is_empty() {
-        return Err(Error::Invalid("an entry needs some text".into()));
+        return Err(Error::invalid("text", "an entry needs some text"));
     }
     if let Some(line) = text.lines().find(|l| l.trim_start().starts_with("<!-- labmate:")) {
-        return Err(Error::Invalid(format!("the text holds a line that labmate keeps for itself: {line}")));
+        return Err(Error::invalid("text", format!("the text holds a line that labmate keeps for itself: {line}")));
     }
     let author = match entry.author.trim() {
         "" => return Err(Error::Invalid("a note must name its author".into())),
         a => a.to_string(),
     };
     if author.contains('\n') {
-        return Err(Error::Invalid("an author is one line".into()));
+        return Err(Error::invalid("author", "an author is one line"));
     }
 
     // Runs and references are resolved before the lock: it needs the index, not the file.
@@ -134,7 +134,7 @@ pub fn image_link(lab: &Lab, image: &std::path::Path) -> Result<String> {
     let notebook = Settings::load(lab)?.path;
     let abs = lab.repo_root().join(image);
     if !abs.is_file() {
-        return Err(Error::Invalid(format!("no such file: {}", image.display())));
+        return Err(Error::not_found("file", format!("no such file: {}", image.display())));
     }
     let root = lab.repo_root();
     let inside = match (abs.canonicalize(), root.canonicalize()) {
@@ -142,12 +142,15 @@ pub fn image_link(lab: &Lab, image: &std::path::Path) -> Result<String> {
         _ => false,
     };
     if !inside {
-        return Err(Error::Invalid(format!(
-            "{} is outside the repository ({}): the notebook links to its images relatively, so a plot must \
-             live in the repository (e.g. `labmate plot ... -o notebook/NAME.svg`)",
-            image.display(),
-            root.display()
-        )));
+        return Err(Error::invalid(
+            "image",
+            format!(
+                "{} is outside the repository ({}): the notebook links to its images relatively, so a plot must \
+                 live in the repository",
+                image.display(),
+                root.display()
+            ),
+        ));
     }
     let base = notebook.parent().unwrap_or(lab.repo_root());
     let rel = relative(&abs, base);

@@ -22,7 +22,7 @@ use serde_json::Value;
 use super::file::Notebook;
 use super::fmt_num;
 use crate::compare;
-use crate::error::{Blame, Error, Result};
+use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::query::{Path, as_number, check_path};
 use crate::registry;
@@ -95,20 +95,20 @@ impl Reference {
             Reference::Run { run, path } => {
                 let id = index.resolve(run)?;
                 let r = index.run(&id)?;
-                check_path(path, std::slice::from_ref(&r)).map_err(Error::Invalid)?;
+                check_path(path, std::slice::from_ref(&r))?;
                 match path.get(&r, &value_at) {
-                    Value::Null => Err(Error::Invalid(format!("run {id} has no value for {path}"))),
+                    Value::Null => Err(Error::not_found("value", format!("run {id} has no value for {path}"))),
                     v => Ok((show(&v), vec![id])),
                 }
             }
             Reference::Group { side, path, stat } => {
                 let s = registry::side(index, side)?;
-                check_path(path, &s.runs).map_err(Error::Invalid)?;
+                check_path(path, &s.runs)?;
                 let values: Vec<f64> =
                     s.runs.iter().map(|r| as_number(&path.get(r, &value_at)).unwrap_or(f64::NAN)).collect();
                 let sum = stats::summarize(&values);
                 if sum.n == 0 {
-                    return Err(Error::Invalid(format!("no run of '{side}' has a finite value for {path}")));
+                    return Err(Error::not_found("value", format!("no run of '{side}' has a finite value for {path}")));
                 }
                 let v = match stat.as_str() {
                     "mean" => sum.mean,
@@ -122,7 +122,7 @@ impl Reference {
             Reference::Compare { a, b, path } => {
                 let sides = [registry::side(index, a)?, registry::side(index, b)?];
                 let all: Vec<_> = sides.iter().flat_map(|s| s.runs.clone()).collect();
-                check_path(path, &all).map_err(Error::Invalid)?;
+                check_path(path, &all)?;
                 let report = compare::compare(index, &sides, std::slice::from_ref(path))?;
                 let verdict = report.metrics[0].comparisons[0].verdict.clone();
                 let cited = if sides.iter().all(|s| s.runs.len() == 1) {
@@ -239,8 +239,8 @@ pub(crate) fn render_new(index: &Index, text: &str) -> Result<(String, Vec<Strin
     let mut edits = Vec::new();
     let mut cited = Vec::new();
     for f in find(&nb.scannable()) {
-        let reference =
-            Reference::parse(&f.body).map_err(|why| Error::Invalid(format!("{{{{{}}}}}: {why}", f.body)))?;
+        let reference = Reference::parse(&f.body)
+            .map_err(|why| Error::invalid("reference", format!("{{{{{}}}}}: {why}", f.body)))?;
         let (value, runs) = reference.value(index).map_err(|e| in_reference(&f.body, e))?;
         edits.push((f.range.clone(), rendered(&f.body, &value)));
         cited.extend(runs.into_iter().filter(|r| !cited.contains(r)).collect::<Vec<_>>());
@@ -250,7 +250,7 @@ pub(crate) fn render_new(index: &Index, text: &str) -> Result<(String, Vec<Strin
 
 /// A user's mistake in a reference, named by the reference.
 pub(crate) fn in_reference(body: &str, e: Error) -> Error {
-    if e.blame() == Blame::User { Error::Invalid(format!("{{{{{body}}}}}: {e}")) } else { e }
+    if e.kind().is_user() { e.within(format!("{{{{{body}}}}}")) } else { e }
 }
 
 /// Replaces byte ranges (not overlapping) of `text`.

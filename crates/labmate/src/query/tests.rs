@@ -77,9 +77,9 @@ fn unknown_keys_suggest_the_closest() {
     let runs = vec![run("r-a", 1e-4, &[], 2.0)];
     let known = known_paths(&runs);
     assert!(known.contains(&"config.optim.name".to_string()));
-    let e = check_known(&Path::parse("config.lrr").unwrap(), &known).unwrap_err();
+    let e = check_known(&Path::parse("config.lrr").unwrap(), &known).unwrap_err().to_string();
     assert_eq!(e, "unknown key 'config.lrr'; did you mean 'config.lr'?");
-    let e = check_known(&Path::parse("metrics.val_los.min").unwrap(), &known).unwrap_err();
+    let e = check_known(&Path::parse("metrics.val_los.min").unwrap(), &known).unwrap_err().to_string();
     assert_eq!(e, "unknown key 'metrics.val_los.min'; did you mean 'metrics.val_loss.min'?");
     assert!(check_known(&Path::parse("metrics.val_loss@10").unwrap(), &known).is_ok());
 }

@@ -51,11 +51,14 @@ pub fn spawn_detached(exe: &Path, prepared: Prepared) -> Result<()> {
     drop(lock);
     match first.trim_end() {
         "started" => Ok(()),
-        other => Err(Error::Invalid(format!(
-            "the run's supervisor did not start{}; see {}",
-            if other.is_empty() { String::new() } else { format!(": {other}") },
-            log_path.display()
-        ))),
+        other => Err(Error::environment(
+            "supervisor",
+            format!(
+                "the run's supervisor did not start{}; see {}",
+                if other.is_empty() { String::new() } else { format!(": {other}") },
+                log_path.display()
+            ),
+        )),
     }
 }
 

@@ -106,15 +106,12 @@ impl Outcome {
 /// name, config and rules that parse, a program that exists, a well-formed
 /// `labmate.toml` (returned).
 pub fn validate(lab: &Lab, req: &LaunchRequest) -> Result<Policy> {
-    let program = req
-        .command
-        .first()
-        .ok_or_else(|| Error::Invalid("no command given: labmate run [OPTIONS] -- CMD [ARGS...]".into()))?;
+    let program = req.command.first().ok_or_else(|| Error::invalid("command", "no command given"))?;
     if req.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
-        return Err(Error::Invalid("--name must not be empty".into()));
+        return Err(Error::invalid("name", "--name must not be empty"));
     }
     if req.author.as_deref().is_some_and(|a| a.trim().is_empty()) {
-        return Err(Error::Invalid("--author must not be empty".into()));
+        return Err(Error::invalid("author", "--author must not be empty"));
     }
     let config = spec::parse_config(&req.config)?;
     let policy = Policy::load(lab)?;
