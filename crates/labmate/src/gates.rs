@@ -72,7 +72,7 @@ pub struct Launched {
 /// ends.
 pub fn admit(lab: &Lab, req: LaunchRequest, mut on_gate: impl FnMut(&GateResult)) -> Result<Admission> {
     let policy = supervisor::validate(lab, &req)?;
-    let author = req.author.clone().ok_or_else(|| Error::Invalid(review::NO_AUTHOR.into()))?;
+    let author = req.author.clone().ok_or_else(|| Error::invalid("author", review::NO_AUTHOR))?;
     let mut gates = Vec::new();
     for argv in &policy.gates.commands {
         let run = run_gate(argv, lab.repo_root(), policy.gates.timeout);
@@ -104,7 +104,7 @@ pub fn admit(lab: &Lab, req: LaunchRequest, mut on_gate: impl FnMut(&GateResult)
 /// to open, for the caller to record (it may hold the review store's lock).
 pub fn launch_approved(lab: &Lab, req: LaunchRequest, gates: Vec<GateResult>) -> Result<(Launched, Option<NewItem>)> {
     let policy = Policy::load(lab)?;
-    let author = req.author.clone().ok_or_else(|| Error::Invalid(review::NO_AUTHOR.into()))?;
+    let author = req.author.clone().ok_or_else(|| Error::invalid("author", review::NO_AUTHOR))?;
     let prepared = supervisor::prepare(lab, LaunchRequest { gates, ..req })?;
     let mut notices = Vec::new();
     let mut item = None;

@@ -217,7 +217,7 @@ pub fn request_approval(
 ) -> Result<Request> {
     let mut store = Store::open(lab)?;
     let existing = store.read()?;
-    let author = launch.author.clone().ok_or_else(|| Error::Invalid(NO_AUTHOR.into()))?;
+    let author = launch.author.clone().ok_or_else(|| Error::invalid("author", NO_AUTHOR))?;
     let now = clock::now();
     let request = Request { id: new_id(REQUEST_PREFIX, now, &existing), time: now, author, reason, launch, gates };
     store.append(&Line::Request(request.clone()))?;

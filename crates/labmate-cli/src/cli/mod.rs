@@ -178,7 +178,7 @@ impl Context {
     /// one place the acting author is read; the library is always told.
     pub fn author(&self, arg: &AuthorArg) -> labmate::Result<String> {
         match arg.name.as_deref() {
-            Some(a) if a.trim().is_empty() => Err(labmate::Error::Invalid("--author must not be empty".into())),
+            Some(a) if a.trim().is_empty() => Err(labmate::Error::invalid("author", "--author must not be empty")),
             Some(a) => Ok(a.to_string()),
             None => Ok(self.author_env.clone().unwrap_or_else(labmate::spec::username)),
         }

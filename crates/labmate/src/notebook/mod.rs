@@ -86,7 +86,7 @@ fn append_entry(lab: &Lab, entry: NewEntry, repro: Option<Vec<String>>) -> Resul
         return Err(Error::invalid("text", format!("the text holds a line that labmate keeps for itself: {line}")));
     }
     let author = match entry.author.trim() {
-        "" => return Err(Error::Invalid("a note must name its author".into())),
+        "" => return Err(Error::invalid("author", "a note must name its author")),
         a => a.to_string(),
     };
     if author.contains('\n') {

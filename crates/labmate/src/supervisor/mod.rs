@@ -137,7 +137,7 @@ pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
         Some(n) => Some(n.to_string()),
         None => default_name(lab, &policy, &config, &req.tags),
     };
-    let author = req.author.ok_or_else(|| Error::Invalid(crate::review::NO_AUTHOR.into()))?;
+    let author = req.author.ok_or_else(|| Error::invalid("author", crate::review::NO_AUTHOR))?;
     let mut babysit = policy.babysit_for(&author);
     babysit.rules.custom.extend(req.rules);
 
