@@ -35,7 +35,7 @@
 //! - [`plot`]: metric curves to SVG or PNG, no system fonts needed.
 //! - [`export`]: run summaries and series as CSV, JSON lines or Parquet.
 //! - [`parquet`]: a small Parquet writer for exports.
-//! - [`text`]: user-given strings escaped for the terminal.
+//! - [`text`]: text for people: numbers to significant digits, clipped strings, user strings escaped.
 //! - [`clock`], [`error`]: wall time and the error type.
 //!
 //! The on-disk format is specified in `docs/FORMAT.md`.

@@ -25,8 +25,8 @@ use crate::error::{Error, Result};
 use crate::gates::GateResult;
 use crate::lab::Lab;
 use crate::policy::Policy;
-use crate::status::clip;
 use crate::supervisor::LaunchRequest;
+use crate::text::clip;
 
 pub const REVIEWS_FILE: &str = "reviews.jsonl";
 pub const REQUEST_PREFIX: &str = "a-";

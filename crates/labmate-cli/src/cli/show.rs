@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use labmate::clock;
 use labmate::model::RunDetail;
-use labmate::text::escape_controls as esc;
+use labmate::text::{escape_controls as esc, num};
 
-use super::table::{Table, num};
+use super::table::Table;
 use super::{Context, print_json};
 
 #[derive(clap::Args)]
