@@ -9,7 +9,7 @@ use std::time::Duration;
 use labmate::gates::{self, Admission};
 use labmate::rundir::OUTPUT_LOG;
 use labmate::supervisor::{self, LaunchRequest, Stage};
-use labmate::{Index, Lab, clock, review};
+use labmate::{Index, Lab, clock, record, review};
 
 use super::Context;
 
@@ -109,12 +109,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         Stage::Queued => say!("labmate: run {} queued", spec.id),
         Stage::Started => say!("labmate: run {} started", spec.id),
     })?;
-    let how = match (outcome.exit_code, outcome.signal) {
-        (Some(c), _) => format!("exit code {c}"),
-        (None, Some(s)) => format!("killed by {}", supervisor::signal_name(s)),
-        (None, None) => String::from("no exit code"),
-    };
-    say!("labmate: run {id} {} ({how})", outcome.status);
+    say!("labmate: run {id} {} ({})", outcome.status, record::how_ended(outcome.exit_code, outcome.signal));
     Ok(ExitCode::from(outcome.shell_code().clamp(0, 255) as u8))
 }
 
@@ -157,11 +152,7 @@ fn follow(lab: &Lab, id: &str) -> anyhow::Result<ExitCode> {
             out.flush()?;
         }
         if ended {
-            let code = match (run.exit_code, run.signal) {
-                (Some(c), _) => c,
-                (None, Some(s)) => 128 + s,
-                (None, None) => 1,
-            };
+            let code = record::shell_code(run.exit_code, run.signal);
             say!("labmate: run {id} {} (exit code {code})", run.status);
             return Ok(ExitCode::from(code.clamp(0, 255) as u8));
         }
