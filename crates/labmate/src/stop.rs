@@ -1,6 +1,7 @@
 //! Stopping a run from another process: leave the reason in the run folder,
 //! signal its supervisor, and let the supervisor end it (SIGTERM, then SIGKILL
 //! after its grace period). A run whose supervisor is gone is stopped here.
+//! Cancelling a queued run is stopping it before it starts.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -60,6 +61,16 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
         Some(g) => Ok(Stopped::Killed { processes: g.end(grace).found }),
         None => Ok(Stopped::AlreadyEnded(run.status)),
     }
+}
+
+/// Takes a queued run out of the queue for `by`: it ends `stopped`, at once.
+/// Only a queued run can be cancelled; stopping a started one is [`stop`]'s.
+pub fn cancel(index: &Index, id: &str, by: &str) -> Result<Stopped> {
+    let status = index.run(id)?.status;
+    if status != "queued" {
+        return Err(Error::Invalid(format!("run {id} is not queued (it is {status})")));
+    }
+    stop(index, id, &format!("cancelled from the queue by {by}"), by, Duration::ZERO)
 }
 
 /// The supervisor's pid and the command's process group, from the run's

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use labmate::clock;
-use labmate::stop::{Stopped, stop};
+use labmate::stop::{self, Stopped};
 use labmate::text::escape_controls as esc;
 
 use super::{Context, print_json};
@@ -35,13 +35,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         let by = labmate::spec::username();
         for r in &runs {
             let id = index.resolve(r)?;
-            let status = index.run(&id)?.status;
-            if status != "queued" {
-                return Err(labmate::Error::Invalid(format!("run {id} is not queued (it is {status})")).into());
-            }
-            if let Stopped::AlreadyEnded(s) =
-                stop(&index, &id, &format!("cancelled from the queue by {by}"), &by, Duration::ZERO)?
-            {
+            if let Stopped::AlreadyEnded(s) = stop::cancel(&index, &id, &by)? {
                 say!("labmate: run {id} already ended ({s})");
             }
         }
