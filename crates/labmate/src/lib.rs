@@ -23,6 +23,7 @@
 //! - [`rules`]: babysitting rules as pure logic: alerts from points, silence and exits.
 //! - [`supervisor`]: starting a command, teeing its output, recording its end.
 //! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL).
+//! - [`follow`]: following runs as they go: output from an offset, waiting for their end or a decision.
 //! - [`wait`], [`stop`]: waiting on runs, and stopping them from another process.
 //! - [`status`]: the compact status of a run, for models.
 //! - [`series`]: packed metric series and spike-keeping downsampling.
@@ -46,6 +47,7 @@ pub mod compare;
 pub mod diffstat;
 pub mod error;
 pub mod export;
+pub mod follow;
 pub mod gates;
 pub mod git;
 pub mod id;

@@ -95,3 +95,24 @@ fn owner(dir: &RunDir) -> (Option<i32>, Option<Group>) {
     }
     (pid, group)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::follow::testing::{end, lab, live_run};
+
+    #[test]
+    fn only_a_queued_run_can_be_cancelled() {
+        let (_tmp, lab) = lab();
+        let (dir, lock) = live_run(&lab, "r-00000000c1");
+        let mut index = Index::open(&lab).unwrap();
+        index.sync().unwrap();
+        let e = cancel(&index, "r-00000000c1", "tester").unwrap_err();
+        assert_eq!(e.to_string(), "run r-00000000c1 is not queued (it is running)");
+        end(&dir, Some(lock), "finished", 0);
+        index.sync().unwrap();
+        let e = cancel(&index, "r-00000000c1", "tester").unwrap_err();
+        assert_eq!(e.to_string(), "run r-00000000c1 is not queued (it is finished)");
+        assert!(!dir.file(STOP_FILE).exists(), "a refused cancel leaves no stop request");
+    }
+}
