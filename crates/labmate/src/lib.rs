@@ -23,6 +23,7 @@
 //! - [`rules`]: babysitting rules as pure logic: alerts from points, silence and exits.
 //! - [`supervisor`]: starting a command, teeing its output, recording its end.
 //! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL).
+//! - [`follow`]: following runs as they go: output from an offset, waiting for their end or a decision.
 //! - [`wait`], [`stop`]: waiting on runs, and stopping them from another process.
 //! - [`status`]: the compact status of a run, for models.
 //! - [`series`]: packed metric series and spike-keeping downsampling.
@@ -35,7 +36,7 @@
 //! - [`plot`]: metric curves to SVG or PNG, no system fonts needed.
 //! - [`export`]: run summaries and series as CSV, JSON lines or Parquet.
 //! - [`parquet`]: a small Parquet writer for exports.
-//! - [`text`]: user-given strings escaped for the terminal.
+//! - [`text`]: text for people: numbers to significant digits, clipped strings, user strings escaped.
 //! - [`clock`], [`error`]: wall time; the error type and the [`Kind`] each face maps.
 //!
 //! The on-disk format is specified in `docs/FORMAT.md`.
@@ -46,6 +47,7 @@ pub mod compare;
 pub mod diffstat;
 pub mod error;
 pub mod export;
+pub mod follow;
 pub mod gates;
 pub mod git;
 pub mod id;

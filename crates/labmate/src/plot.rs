@@ -29,6 +29,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{Error, Result};
+use crate::text::clip;
 
 /// Default figure width, in pixels: readable embedded in a markdown notebook.
 pub const DEFAULT_WIDTH: u32 = 900;
@@ -500,7 +501,7 @@ fn prepare(panel: &Panel, width: u32, panel_height: u32) -> Prepared {
         // Counted on the full series: thinning keeps every non-finite point
         // but not every value ≤ 0 on a log axis.
         let hidden = c.points.iter().filter(|&&(px, py)| !drawable(px, py)).count();
-        let mut label = truncate(&c.label, LABEL_CHARS);
+        let mut label = clip(&c.label, LABEL_CHARS);
         if hidden > 0 {
             let what = if log { "NaN/Inf/≤0" } else { "NaN/Inf" };
             label = format!("{label} [{hidden} {what}]");
@@ -555,15 +556,6 @@ fn prepare(panel: &Panel, width: u32, panel_height: u32) -> Prepared {
         legend_at,
         legend_curves,
     }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut t: String = s.chars().take(max - 1).collect();
-    t.push('…');
-    t
 }
 
 /// The corner whose legend-sized box covers the least of the curves (points

@@ -177,7 +177,7 @@ pub struct Babysit {
 /// A TOML error as the reader words it, each line clipped: it quotes the
 /// line at fault, which may be as long as the file.
 pub(crate) fn toml_error(e: &toml::de::Error) -> String {
-    e.to_string().trim_end().lines().map(|l| crate::status::clip(l, 160)).collect::<Vec<_>>().join("\n")
+    e.to_string().trim_end().lines().map(|l| crate::text::clip(l, 160)).collect::<Vec<_>>().join("\n")
 }
 
 impl Policy {

@@ -280,6 +280,26 @@ pub struct End {
     pub reason: Option<String>,
 }
 
+/// How a command ended, in words: `exit code 3`, `killed by SIGTERM`, or
+/// `no exit code`. Every message about a run's end says it so.
+pub fn how_ended(exit_code: Option<i32>, signal: Option<i32>) -> String {
+    match (exit_code, signal) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(s)) => format!("killed by {}", crate::proc::signal_name(s)),
+        (None, None) => "no exit code".into(),
+    }
+}
+
+/// The exit code a shell gives a command that ended so: its own, 128 + the
+/// signal that killed it, or 1.
+pub fn shell_code(exit_code: Option<i32>, signal: Option<i32>) -> i32 {
+    match (exit_code, signal) {
+        (Some(c), _) => c,
+        (None, Some(s)) => 128 + s,
+        (None, None) => 1,
+    }
+}
+
 /// The fields of every record type; which apply depends on `t`.
 #[derive(Deserialize)]
 struct Line<'a> {
@@ -576,5 +596,16 @@ mod tests {
         for r in records {
             assert_eq!(Record::parse(r.to_line().trim_end()).unwrap(), r);
         }
+    }
+
+    #[test]
+    fn an_end_is_told_by_its_exit_code_else_its_signal() {
+        assert_eq!(how_ended(Some(3), None), "exit code 3");
+        assert_eq!(how_ended(None, Some(libc::SIGTERM)), "killed by SIGTERM");
+        assert_eq!(how_ended(Some(0), Some(libc::SIGKILL)), "exit code 0");
+        assert_eq!(how_ended(None, None), "no exit code");
+        assert_eq!(shell_code(Some(3), None), 3);
+        assert_eq!(shell_code(None, Some(libc::SIGKILL)), 137);
+        assert_eq!(shell_code(None, None), 1);
     }
 }

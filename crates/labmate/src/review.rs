@@ -16,7 +16,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,8 +24,8 @@ use crate::error::{Error, Result};
 use crate::gates::GateResult;
 use crate::lab::Lab;
 use crate::policy::Policy;
-use crate::status::clip;
 use crate::supervisor::LaunchRequest;
+use crate::text::clip;
 
 pub const REVIEWS_FILE: &str = "reviews.jsonl";
 pub const REQUEST_PREFIX: &str = "a-";
@@ -412,25 +411,6 @@ fn notebook_text(d: &Decision, request: Option<&Request>, item: Option<&Item>) -
         text.push_str(&format!(" {}: {n}", if d.decision == "approved" { "Note" } else { "Why" }));
     }
     text
-}
-
-/// Blocks until request `id` is decided, checking every `poll`.
-pub fn await_decision(lab: &Lab, id: &str, poll: Duration) -> Result<RequestState> {
-    let path = store_path(lab);
-    let mut seen = None;
-    loop {
-        let size = fs::metadata(&path).map(|m| m.len()).ok();
-        if size != seen {
-            seen = size;
-            let reviews = load(lab)?;
-            match reviews.requests.into_iter().find(|r| r.request.id == id) {
-                Some(r) if r.state != "pending" => return Ok(r),
-                Some(_) => {}
-                None => return Err(Error::not_found("approval request", format!("no approval request '{id}'"))),
-            }
-        }
-        std::thread::sleep(poll);
-    }
 }
 
 fn store_path(lab: &Lab) -> PathBuf {

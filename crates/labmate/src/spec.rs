@@ -85,7 +85,7 @@ impl RunSpec {
 pub fn parse_config(args: &[String]) -> Result<Map<String, Value>> {
     let mut config = Map::new();
     for arg in args {
-        let bad = |why: &str| Error::BadConfig { arg: crate::status::clip(arg, 120), why: why.into() };
+        let bad = |why: &str| Error::BadConfig { arg: crate::text::clip(arg, 120), why: why.into() };
         let (key, raw) = arg.split_once('=').ok_or_else(|| bad("expected KEY=VALUE, found no '='"))?;
         let key = key.trim();
         if key.is_empty() || key.split('.').any(str::is_empty) {

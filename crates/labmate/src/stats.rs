@@ -33,6 +33,8 @@
 
 use serde::Serialize;
 
+use crate::text::sig;
+
 pub const ALPHA: f64 = 0.05;
 pub const BOOTSTRAP_RESAMPLES: usize = 10_000;
 pub const BOOTSTRAP_SEED: u64 = 0x1AB_3A7E;
@@ -370,25 +372,6 @@ pub fn compare(a: &[f64], b: &[f64], lower_is_better: bool) -> Comparison {
 
 fn finite(values: &[f64]) -> Vec<f64> {
     values.iter().copied().filter(|v| v.is_finite()).collect()
-}
-
-/// `x` to `digits` significant digits, trailing zeros dropped; scientific when very large or small.
-fn sig(x: f64, digits: i32) -> String {
-    if !x.is_finite() {
-        return format!("{x}");
-    }
-    if x == 0.0 {
-        return "0".into();
-    }
-    // Round first, then take the exponent, so 9.996 becomes "10" rather than "10.00".
-    let scale = 10f64.powi(x.abs().log10().floor() as i32 - digits + 1);
-    let r = (x / scale).round() * scale;
-    let exp = r.abs().log10().floor() as i32;
-    if !(-4..6).contains(&exp) {
-        return format!("{:.*e}", (digits - 1) as usize, r);
-    }
-    let s = format!("{:.*}", (digits - 1 - exp).max(0) as usize, r);
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
 
 fn sig3(x: f64) -> String {

@@ -13,7 +13,7 @@ use crate::index::Index;
 use crate::model::{Run, key_metrics};
 use crate::record::ser_num;
 use crate::rundir::{RunDir, STDERR_LOG};
-use crate::text::escape_controls as esc;
+use crate::text::{clip, escape_controls as esc};
 
 /// Config (or summary) keys that give a run's total steps.
 const TOTAL_KEYS: [&str; 8] =
@@ -249,16 +249,6 @@ fn short(v: f64) -> String {
         let s = format!("{v:.decimals$}");
         if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
     }
-}
-
-/// `s` cut to `max` characters, with an ellipsis when cut.
-pub(crate) fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut c: String = s.chars().take(max - 1).collect();
-    c.push('…');
-    c
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Stopping a run from another process: leave the reason in the run folder,
 //! signal its supervisor, and let the supervisor end it (SIGTERM, then SIGKILL
 //! after its grace period). A run whose supervisor is gone is stopped here.
+//! Cancelling a queued run is stopping it before it starts.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -63,6 +64,16 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
     }
 }
 
+/// Takes a queued run out of the queue for `by`: it ends `stopped`, at once.
+/// Only a queued run can be cancelled; stopping a started one is [`stop`]'s.
+pub fn cancel(index: &Index, id: &str, by: &str) -> Result<Stopped> {
+    let status = index.run(id)?.status;
+    if status != "queued" {
+        return Err(Error::conflict("run", format!("run {id} is not queued (it is {status})")));
+    }
+    stop(index, id, &format!("cancelled from the queue by {by}"), by, Duration::ZERO)
+}
+
 /// The supervisor's pid and the command's process group, from the run's
 /// `queued` or `start` records.
 fn owner(dir: &RunDir) -> (Option<i32>, Option<Group>) {
@@ -84,4 +95,25 @@ fn owner(dir: &RunDir) -> (Option<i32>, Option<Group>) {
         }
     }
     (pid, group)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::follow::testing::{end, lab, live_run};
+
+    #[test]
+    fn only_a_queued_run_can_be_cancelled() {
+        let (_tmp, lab) = lab();
+        let (dir, lock) = live_run(&lab, "r-00000000c1");
+        let mut index = Index::open(&lab).unwrap();
+        index.sync().unwrap();
+        let e = cancel(&index, "r-00000000c1", "tester").unwrap_err();
+        assert_eq!(e.to_string(), "run r-00000000c1 is not queued (it is running)");
+        end(&dir, Some(lock), "finished", 0);
+        index.sync().unwrap();
+        let e = cancel(&index, "r-00000000c1", "tester").unwrap_err();
+        assert_eq!(e.to_string(), "run r-00000000c1 is not queued (it is finished)");
+        assert!(!dir.file(STOP_FILE).exists(), "a refused cancel leaves no stop request");
+    }
 }

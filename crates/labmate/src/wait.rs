@@ -2,9 +2,10 @@
 //! an alert fires, a condition holds, or time runs out.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::Result;
+use crate::follow::{self, Clock};
 use crate::index::Index;
 use crate::model::Run;
 use crate::rules::Condition;
@@ -51,52 +52,59 @@ impl WaitEnd {
     }
 }
 
-/// Blocks until one of the [`WaitEnd`] reasons, checking every `poll`. Alerts
-/// count from the moment the wait starts.
+/// Blocks until one of the [`WaitEnd`] reasons, looking every `every` on
+/// `clock`. Alerts count from the moment the wait starts.
 pub fn wait(
     index: &mut Index,
     ids: &[String],
     until: Option<&Condition>,
     timeout: Option<Duration>,
-    poll: Duration,
+    clock: &impl Clock,
+    every: Duration,
 ) -> Result<WaitEnd> {
-    let started = Instant::now();
     index.sync()?;
     let mut alerts_before = HashMap::new();
     for id in ids {
         alerts_before.insert(id.clone(), index.alert_count(id)?);
     }
-    loop {
-        let runs: Vec<Run> = ids.iter().map(|id| index.run(id)).collect::<Result<_>>()?;
-        if runs.iter().all(|r| r.status != "running" && r.status != "queued") {
-            return Ok(match runs.iter().find(|r| r.status != "finished") {
-                Some(r) => WaitEnd::EndedOtherwise { run: r.id.clone(), status: r.status.clone() },
-                None => WaitEnd::Finished,
-            });
+    let mut first = true;
+    let end = follow::poll_within(clock, every, timeout, || {
+        // The first look reads what was synced for the alert counts.
+        if !std::mem::take(&mut first) {
+            index.sync()?;
         }
-        for id in ids {
-            if index.alert_count(id)? > alerts_before[id] {
-                let message = index
-                    .events(id)?
-                    .into_iter()
-                    .rev()
-                    .find(|e| e.kind == "alert")
-                    .map(|e| e.message)
-                    .unwrap_or_default();
-                return Ok(WaitEnd::Alert { run: id.clone(), message });
-            }
-        }
-        if let Some(cond) = until {
-            if runs.iter().all(|r| cond.holds(|key| value_of(r, key))) {
-                return Ok(WaitEnd::ConditionHeld);
-            }
-        }
-        if timeout.is_some_and(|t| started.elapsed() >= t) {
-            return Ok(WaitEnd::TimedOut);
-        }
-        std::thread::sleep(poll);
-        index.sync()?;
+        look(index, ids, until, &alerts_before)
+    })?;
+    Ok(end.unwrap_or(WaitEnd::TimedOut))
+}
+
+/// One look at the runs: a reason to return, if there is one yet.
+fn look(
+    index: &Index,
+    ids: &[String],
+    until: Option<&Condition>,
+    alerts_before: &HashMap<String, u64>,
+) -> Result<Option<WaitEnd>> {
+    let runs: Vec<Run> = ids.iter().map(|id| index.run(id)).collect::<Result<_>>()?;
+    if runs.iter().all(|r| r.status != "running" && r.status != "queued") {
+        return Ok(Some(match runs.iter().find(|r| r.status != "finished") {
+            Some(r) => WaitEnd::EndedOtherwise { run: r.id.clone(), status: r.status.clone() },
+            None => WaitEnd::Finished,
+        }));
     }
+    for id in ids {
+        if index.alert_count(id)? > alerts_before[id] {
+            let message =
+                index.events(id)?.into_iter().rev().find(|e| e.kind == "alert").map(|e| e.message).unwrap_or_default();
+            return Ok(Some(WaitEnd::Alert { run: id.clone(), message }));
+        }
+    }
+    if let Some(cond) = until {
+        if runs.iter().all(|r| cond.holds(|key| value_of(r, key))) {
+            return Ok(Some(WaitEnd::ConditionHeld));
+        }
+    }
+    Ok(None)
 }
 
 /// A key of a condition, for one run: `step` is the highest step any metric
@@ -111,4 +119,34 @@ pub fn value_of(run: &Run, key: &str) -> Option<f64> {
             .reduce(f64::max);
     }
     run.metrics.get(key).map(|m| m.last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::follow::testing::{Steps, end, lab, live_run};
+
+    #[test]
+    fn a_wait_times_out_or_sees_the_end_without_sleeping() {
+        let (_tmp, lab) = lab();
+        let (dir, lock) = live_run(&lab, "r-00000000w1");
+        let mut index = Index::open(&lab).unwrap();
+        let ids = ["r-00000000w1".to_string()];
+        let every = Duration::from_millis(200);
+        let clock = Steps::new(|_| {});
+        let got = wait(&mut index, &ids, None, Some(Duration::from_secs(2)), &clock, every).unwrap();
+        assert_eq!(got, WaitEnd::TimedOut);
+        assert_eq!(clock.taken(), 10);
+
+        let mut lock = Some(lock);
+        let clock = Steps::new(|n| {
+            if n == 5 {
+                end(&dir, lock.take(), "failed", 1);
+            }
+        });
+        let got = wait(&mut index, &ids, None, None, &clock, every).unwrap();
+        assert_eq!(got, WaitEnd::EndedOtherwise { run: ids[0].clone(), status: "failed".into() });
+        assert_eq!(got.exit_code(), 3);
+        assert_eq!(clock.taken(), 5);
+    }
 }

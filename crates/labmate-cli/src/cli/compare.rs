@@ -8,9 +8,9 @@ use labmate::compare::{Report, compare};
 use labmate::model::key_metrics;
 use labmate::query::Path;
 use labmate::registry;
-use labmate::text::escape_controls as esc;
+use labmate::text::{escape_controls as esc, num};
 
-use super::table::{Table, num};
+use super::table::Table;
 use super::{Context, print_json};
 
 #[derive(clap::Args)]

@@ -10,6 +10,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use labmate::follow::{self, Wall};
 use labmate::notebook::{self, NewEntry};
 use labmate::query::Path as KeyPath;
 use labmate::supervisor::{self, LaunchRequest};
@@ -101,18 +102,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
     let mut index = Index::open(&lab)?;
     let started = Instant::now();
-    let runs = loop {
-        index.sync()?;
-        let runs = index.runs(Some(ids.len()))?;
-        let running = runs.iter().filter(|r| r.status == "running").count();
-        if running == 0 {
-            break runs;
-        }
-        if started.elapsed() > Duration::from_secs(300) {
-            bail!("the demo's runs did not end within 5 minutes; see `labmate runs` in {}", dir.display());
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    };
+    let ends = follow::ended(&mut index, &ids, &Wall, Duration::from_millis(250), Some(Duration::from_secs(300)))?;
+    if ends.iter().any(Option::is_none) {
+        bail!("the demo's runs did not end within 5 minutes; see `labmate runs` in {}", dir.display());
+    }
+    let runs = index.runs(Some(ids.len()))?;
     println!("\nall {} runs ended after {:.1}s\n", runs.len(), started.elapsed().as_secs_f64());
     print!("{}", super::runs::render(&runs, clock::now(), None));
 

@@ -52,12 +52,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         export::write(&table, format, &out)?;
         out.display().to_string()
     };
-    let rows = table.columns.first().map_or(0, |(_, c)| match c {
-        labmate::parquet::Column::Int64(v) => v.len(),
-        labmate::parquet::Column::Double(v) => v.len(),
-        labmate::parquet::Column::Utf8(v) => v.len(),
-        labmate::parquet::Column::Bool(v) => v.len(),
-    });
+    let rows = table.columns.first().map_or(0, |(_, c)| c.len());
     say!("labmate: wrote {rows} rows x {} columns to {to}", table.columns.len());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,10 +1,10 @@
 //! `labmate logs RUN`: a run's output, as the terminal showed it.
 
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use labmate::follow::{self, Wall};
 use labmate::rundir::{OUTPUT_LOG, RunDir, STDERR_LOG};
 
 use super::Context;
@@ -28,74 +28,21 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let index = ctx.index()?;
     let id = index.resolve(&args.run)?;
     let dir = RunDir::at(index.lab().run_dir(&id));
-    let path = dir.file(if args.stderr { STDERR_LOG } else { OUTPUT_LOG });
-    let mut out = io::stdout().lock();
-    let mut pos = match args.tail {
-        Some(n) => tail_start(&path, n)?,
+    let file = if args.stderr { STDERR_LOG } else { OUTPUT_LOG };
+    let from = match args.tail {
+        Some(n) => follow::tail_start(&dir.file(file), n)?,
         None => 0,
     };
-    pos = copy_from(&path, pos, &mut out)?;
-    if !args.follow {
-        return Ok(ExitCode::SUCCESS);
-    }
-    loop {
-        // Check for the end first, then drain: nothing written before the end is missed.
-        let ended = dir.owner_gone();
-        pos = copy_from(&path, pos, &mut out)?;
-        if ended {
-            return Ok(ExitCode::SUCCESS);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Copies the file from `pos` to its current end; returns the new position.
-fn copy_from(path: &std::path::Path, pos: u64, out: &mut impl Write) -> anyhow::Result<u64> {
-    let mut f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(pos),
-        Err(e) => return Err(e.into()),
+    let mut out = io::stdout().lock();
+    let print = |chunk: &[u8]| {
+        out.write_all(chunk)?;
+        out.flush()?;
+        Ok::<_, anyhow::Error>(())
     };
-    f.seek(SeekFrom::Start(pos))?;
-    let copied = io::copy(&mut f, out)?;
-    out.flush()?;
-    Ok(pos + copied)
-}
-
-/// The byte offset where the last `n` lines begin.
-fn tail_start(path: &std::path::Path, n: usize) -> anyhow::Result<u64> {
-    let mut f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e.into()),
-    };
-    let len = f.metadata()?.len();
-    if n == 0 {
-        return Ok(len);
+    if args.follow {
+        follow::output(&dir, file, from, &Wall, Duration::from_millis(200), print)?;
+    } else {
+        follow::read_from(&dir.file(file), from, print)?;
     }
-    let mut end = len;
-    let mut newlines = 0;
-    let mut buf = vec![0u8; 64 * 1024];
-    // A final newline ends the last line; it does not start another.
-    let mut skip_last = true;
-    while end > 0 {
-        let start = end.saturating_sub(buf.len() as u64);
-        let chunk = &mut buf[..(end - start) as usize];
-        f.seek(SeekFrom::Start(start))?;
-        f.read_exact(chunk)?;
-        for i in (0..chunk.len()).rev() {
-            if chunk[i] == b'\n' {
-                if skip_last && start + i as u64 == len - 1 {
-                    skip_last = false;
-                    continue;
-                }
-                newlines += 1;
-                if newlines == n {
-                    return Ok(start + i as u64 + 1);
-                }
-            }
-        }
-        end = start;
-    }
-    Ok(0)
+    Ok(ExitCode::SUCCESS)
 }

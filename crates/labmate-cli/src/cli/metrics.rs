@@ -8,10 +8,9 @@ use std::process::ExitCode;
 use labmate::model::Point;
 use labmate::record::Num;
 use labmate::series;
-use labmate::text::escape_controls;
+use labmate::text::{escape_controls, num};
 
 use super::Context;
-use super::table::num;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -4,9 +4,9 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use labmate::profile::profile;
-use labmate::text::escape_controls as esc;
+use labmate::text::{escape_controls as esc, num};
 
-use super::table::{Table, num};
+use super::table::Table;
 use super::{Context, print_json};
 
 #[derive(clap::Args)]

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use labmate::clock;
-use labmate::stop::{Stopped, stop};
+use labmate::follow::{self, Wall};
+use labmate::stop::{self, Stopped};
 use labmate::text::escape_controls as esc;
 
 use super::{Context, print_json};
@@ -33,25 +34,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut index = ctx.index()?;
     if let Some(Action::Cancel { runs }) = args.action {
         let by = labmate::spec::username();
+        let mut ids = Vec::new();
         for r in &runs {
             let id = index.resolve(r)?;
-            let status = index.run(&id)?.status;
-            if status != "queued" {
-                return Err(labmate::Error::conflict("run", format!("run {id} is not queued (it is {status})")).into());
-            }
-            if let Stopped::AlreadyEnded(s) =
-                stop(&index, &id, &format!("cancelled from the queue by {by}"), &by, Duration::ZERO)?
-            {
+            if let Stopped::AlreadyEnded(s) = stop::cancel(&index, &id, &by)? {
                 say!("labmate: run {id} already ended ({s})");
             }
+            ids.push(id);
         }
-        for _ in 0..50 {
-            index.sync()?;
-            if runs.iter().all(|r| index.resolve(r).and_then(|id| index.has_ended(&id)).unwrap_or(true)) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        follow::ended(&mut index, &ids, &Wall, Duration::from_millis(100), Some(Duration::from_secs(5)))?;
         say!("labmate: cancelled {}", runs.join(", "));
         return Ok(ExitCode::SUCCESS);
     }

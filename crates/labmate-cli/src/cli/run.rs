@@ -1,15 +1,14 @@
 //! `labmate run`: launch a command as a supervised run, through the lab's
 //! gates (gate commands, budgets, approvals).
 
-use std::fs::File;
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use labmate::follow::{self, Wall};
 use labmate::gates::{self, Admission};
-use labmate::rundir::OUTPUT_LOG;
 use labmate::supervisor::{self, LaunchRequest, Stage};
-use labmate::{Index, Lab, clock, review};
+use labmate::{Index, Lab, clock, record};
 
 use super::{AuthorArg, Context};
 
@@ -107,12 +106,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         Stage::Queued => say!("labmate: run {} queued", spec.id),
         Stage::Started => say!("labmate: run {} started", spec.id),
     })?;
-    let how = match (outcome.exit_code, outcome.signal) {
-        (Some(c), _) => format!("exit code {c}"),
-        (None, Some(s)) => format!("killed by {}", supervisor::signal_name(s)),
-        (None, None) => String::from("no exit code"),
-    };
-    say!("labmate: run {id} {} ({how})", outcome.status);
+    say!("labmate: run {id} {} ({})", outcome.status, record::how_ended(outcome.exit_code, outcome.signal));
     Ok(ExitCode::from(outcome.shell_code().clamp(0, 255) as u8))
 }
 
@@ -120,7 +114,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 /// this process follows it to its end, as if it had run it.
 fn wait_for_approval(lab: &Lab, id: &str, detach: bool) -> anyhow::Result<ExitCode> {
     say!("labmate: waiting for the answer to {id}");
-    let answer = review::await_decision(lab, id, Duration::from_millis(250))?;
+    let answer = follow::decision(lab, id, &Wall, Duration::from_millis(250))?;
     let Some(decision) = answer.decision else {
         anyhow::bail!("request {id} has no decision");
     };
@@ -141,28 +135,13 @@ fn wait_for_approval(lab: &Lab, id: &str, detach: bool) -> anyhow::Result<ExitCo
 /// Copies a run's output to stdout until it ends; exits with its code.
 fn follow(lab: &Lab, id: &str) -> anyhow::Result<ExitCode> {
     let mut index = Index::open(lab)?;
-    let path = lab.run_dir(id).join(OUTPUT_LOG);
-    let mut pos = 0;
     let mut out = io::stdout().lock();
-    loop {
-        // Check for the end first, then drain: nothing written before the end is missed.
-        index.sync()?;
-        let run = index.run(id)?;
-        let ended = run.status != "running" && run.status != "queued";
-        if let Ok(mut f) = File::open(&path) {
-            f.seek(SeekFrom::Start(pos))?;
-            pos += io::copy(&mut f, &mut out)?;
-            out.flush()?;
-        }
-        if ended {
-            let code = match (run.exit_code, run.signal) {
-                (Some(c), _) => c,
-                (None, Some(s)) => 128 + s,
-                (None, None) => 1,
-            };
-            say!("labmate: run {id} {} (exit code {code})", run.status);
-            return Ok(ExitCode::from(code.clamp(0, 255) as u8));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let run = follow::run_output(&mut index, id, 0, &Wall, Duration::from_millis(200), |chunk| {
+        out.write_all(chunk)?;
+        out.flush()?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    let code = record::shell_code(run.exit_code, run.signal);
+    say!("labmate: run {id} {} (exit code {code})", run.status);
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }

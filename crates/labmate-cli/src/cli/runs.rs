@@ -9,10 +9,10 @@ use labmate::model::{Run, key_metrics};
 use labmate::policy::Policy;
 use labmate::query::{Expr, Path};
 use labmate::registry::{self, Group, SortKey};
-use labmate::text::escape_controls;
+use labmate::text::{escape_controls, num};
 use serde_json::Value;
 
-use super::table::{Table, num};
+use super::table::Table;
 use super::{Context, print_json};
 
 #[derive(clap::Args)]

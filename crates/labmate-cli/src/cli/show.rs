@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use labmate::clock;
 use labmate::model::RunDetail;
-use labmate::text::escape_controls as esc;
+use labmate::record::how_ended;
+use labmate::text::{escape_controls as esc, num};
 
-use super::table::{Table, num};
+use super::table::Table;
 use super::{Context, print_json};
 
 #[derive(clap::Args)]
@@ -36,11 +37,8 @@ fn render(d: &RunDetail) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "run      {}{}", r.id, r.name.as_ref().map_or(String::new(), |n| format!("  ({})", esc(n))));
     let mut status = r.status.clone();
-    if let Some(c) = r.exit_code {
-        let _ = write!(status, ", exit code {c}");
-    }
-    if let Some(sig) = r.signal {
-        let _ = write!(status, ", killed by {}", labmate::supervisor::signal_name(sig));
+    if r.exit_code.is_some() || r.signal.is_some() {
+        let _ = write!(status, ", {}", how_ended(r.exit_code, r.signal));
     }
     if let Some(reason) = &r.reason {
         let _ = write!(status, ": {}", esc(reason));

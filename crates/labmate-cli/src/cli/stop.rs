@@ -1,8 +1,9 @@
 //! `labmate stop RUN...`: stop runs (SIGTERM, then SIGKILL after the grace period).
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use labmate::follow::{self, Wall};
 use labmate::policy::Policy;
 use labmate::stop::{Stopped, stop};
 
@@ -37,20 +38,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     // The supervisors end their runs; report once they have (or say they are late).
-    let deadline = Instant::now() + grace + Duration::from_secs(5);
-    for id in &ids {
-        loop {
-            index.sync()?;
-            let run = index.run(id)?;
-            if run.status != "running" && run.status != "queued" {
-                say!("labmate: run {id} {}", run.status);
-                break;
-            }
-            if Instant::now() >= deadline {
-                say!("labmate: run {id} has not ended yet; `labmate wait {id}` follows it");
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+    let ends =
+        follow::ended(&mut index, &ids, &Wall, Duration::from_millis(100), Some(grace + Duration::from_secs(5)))?;
+    for (id, end) in ids.iter().zip(ends) {
+        match end {
+            Some(run) => say!("labmate: run {id} {}", run.status),
+            None => say!("labmate: run {id} has not ended yet; `labmate wait {id}` follows it"),
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -50,25 +50,9 @@ impl Table {
     }
 }
 
-/// A metric value in four significant digits; non-finite values as NaN/inf.
-/// The same text the notebook writes, so a number reads the same everywhere.
-pub fn num(v: f64) -> String {
-    labmate::notebook::fmt_num(v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers_read_well() {
-        assert_eq!(num(0.31274), "0.3127");
-        assert_eq!(num(12345.0), "12345");
-        assert_eq!(num(2.5), "2.5");
-        assert_eq!(num(1.5e-7), "1.500e-7");
-        assert_eq!(num(f64::NAN), "NaN");
-        assert_eq!(num(f64::NEG_INFINITY), "-inf");
-    }
 
     #[test]
     fn tables_align() {

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use labmate::follow::Wall;
 use labmate::status::{render, run_status};
 use labmate::text::escape_controls as esc;
 use labmate::{clock, rules, wait};
@@ -37,7 +38,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         .map(Duration::from_secs_f64);
     let mut index = ctx.index()?;
     let ids: Vec<String> = args.runs.iter().map(|r| index.resolve(r)).collect::<labmate::Result<_>>()?;
-    let end = wait::wait(&mut index, &ids, until.as_ref(), timeout, Duration::from_millis(200))?;
+    let end = wait::wait(&mut index, &ids, until.as_ref(), timeout, &Wall, Duration::from_millis(200))?;
     let mut text = format!("labmate: wait: {}\n", esc(&end.describe()));
     for id in &ids {
         text.push_str(&render(&run_status(&index, &index.run(id)?)?));

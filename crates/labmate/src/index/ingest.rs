@@ -12,7 +12,7 @@ use super::Index;
 use crate::error::{Error, Result};
 use crate::model::Point;
 use crate::procgroup::Group;
-use crate::record::{Event, Leader, Record};
+use crate::record::{Event, Leader, Record, how_ended};
 use crate::rundir::RunDir;
 use crate::series;
 use crate::spec::RunSpec;
@@ -409,12 +409,7 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
             if st.ended {
                 return; // the first end stands
             }
-            let how = match (end.exit_code, end.signal) {
-                (Some(c), _) => format!("exit code {c}"),
-                (None, Some(s)) => format!("killed by {}", crate::proc::signal_name(s)),
-                (None, None) => "no exit code".into(),
-            };
-            let mut msg = format!("ended: {} ({how})", end.status);
+            let mut msg = format!("ended: {} ({})", end.status, how_ended(end.exit_code, end.signal));
             if let Some(r) = &end.reason {
                 msg.push_str(&format!(": {r}"));
             }

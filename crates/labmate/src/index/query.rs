@@ -177,16 +177,6 @@ impl Index {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Whether the run has ended (any status but `running` and `queued`).
-    pub fn has_ended(&self, id: &str) -> Result<bool> {
-        let status: Option<String> = self
-            .conn
-            .prepare_cached("SELECT status FROM runs WHERE id = ?1")?
-            .query_row([id], |r| r.get(0))
-            .optional()?;
-        Ok(status.is_some_and(|s| s != "running" && s != "queued"))
-    }
-
     /// Finds the run a user means: its full id, its name, an id prefix (with
     /// or without `r-`), or its last 4 characters. A full id always wins;
     /// otherwise a reference that fits two runs by any rule is an error

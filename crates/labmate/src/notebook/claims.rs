@@ -27,12 +27,12 @@ use std::sync::LazyLock;
 use serde::Serialize;
 
 use super::file::Notebook;
-use super::fmt_num;
 use super::refs::{self, Reference};
 use crate::error::Result;
 use crate::index::Index;
 use crate::lab::Lab;
 use crate::model::Run;
+use crate::text::num;
 
 /// Words after which a number is a position, not a value.
 const POSITION_WORDS: [&str; 12] =
@@ -154,15 +154,9 @@ fn check_notebook(nb: &Notebook, index: &Index, runs: &[Run], within: Option<Ran
                 continue;
             }
             let real = if m.min == m.max || m.min.is_nan() {
-                fmt_num(m.last)
+                num(m.last)
             } else {
-                format!(
-                    "last {} (min {}, max {}, mean {})",
-                    fmt_num(m.last),
-                    fmt_num(m.min),
-                    fmt_num(m.max),
-                    fmt_num(m.mean)
-                )
+                format!("last {} (min {}, max {}, mean {})", num(m.last), num(m.min), num(m.max), num(m.mean))
             };
             let text = nb.text[sentence.clone()].split_whitespace().collect::<Vec<_>>().join(" ");
             push(

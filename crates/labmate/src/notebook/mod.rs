@@ -172,42 +172,9 @@ fn relative(path: &std::path::Path, base: &std::path::Path) -> std::path::PathBu
     out
 }
 
-/// Formats a number as the notebook shows it: four significant digits.
-pub fn fmt_num(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if v == 0.0 {
-        return "0".into();
-    }
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        return format!("{v:.0}");
-    }
-    let mag = v.abs().log10().floor() as i32;
-    if (-4..6).contains(&mag) {
-        let decimals = (3 - mag).max(0) as usize;
-        let s = format!("{v:.decimals$}");
-        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
-    } else {
-        format!("{v:.3e}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers_have_four_significant_digits() {
-        assert_eq!(fmt_num(0.312_74), "0.3127");
-        assert_eq!(fmt_num(2.31), "2.31");
-        assert_eq!(fmt_num(12.0), "12");
-        assert_eq!(fmt_num(1.5e-7), "1.500e-7");
-        assert_eq!(fmt_num(-0.002_345_6), "-0.002346");
-    }
 
     #[test]
     fn relative_paths_climb_when_needed() {

@@ -20,13 +20,13 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::file::Notebook;
-use super::fmt_num;
 use crate::compare;
 use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::query::{Path, as_number, check_path};
 use crate::registry;
 use crate::stats;
+use crate::text::num;
 
 pub const STATS: [&str; 5] = ["mean", "std", "min", "max", "n"];
 const RENDERED_END: &str = "**<!--/-->";
@@ -117,7 +117,7 @@ impl Reference {
                     "max" => sum.max,
                     _ => return Ok((sum.n.to_string(), Vec::new())),
                 };
-                Ok((fmt_num(v), Vec::new()))
+                Ok((num(v), Vec::new()))
             }
             Reference::Compare { a, b, path } => {
                 let sides = [registry::side(index, a)?, registry::side(index, b)?];
@@ -140,7 +140,7 @@ impl Reference {
 fn show(v: &Value) -> String {
     let s = match v {
         Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
-        Value::Number(n) => n.as_f64().map_or(n.to_string(), fmt_num),
+        Value::Number(n) => n.as_f64().map_or(n.to_string(), num),
         Value::String(s) => s.clone(),
         Value::Array(items) => items.iter().map(show).collect::<Vec<_>>().join(", "),
         other => other.to_string(),

@@ -18,7 +18,6 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::file::{self, NEW_FILE, Notebook, Settings};
-use super::fmt_num;
 use super::refs::{self, Reference};
 use crate::error::Result;
 use crate::index::Index;
@@ -27,6 +26,7 @@ use crate::model::{Run, key_metrics};
 use crate::query::{Expr, Path, as_number};
 use crate::registry::{self, Side, lower_is_better};
 use crate::stats;
+use crate::text::num;
 
 /// How to render; what is left empty comes from `labmate.toml`'s `[notebook]`.
 #[derive(Debug, Clone, Default)]
@@ -138,7 +138,7 @@ fn show(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
-        Value::Number(n) => n.as_f64().map_or(n.to_string(), fmt_num),
+        Value::Number(n) => n.as_f64().map_or(n.to_string(), num),
         Value::String(s) => s.clone(),
         Value::Array(items) => items.iter().map(show).collect::<Vec<_>>().join(", "),
         other => other.to_string(),
@@ -184,7 +184,7 @@ fn run_rows(index: &Index, runs: &[Run], columns: &[String], baseline: Option<&S
                 row.push(show(&Path::Config(path).get(r, &value_at)));
             }
             for k in &metrics {
-                row.push(r.metrics.get(k).map_or("-".into(), |m| fmt_num(m.last)));
+                row.push(r.metrics.get(k).map_or("-".into(), |m| num(m.last)));
             }
             if let Some((side, k, mean)) = &base {
                 row.push(if side.runs.iter().any(|b| b.id == r.id) {
@@ -236,8 +236,8 @@ fn group_rows(
                 let s = &g.stats[&p.to_string()];
                 row.push(match s.n {
                     0 => "-".into(),
-                    1 => fmt_num(s.mean),
-                    _ => format!("{} ± {}", fmt_num(s.mean), fmt_num(s.std)),
+                    1 => num(s.mean),
+                    _ => format!("{} ± {}", num(s.mean), num(s.std)),
                 });
             }
             if let Some((side, p)) = verdict_on {
@@ -277,7 +277,7 @@ fn mean_last(runs: &[Run], key: &str) -> Option<f64> {
 }
 
 fn signed(v: f64) -> String {
-    if v > 0.0 { format!("+{}", fmt_num(v)) } else { fmt_num(v) }
+    if v > 0.0 { format!("+{}", num(v)) } else { num(v) }
 }
 
 /// The config keys (`config.a.b`) whose values are not the same in every run, at most 6.

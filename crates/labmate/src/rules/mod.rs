@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 
 use crate::clock::human_duration;
 use crate::error::Error;
-use crate::record::{Event, Num};
+use crate::record::{Event, Num, how_ended};
 pub use expr::{Action, Condition, UserRule, parse_condition, parse_rule};
 
 /// The rules of a run, as configured in `labmate.toml` `[rules]` and frozen
@@ -444,11 +444,7 @@ impl Babysitter {
         if exit.stopped || exit.exit_code == Some(0) {
             return Vec::new();
         }
-        let how = match (exit.exit_code, exit.signal) {
-            (Some(c), _) => format!("exit code {c}"),
-            (None, Some(s)) => format!("killed by {}", crate::proc::signal_name(s)),
-            _ => "no exit code".into(),
-        };
+        let how = how_ended(exit.exit_code, exit.signal);
         let oom = detect::oom_lines(exit.tail);
         if self.cfg.oom.enabled && (!oom.is_empty() || (exit.signal == Some(libc::SIGKILL) && exit.memory_high)) {
             let why = oom.last().cloned().unwrap_or_else(|| "killed while memory was nearly full".into());

@@ -94,11 +94,7 @@ pub struct Outcome {
 impl Outcome {
     /// The exit code a shell expects: the child's, or 128 + the signal.
     pub fn shell_code(&self) -> i32 {
-        match (self.exit_code, self.signal) {
-            (Some(c), _) => c,
-            (None, Some(s)) => 128 + s,
-            (None, None) => 1,
-        }
+        crate::record::shell_code(self.exit_code, self.signal)
     }
 }
 
