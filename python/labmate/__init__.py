@@ -93,7 +93,8 @@ def init(
     global _current
     if isinstance(tags, str):
         tags = [tags]
-    tag_list = [str(tag) for tag in tags] if tags is not None else []
+    # Each tag once, in the order given, as the supervisor records them.
+    tag_list = list(dict.fromkeys(str(tag) for tag in tags)) if tags is not None else []
     name = str(name) if name is not None else None
     config_dict = _as_dict(config, "config")
     with _run._state_lock:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import getpass
 import json
 import os
+import pwd
+import re
 import secrets
 import shutil
 import socket
 import subprocess
-from typing import Optional
+from typing import Mapping, Optional
 
 from ._records import _jsonable, _now
 
@@ -27,8 +28,17 @@ FORMAT = 1
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lowercase
 _ID_EPOCH = 1704067200  # 2024-01-01T00:00:00Z
 
+# The environment a run records: these, and LABMATE_* unless the name looks
+# secret. The same rule as the supervisor's; conformance/env-filter.json
+# holds the names both sides are tested on.
 _ENV_KEPT = ("CUDA_VISIBLE_DEVICES", "PYTHONPATH")
-_ENV_SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "KEY")
+_SECRET_ANYWHERE = ("TOKEN", "SECRET", "PASSWORD", "KEY")
+_SECRET_PART_STARTS = ("PASS", "CRED", "AUTH", "PRIVATE", "COOKIE", "SESSION")
+_NOT_SECRET = frozenset(
+    ("AUTHOR", "AUTHORS", "PASSES", "PASSED", "PASSING", "PASSIVE", "PASSTHROUGH", "CREDIT")
+)
+# ASCII letters only, as the supervisor does: "ß".upper() is "SS".
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 class LabmateError(Exception):
@@ -114,7 +124,7 @@ def _git_provenance(cwd: str):
     top = _git(["rev-parse", "--show-toplevel"], cwd)
     if top is None:
         return None, None
-    top = os.fsdecode(top.rstrip(b"\n"))
+    top = os.fsdecode(top.rstrip(b"\n"))  # a path for the next commands, not recorded
     commit = _git(["rev-parse", "--verify", "-q", "HEAD"], top)
     branch = _git(["symbolic-ref", "--short", "-q", "HEAD"], top)
     if commit is not None:
@@ -131,29 +141,81 @@ def _git_provenance(cwd: str):
         dirty = bool(_git(["ls-files", "-z"], top))
     untracked = _git(["ls-files", "-z", "--others", "--exclude-standard"], top) or b""
     info = {
-        "commit": commit.decode().strip() if commit else None,
-        "branch": branch.decode().strip() if branch else None,
+        "commit": _one_line(commit),
+        "branch": _one_line(branch),
         "dirty": dirty,
-        "untracked": [os.fsdecode(p) for p in untracked.split(b"\0") if p],
+        "untracked": [_lossy(p) for p in untracked.split(b"\0") if p],
         "patch_bytes": len(patch) if patch else 0,
     }
     return info, (patch or None)
 
 
-def _env_subset() -> dict:
+def _one_line(out: Optional[bytes]) -> Optional[str]:
+    """A one-line answer of git as text; None for none or an empty one."""
+    return (_lossy(out).strip() or None) if out else None
+
+
+def _env_subset(environ: Optional[Mapping[str, str]] = None) -> dict:
+    """The variables a run records (of os.environ by default), by name."""
+    environ = os.environ if environ is None else environ
     return {
-        name: value
-        for name, value in os.environ.items()
-        if (name in _ENV_KEPT or name.startswith("LABMATE_"))
-        and not any(word in name.upper() for word in _ENV_SECRET_WORDS)
+        name: environ[name]
+        for name in sorted(environ)
+        if name in _ENV_KEPT or (name.startswith("LABMATE_") and not _looks_secret(name))
     }
 
 
+def _looks_secret(name: str) -> bool:
+    """Whether a variable's name says it may hold a secret: TOKEN, SECRET,
+    PASSWORD or KEY anywhere in it, or a part of it (between `_`, `-`, `.`)
+    starting with PASS, CRED, AUTH, PRIVATE, COOKIE or SESSION, except words
+    that only look like one (AUTHOR, PASSED, CREDIT...)."""
+    upper = name.translate(_ASCII_UPPER)
+    if any(word in upper for word in _SECRET_ANYWHERE):
+        return True
+    parts = upper.replace("-", "_").replace(".", "_").split("_")
+    return any(part.startswith(_SECRET_PART_STARTS) and part not in _NOT_SECRET for part in parts)
+
+
 def _user() -> str:
+    """Who runs the script, as the supervisor finds it: USER, LOGNAME, then
+    the account of the user id."""
+    for variable in ("USER", "LOGNAME"):
+        value = os.environ.get(variable)
+        if value is not None and _is_text(value):
+            return value
     try:
-        return getpass.getuser()
-    except Exception:
-        return str(os.getuid())
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return "uid%d" % os.getuid()
+
+
+def _is_text(value: str) -> bool:
+    """False for a string holding bytes that were not UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]+")
+
+
+def _lossy(text) -> str:
+    """Bytes or a str as UTF-8 text, with U+FFFD for what is not UTF-8, as
+    the supervisor writes it: readers refuse lone surrogates, which is what
+    os.fsdecode() and os.environ make of bytes that are not UTF-8."""
+    if isinstance(text, bytes):
+        return text.decode("utf-8", "replace")
+    return _SURROGATES.sub(_replace_surrogates, text)
+
+
+def _replace_surrogates(found) -> str:
+    try:  # bytes that os.fsdecode() escaped: replaced as a decoder would
+        return found.group().encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return "\ufffd" * len(found.group())
 
 
 def _create_run_folder(lab: str, name, tags: list, config: dict):
@@ -206,8 +268,9 @@ def _fill_run_folder(tmp, final, run_id, created_at, cwd, name, tags, config, gi
             "git": git,
             "origin": "client",
         }
-        with open(os.path.join(tmp, "run.json"), "w", encoding="utf-8") as f:
-            f.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")
+        text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)
+        with open(os.path.join(tmp, "run.json"), "wb") as f:
+            f.write((_lossy(text) + "\n").encode("utf-8"))
         if patch:
             with open(os.path.join(tmp, "patch.diff"), "wb") as f:
                 f.write(patch)
