@@ -3,7 +3,8 @@ creating a standalone run's folder (``run.json`` with git provenance and the
 recorded environment, ``patch.diff``, the ``lock``) as docs/FORMAT.md says.
 
 The Rust side makes the same things for supervised runs (its ``id``,
-``rundir``, ``spec`` and ``git`` modules): the two must agree.
+``rundir``, ``spec`` and ``git`` modules): the two must agree, and
+``conformance/`` at the repository root holds what both are tested on.
 """
 
 from __future__ import annotations
