@@ -94,7 +94,7 @@ fn check_events(fixture: &str, events: &[Value], expected: &Value) {
 #[test]
 fn every_fixture_reads_as_its_expected_json_says() {
     let all = run_fixtures();
-    assert_eq!(all.len(), 9, "the fixtures are there: {:?}", all.iter().map(|f| &f.0).collect::<Vec<_>>());
+    assert_eq!(all.len(), 10, "the fixtures are there: {:?}", all.iter().map(|f| &f.0).collect::<Vec<_>>());
     for (name, expected) in all {
         let id = expected["id"].as_str().unwrap();
         let lab = lab_with(&name, id);

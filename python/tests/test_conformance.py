@@ -263,7 +263,7 @@ class FixtureTest(unittest.TestCase):
 
     def test_every_fixture_reads_as_its_expected_json_says(self):
         names = run_fixtures()
-        self.assertEqual(len(names), 9, names)
+        self.assertEqual(len(names), 10, names)
         for name in names:
             with self.subTest(fixture=name):
                 expected = fixture_json(name, "expected.json")
@@ -439,6 +439,30 @@ class RunFolderTest(LabTestCase):
             self.assertEqual(done.stderr, b"")
             runs = json.loads(done.stdout)
             self.assertEqual([r["name"] for r in runs], ["x"])
+
+
+@unittest.skipUnless(LABMATE_BIN, "LABMATE_BIN (the Rust labmate binary) is not set")
+class ExactValuesTest(LabTestCase):
+    def test_every_double_the_client_logs_reads_back_exactly(self):
+        done = self.run_script("""
+            import json, random, labmate
+            rng = random.Random(1)
+            values = [rng.choice([rng.random(), rng.uniform(-1e300, 1e300), rng.random() * 1e-300,
+                                  rng.random() * 1e-310, rng.lognormvariate(0, 50)])
+                      for _ in range(2000)]
+            labmate.init(name="exact")
+            for v in values:
+                labmate.log({"v": v})
+            labmate.finish()
+            print(json.dumps(values))
+        """, env=self.env(LABMATE_DIR=self.lab))
+        values = json.loads(done.stdout)
+        done = subprocess.run([LABMATE_BIN, "metrics", "exact", "v", "--json"], cwd=self.work,
+                              env=self.env(LABMATE_DIR=self.lab), stdout=subprocess.PIPE, check=True)
+        read = [p["value"] for p in json.loads(done.stdout)["v"]]
+        wrong = [(i, v, r) for i, (v, r) in enumerate(zip(values, read)) if v != r]
+        self.assertEqual(len(read), len(values))
+        self.assertEqual(wrong[:5], [], "%d of %d values read back otherwise" % (len(wrong), len(values)))
 
 
 if __name__ == "__main__":
