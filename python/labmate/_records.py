@@ -13,6 +13,7 @@ import collections.abc
 import json
 import math
 import operator
+import re
 import time
 from typing import Any, Optional
 
@@ -32,11 +33,30 @@ _LOG_PREFIX = b'{"t":"log","step":%d,"time":%.6f,"data":'
 _LOG_LINE = _LOG_PREFIX + b"%s}\n"
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]+")
+
+
+def _text(value: str) -> str:
+    """A string as every reader takes it: lone surrogates, which is what
+    os.fsdecode() and os.environ make of bytes that are not UTF-8, become
+    U+FFFD as the supervisor writes them (JSON readers refuse them)."""
+    if value.isascii():
+        return value
+    return _SURROGATES.sub(_replace_surrogates, value)
+
+
+def _replace_surrogates(found) -> str:
+    try:  # bytes that os.fsdecode() escaped: replaced as a decoder would
+        return found.group().encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return "\ufffd" * len(found.group())
+
+
 def _log_template(keys: tuple) -> bytes:
     """The line template for one set of metric names, e.g.
     {"t":"log","step":%d,"time":%.6f,"data":{"loss":%.17g,"acc":%.17g}}"""
     fields = b",".join(
-        _encode_plain(key if isinstance(key, str) else str(key)).encode().replace(b"%", b"%%")
+        _encode_plain(_text(key if isinstance(key, str) else str(key))).encode().replace(b"%", b"%%")
         + b":%.17g"
         for key in keys
     )
@@ -85,7 +105,7 @@ def _jsonable(value: Any, depth: int = 0):
     if value is None or value is True or value is False:
         return value
     if isinstance(value, str):
-        return str(value)
+        return _text(str(value))
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
@@ -93,7 +113,7 @@ def _jsonable(value: Any, depth: int = 0):
     if depth < 32:  # deep or cyclic structures end up as their str()
         if isinstance(value, collections.abc.Mapping):
             return {
-                (k if isinstance(k, str) else str(k)): _jsonable(v, depth + 1)
+                _text(k if isinstance(k, str) else str(k)): _jsonable(v, depth + 1)
                 for k, v in value.items()
             }
         if isinstance(value, (list, tuple, set, frozenset)):

@@ -14,14 +14,13 @@ import fcntl
 import json
 import os
 import pwd
-import re
 import secrets
 import shutil
 import socket
 import subprocess
 from typing import Mapping, Optional
 
-from ._records import _jsonable, _now
+from ._records import _jsonable, _now, _text
 
 FORMAT = 1
 """The lab format version this client reads and writes."""
@@ -145,7 +144,7 @@ def _git_provenance(cwd: str):
         "commit": _one_line(commit),
         "branch": _one_line(branch),
         "dirty": dirty,
-        "untracked": [_lossy(p) for p in untracked.split(b"\0") if p],
+        "untracked": [p.decode("utf-8", "replace") for p in untracked.split(b"\0") if p],
         "patch_bytes": len(patch) if patch else 0,
     }
     return info, (patch or None)
@@ -153,7 +152,7 @@ def _git_provenance(cwd: str):
 
 def _one_line(out: Optional[bytes]) -> Optional[str]:
     """A one-line answer of git as text; None for none or an empty one."""
-    return (_lossy(out).strip() or None) if out else None
+    return (out.decode("utf-8", "replace").strip() or None) if out else None
 
 
 def _env_subset(environ: Optional[Mapping[str, str]] = None) -> dict:
@@ -198,25 +197,6 @@ def _is_text(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-_SURROGATES = re.compile("[\ud800-\udfff]+")
-
-
-def _lossy(text) -> str:
-    """Bytes or a str as UTF-8 text, with U+FFFD for what is not UTF-8, as
-    the supervisor writes it: readers refuse lone surrogates, which is what
-    os.fsdecode() and os.environ make of bytes that are not UTF-8."""
-    if isinstance(text, bytes):
-        return text.decode("utf-8", "replace")
-    return _SURROGATES.sub(_replace_surrogates, text)
-
-
-def _replace_surrogates(found) -> str:
-    try:  # bytes that os.fsdecode() escaped: replaced as a decoder would
-        return found.group().encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:
-        return "\ufffd" * len(found.group())
 
 
 def _create_run_folder(lab: str, name, tags: list, config: dict):
@@ -271,7 +251,7 @@ def _fill_run_folder(tmp, final, run_id, created_at, cwd, name, tags, config, gi
         }
         text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)
         with open(os.path.join(tmp, "run.json"), "wb") as f:
-            f.write((_lossy(text) + "\n").encode("utf-8"))
+            f.write((_text(text) + "\n").encode("utf-8"))
         if patch:
             with open(os.path.join(tmp, "patch.diff"), "wb") as f:
                 f.write(patch)

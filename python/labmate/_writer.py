@@ -15,7 +15,7 @@ import sys
 import threading
 from itertools import chain, groupby, repeat, starmap
 
-from ._records import _LOG_LINE, _encode_plain, _event_line, _log_template, _metric_value
+from ._records import _LOG_LINE, _encode_plain, _event_line, _log_template, _metric_value, _text
 
 # Above this many queued records log() flushes inline, so memory stays flat
 # however fast the script logs: about 20 MB at most with 10 metrics a call.
@@ -180,8 +180,7 @@ class _Writer:
         clean = {}
         dropped = []
         for key, value in data.items():
-            if not isinstance(key, str):
-                key = str(key)
+            key = _text(key if isinstance(key, str) else str(key))
             number = _metric_value(value)
             if number is None:
                 dropped.append(key)

@@ -441,6 +441,32 @@ class RunFolderTest(LabTestCase):
             self.assertEqual([r["name"] for r in runs], ["x"])
 
 
+class NotTextTest(LabTestCase):
+    def test_strings_that_are_not_text_are_recorded_as_the_supervisor_writes_them(self):
+        # Names made from bytes that are not UTF-8 (os.listdir, os.environ)
+        # hold lone surrogates, which no reader takes: the client writes
+        # U+FFFD for them, and nothing else of the record is lost.
+        self.run_script("""
+            import labmate
+            run = labmate.init(name="x", config={"file": "caf\\udce9"})
+            labmate.log({"caf\\udce9": 1.0, "ok": 2.0})
+            labmate.log({"caf\\udce9": float("nan"), "half\\ud800": 3})
+            run.summary["caf\\udce9"] = "na\\udcefve"
+            labmate.alert("caf\\udce9")
+            labmate.finish()
+        """, env=self.env(LABMATE_DIR=self.lab))
+        records = self.records(self.only_run())
+        for record in records:
+            strictly_utf8(record)
+        logs = [r["data"] for r in records if r["t"] == "log"]
+        self.assertEqual(logs, [{"caf\ufffd": 1.0, "ok": 2.0}, {"caf\ufffd": "NaN", "half\ufffd": 3}])
+        self.assertEqual([r["data"] for r in records if r["t"] == "summary"], [{"caf\ufffd": "na\ufffdve"}])
+        if LABMATE_BIN:
+            done = subprocess.run([LABMATE_BIN, "metrics", "x", "--json"], cwd=self.work,
+                                  env=self.env(LABMATE_DIR=self.lab), stdout=subprocess.PIPE, check=True)
+            self.assertEqual(sorted(json.loads(done.stdout)), ["caf\ufffd", "half\ufffd", "ok"])
+
+
 @unittest.skipUnless(LABMATE_BIN, "LABMATE_BIN (the Rust labmate binary) is not set")
 class ExactValuesTest(LabTestCase):
     def test_every_double_the_client_logs_reads_back_exactly(self):
