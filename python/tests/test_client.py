@@ -27,7 +27,8 @@ import unittest
 CLIENT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # python/
 sys.path.insert(0, CLIENT_DIR)
 
-import labmate  # noqa: E402  (the module under test, for its pure helpers)
+import labmate  # noqa: E402  (the package under test, for its pure helpers)
+import labmate._rundir  # noqa: E402
 
 LABMATE_BIN = os.environ.get("LABMATE_BIN")
 ID_RE = re.compile(r"^r-[0-9abcdefghjkmnpqrstvwxyz]{10}$")
@@ -225,19 +226,20 @@ class LabTestCase(unittest.TestCase):
 
 class RunIdTest(unittest.TestCase):
     def test_id_encodes_creation_second_and_sorts_by_time(self):
+        new_id = labmate._rundir._new_run_id
         epoch = 1704067200  # 2024-01-01T00:00:00Z
-        self.assertTrue(labmate._new_run_id(epoch).startswith("r-000000"))
-        self.assertTrue(labmate._new_run_id(epoch + 31).startswith("r-00000z"))
-        self.assertTrue(labmate._new_run_id(epoch + 32).startswith("r-000010"))
+        self.assertTrue(new_id(epoch).startswith("r-000000"))
+        self.assertTrue(new_id(epoch + 31).startswith("r-00000z"))
+        self.assertTrue(new_id(epoch + 32).startswith("r-000010"))
         seconds = 0o1234567 * 8  # any value below 2**30
         expected = "".join("0123456789abcdefghjkmnpqrstvwxyz"[(seconds >> s) & 31]
                            for s in (25, 20, 15, 10, 5, 0))
-        self.assertEqual(labmate._new_run_id(epoch + seconds)[2:8], expected)
-        ids = [labmate._new_run_id(epoch + t) for t in (5, 500, 50000, 5000000)]
+        self.assertEqual(new_id(epoch + seconds)[2:8], expected)
+        ids = [new_id(epoch + t) for t in (5, 500, 50000, 5000000)]
         self.assertEqual(ids, sorted(ids))
         for run_id in ids:
             self.assertRegex(run_id, ID_RE)
-        self.assertGreater(len({labmate._new_run_id(epoch)[-4:] for _ in range(50)}), 40)
+        self.assertGreater(len({new_id(epoch)[-4:] for _ in range(50)}), 40)
 
 
 class StandaloneTest(LabTestCase):
@@ -374,7 +376,7 @@ class StandaloneTest(LabTestCase):
         self.run_script("""
             import labmate
             ids = iter(["r-000000aaaa", "r-000000aaaa", "r-000000bbbb"])
-            labmate._new_run_id = lambda now: next(ids)
+            labmate._rundir._new_run_id = lambda now: next(ids)
             a = labmate.init(name="a"); a.finish()
             b = labmate.init(name="b"); b.finish()
             assert (a.id, b.id) == ("r-000000aaaa", "r-000000bbbb"), (a.id, b.id)

@@ -19,7 +19,14 @@ use labmate::{Index, Lab, charts, clock, compare, gates, plot, registry};
 use super::Context;
 
 const TRAINER: &str = include_str!("../../../../demo/train.py");
-const CLIENT: &str = include_str!("../../../../python/labmate/__init__.py");
+/// The Python client package, module by module, written beside the trainer.
+const CLIENT: [(&str, &str); 5] = [
+    ("__init__.py", include_str!("../../../../python/labmate/__init__.py")),
+    ("_records.py", include_str!("../../../../python/labmate/_records.py")),
+    ("_writer.py", include_str!("../../../../python/labmate/_writer.py")),
+    ("_rundir.py", include_str!("../../../../python/labmate/_rundir.py")),
+    ("_run.py", include_str!("../../../../python/labmate/_run.py")),
+];
 const LEARNING_RATES: [&str; 4] = ["0.001", "0.01", "0.03", "3.0"];
 const SEEDS: [u32; 2] = [1, 2];
 
@@ -258,7 +265,9 @@ fn long_run(python: &str, dir: &Path) -> LaunchRequest {
 fn write_experiment(dir: &Path) -> anyhow::Result<()> {
     fs::create_dir_all(dir.join("labmate")).with_context(|| format!("creating {}", dir.display()))?;
     fs::write(dir.join("train.py"), TRAINER)?;
-    fs::write(dir.join("labmate/__init__.py"), CLIENT)?;
+    for (name, text) in CLIENT {
+        fs::write(dir.join("labmate").join(name), text)?;
+    }
     fs::write(dir.join(".gitignore"), "__pycache__/\n")?;
     fs::write(
         dir.join("labmate.toml"),

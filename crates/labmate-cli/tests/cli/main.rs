@@ -5,6 +5,7 @@ mod common;
 
 mod babysit;
 mod concurrency;
+mod conformance;
 mod demo;
 mod messages;
 mod notebook;
