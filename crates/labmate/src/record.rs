@@ -120,24 +120,20 @@ impl Step {
 }
 
 impl<'de> Deserialize<'de> for Step {
+    /// Read from the number's text, so that an integer just outside the
+    /// range is not rounded into it by the way through f64.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Step;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an integer step")
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Step, E> {
-                Ok(Step::Exact(v))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Step, E> {
-                Ok(i64::try_from(v).map_or(Step::OutOfRange(v as f64), Step::Exact))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Step, E> {
-                Ok(Step::of_f64(v))
-            }
+        let raw = <&RawValue>::deserialize(d)?;
+        let text = raw.get().trim();
+        if let Ok(v) = text.parse::<i64>() {
+            return Ok(Step::Exact(v));
         }
-        d.deserialize_any(V)
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        match text.parse::<f64>() {
+            Ok(v) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => Ok(Step::OutOfRange(v)),
+            Ok(v) => Ok(Step::of_f64(v)),
+            Err(_) => Err(serde::de::Error::custom(format!("expected an integer step, found {text}"))),
+        }
     }
 }
 
@@ -574,6 +570,11 @@ mod tests {
         let too_big = Record::parse(&line("9223372036854775808")).unwrap_err();
         assert!(too_big.contains("outside the signed 64-bit range"), "{too_big}");
         assert!(Record::parse(&line("-1e19")).unwrap_err().contains("outside the signed 64-bit range"));
+        // Just past either end: not rounded into the range on the way through f64.
+        for past in ["-9223372036854775809", "-9223372036854776000", "9223372036854775808"] {
+            assert!(Record::parse(&line(past)).unwrap_err().contains("outside the signed 64-bit range"), "{past}");
+        }
+        assert!(Record::parse(&line("\"5\"")).unwrap_err().contains("expected an integer step"));
         assert!(Record::parse(&line("2.5")).unwrap_err().contains("step 2.5 is not an integer"));
     }
 

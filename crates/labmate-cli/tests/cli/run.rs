@@ -412,3 +412,16 @@ fn processes_the_command_leaves_behind_are_ended_at_the_runs_end() {
     let events = stdout(&lab.run(&["events", &id]));
     assert!(events.contains("ended 1 process the command left running"), "{events}");
 }
+
+#[test]
+fn an_environment_variable_that_is_not_utf8_is_kept_lossily_not_a_crash() {
+    use std::os::unix::ffi::OsStrExt;
+    let lab = TestLab::new();
+    let out =
+        lab.cmd(&["run", "--", "true"]).env("LABMATE_X", std::ffi::OsStr::from_bytes(b"caf\xe9")).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = TestLab::started_id(&out);
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lab.run_dir(&id).join("run.json")).unwrap()).unwrap();
+    assert_eq!(spec["env"]["LABMATE_X"], "caf\u{fffd}");
+}

@@ -147,7 +147,10 @@ pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
     spec.queue = req.queue;
     spec.author = Some(author);
     spec.gates = req.gates;
-    let vars: Vec<(String, String)> = std::env::vars().collect();
+    // A variable that is not UTF-8 is kept with U+FFFD, not a reason to fail.
+    let vars: Vec<(String, String)> = std::env::vars_os()
+        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+        .collect();
     spec.env = spec::env_subset(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let mut patch = Vec::new();
     if let Some((state, p)) = git::capture(&req.cwd) {
