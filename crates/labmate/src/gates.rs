@@ -12,8 +12,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::index::Index;
@@ -29,17 +27,7 @@ const TAIL_LINES: usize = 30;
 /// The end of a gate's output kept, for the refusal.
 const KEPT_BYTES: usize = 64 * 1024;
 
-/// How one gate command went; recorded in the run's `run.json` (`gates`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GateResult {
-    pub command: Vec<String>,
-    /// None when it was killed (by its timeout or a signal) or could not start.
-    pub exit_code: Option<i32>,
-    pub duration_s: f64,
-    pub passed: bool,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub timed_out: bool,
-}
+pub use crate::spec::GateResult;
 
 /// A gate's result and the end of its output (stdout and stderr, as they came).
 #[derive(Debug, Clone)]

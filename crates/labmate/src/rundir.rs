@@ -18,6 +18,8 @@ pub const LOST_FILE: &str = "lost.json";
 pub const OUTPUT_LOG: &str = "output.log";
 pub const STDERR_LOG: &str = "stderr.log";
 pub const SUPERVISOR_STREAM: &str = "supervisor.jsonl";
+/// Where `labmate stop` leaves its reason before it signals the supervisor.
+pub const STOP_FILE: &str = "stop.json";
 
 /// Held by a run's live owner; dropping it (or dying) releases the run.
 #[derive(Debug)]

@@ -50,7 +50,19 @@ pub struct RunSpec {
     pub author: Option<String>,
     /// The gate commands (`[gates]` in `labmate.toml`) that passed before the launch.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub gates: Vec<crate::gates::GateResult>,
+    pub gates: Vec<GateResult>,
+}
+
+/// How one gate command went; recorded in the run's `run.json` (`gates`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    pub command: Vec<String>,
+    /// None when it was killed (by its timeout or a signal) or could not start.
+    pub exit_code: Option<i32>,
+    pub duration_s: f64,
+    pub passed: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
 }
 
 impl RunSpec {

@@ -12,8 +12,7 @@ use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::procgroup::Group;
 use crate::record::Record;
-use crate::rundir::{RunDir, SUPERVISOR_STREAM};
-use crate::supervisor::signals::STOP_FILE;
+use crate::rundir::{RunDir, STOP_FILE, SUPERVISOR_STREAM};
 
 /// What `stop` did.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 pub use crate::proc::{SignalSet, signal_name};
 use crate::rundir::RunDir;
 
-/// The file in a run folder where `labmate stop` leaves its reason before
-/// it signals the supervisor.
-pub const STOP_FILE: &str = "stop.json";
+pub use crate::rundir::STOP_FILE;
 
 /// Stops a run's process group, once, with the first reason given.
 pub struct Stopper {
