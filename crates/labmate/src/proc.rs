@@ -138,7 +138,7 @@ fn spawn_and_wait(cmd: &mut Command, options: Options, signals: Option<&SignalSe
     // The command's exit is seen without reaping it: until it is reaped, its
     // pid (the group's id) cannot be given to another process, so the group
     // is safe to signal.
-    let group = Group { pgid, leader_start: None, boot_id: None };
+    let group = Group::of_leader(pgid);
     loop {
         match exit_status(pgid, false) {
             Ok(Some(_)) => break,

@@ -4,9 +4,14 @@
 //! A run's command leads a process group of its own; everything it starts
 //! stays in that group unless it leaves on purpose (`setsid`). The group's
 //! id is the leader's pid, which Linux never hands out again while any
-//! process of the group lives. So a recorded group is still the run's when
-//! its leader is the very process recorded (same start time, same boot), or
-//! when its leader is gone but members remain.
+//! process of the group lives, nor while the leader is unreaped: so the
+//! supervisor, which has not yet reaped the command, may signal the group
+//! freely. A reader looking at a recorded group later cannot know whether
+//! the id was free in between and taken by another group: for it, a process
+//! is the run's only when the group's leader is the very process recorded
+//! (same start time, same boot) or gone, and the process carries the run's
+//! id in its environment (`LABMATE_RUN_ID`, which everything the command
+//! starts inherits).
 
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
@@ -21,6 +26,10 @@ pub struct Group {
     pub leader_start: Option<u64>,
     /// The boot the leader started in (`/proc/sys/kernel/random/boot_id`).
     pub boot_id: Option<String>,
+    /// For a group read from a run's records: only processes whose
+    /// environment holds `LABMATE_RUN_ID=<this>` are the run's. None for the
+    /// supervisor's own, unreaped command, whose group is its own.
+    pub run_id: Option<String>,
 }
 
 /// One process, from `/proc/PID/stat`.
@@ -46,7 +55,12 @@ pub struct Ended {
 impl Group {
     /// The group of a command that was just started as `pid` (its own leader).
     pub fn of_leader(pid: i32) -> Group {
-        Group { pgid: pid, leader_start: stat(pid).map(|s| s.start), boot_id: boot_id() }
+        Group { pgid: pid, leader_start: stat(pid).map(|s| s.start), boot_id: boot_id(), run_id: None }
+    }
+
+    /// The group recorded for run `run_id` (its `start` record).
+    pub fn recorded(run_id: &str, pgid: i32, leader_start: Option<u64>, boot_id: Option<String>) -> Group {
+        Group { pgid, leader_start, boot_id, run_id: Some(run_id.to_string()) }
     }
 
     /// Whether the group is still the recorded one (see the module header).
@@ -61,9 +75,16 @@ impl Group {
         }
         match (stat(self.pgid), self.leader_start) {
             (Some(leader), Some(start)) => leader.start == start,
-            (Some(_), None) => true, // recorded without a start time: trust the pid
-            (None, _) => true,       // the leader is gone: members, if any, are the run's
+            (Some(_), None) => self.run_id.is_none(), // no start time recorded: only our own child
+            (None, _) => true,                        // the leader is gone: members are checked one by one
         }
+    }
+
+    /// Whether a process of the group belongs to the run (see the module header).
+    fn carries_run(&self, pid: i32) -> bool {
+        let Some(id) = &self.run_id else { return true };
+        let want = format!("LABMATE_RUN_ID={id}");
+        fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == want.as_bytes()))
     }
 
     /// The live processes of the group (zombies are not), when it is still
@@ -72,16 +93,29 @@ impl Group {
         if !self.is_ours() {
             return Vec::new();
         }
-        processes().filter(|(_, s)| s.pgrp == self.pgid && s.state != 'Z').map(|(pid, _)| pid).collect()
+        processes()
+            .filter(|(pid, s)| s.pgrp == self.pgid && s.state != 'Z' && self.carries_run(*pid))
+            .map(|(pid, _)| pid)
+            .collect()
     }
 
-    /// Sends `sig` to the group when it is still the run's.
+    /// Sends `sig` to the group when it is still the run's: to the whole
+    /// group for the supervisor's own command, else to each of the run's
+    /// processes in it.
     pub fn signal(&self, sig: i32) -> bool {
         if !self.is_ours() {
             return false;
         }
-        // SAFETY: sending a signal has no memory effects.
-        unsafe { libc::kill(-self.pgid, sig) == 0 }
+        if self.run_id.is_none() {
+            // SAFETY: sending a signal has no memory effects.
+            return unsafe { libc::kill(-self.pgid, sig) == 0 };
+        }
+        let members = self.members();
+        for &pid in &members {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, sig) };
+        }
+        !members.is_empty()
     }
 
     /// Ends what lives of the group: SIGTERM, then SIGKILL to whatever is
@@ -189,6 +223,29 @@ mod tests {
     fn stat_parses_a_comm_with_spaces_and_parens() {
         let line = "4242 (my (weird) prog) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 987 1000 10 18446744073709551615";
         assert_eq!(parse_stat(line), Some(Stat { state: 'S', pgrp: 4242, ticks: 10, start: 987 }));
+    }
+
+    #[test]
+    fn a_recorded_group_counts_only_the_runs_own_processes() {
+        let mut leader = Command::new("sh")
+            .args(["-c", "sleep 30 >/dev/null & echo $!"])
+            .env("LABMATE_RUN_ID", "r-0000000mine")
+            .stdout(std::process::Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let own = Group::of_leader(leader.id() as i32);
+        leader.wait().unwrap();
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut leader.stdout.take().unwrap(), &mut out).unwrap();
+        let sleep: i32 = out.trim().parse().unwrap();
+        let mine = Group::recorded("r-0000000mine", own.pgid, own.leader_start, own.boot_id.clone());
+        let theirs = Group::recorded("r-000000other", own.pgid, own.leader_start, own.boot_id.clone());
+        assert_eq!(mine.members(), vec![sleep]);
+        assert!(theirs.members().is_empty(), "another run's id names none of these");
+        assert!(!theirs.signal(libc::SIGKILL));
+        assert_eq!(mine.end(Duration::from_millis(500)).found, 1);
+        assert!(mine.members().is_empty());
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
     let dir = RunDir::at(index.lab().run_dir(id));
     let spec = dir.read_spec()?;
     let local = spec.host == crate::spec::hostname();
-    let (supervisor, group) = owner(&dir);
+    let (supervisor, group) = owner(&dir, id);
     if run.status != "running" && run.status != "queued" {
         // A run that ended without its supervisor may have left processes.
         return Ok(match group.filter(|_| local).map(|g| g.end(grace).found) {
@@ -75,17 +75,15 @@ pub fn cancel(index: &Index, id: &str, by: &str) -> Result<Stopped> {
 
 /// The supervisor's pid and the command's process group, from the run's
 /// `queued` or `start` records.
-fn owner(dir: &RunDir) -> (Option<i32>, Option<Group>) {
+fn owner(dir: &RunDir, run_id: &str) -> (Option<i32>, Option<Group>) {
     let text = std::fs::read_to_string(dir.file(SUPERVISOR_STREAM)).unwrap_or_default();
     let (mut pid, mut group) = (None, None);
     for line in text.lines().take(50) {
         match Record::parse(line) {
             Ok(Record::Start { pid: p, pgid, leader, .. }) => {
                 pid = pid.or(p.map(|p| p as i32));
-                group = pgid.filter(|g| *g > 1).map(|pgid| Group {
-                    pgid,
-                    leader_start: leader.as_ref().map(|l| l.start),
-                    boot_id: leader.and_then(|l| l.boot_id),
+                group = pgid.filter(|g| *g > 1).map(|pgid| {
+                    Group::recorded(run_id, pgid, leader.as_ref().map(|l| l.start), leader.and_then(|l| l.boot_id))
                 });
                 break;
             }

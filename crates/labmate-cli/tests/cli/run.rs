@@ -240,7 +240,9 @@ fn a_killed_supervisor_leaves_a_lost_run_with_its_points() {
     let (supervisor, pgid) = (start["pid"].as_i64().unwrap() as i32, start["pgid"].as_i64().unwrap() as i32);
     unsafe { libc::kill(supervisor, libc::SIGKILL) };
     let run = lab.wait_for(&id, 10, |r| r["status"] != "running");
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    // The command died with its supervisor. (Signalling its group id now
+    // could hit another process's group: the id is free to be reused.)
+    wait_until("the command died with its supervisor", 20, || !alive(pgid));
     assert_eq!(run["status"], "lost");
     assert_eq!(run["reason"], "the supervisor died before the run ended");
     assert_eq!(run["metrics"]["loss"]["count"], 20);

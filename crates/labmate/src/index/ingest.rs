@@ -578,11 +578,12 @@ impl RunState {
     /// means nothing).
     fn group(&self) -> Option<Group> {
         let pgid = self.pgid.filter(|p| *p > 1 && self.host == crate::spec::hostname())?;
-        Some(Group {
+        Some(Group::recorded(
+            &self.id,
             pgid,
-            leader_start: self.leader.as_ref().map(|l| l.start),
-            boot_id: self.leader.as_ref().and_then(|l| l.boot_id.clone()),
-        })
+            self.leader.as_ref().map(|l| l.start),
+            self.leader.as_ref().and_then(|l| l.boot_id.clone()),
+        ))
     }
 
     /// Whether a process of the run still lives (known only on its own host).
