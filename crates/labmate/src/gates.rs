@@ -17,10 +17,10 @@ use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::lab::Lab;
 use crate::policy::Policy;
-use crate::proc;
 use crate::review::{self, NewItem, Request};
 use crate::rundir::RunDir;
 use crate::supervisor::{self, LaunchRequest, Prepared};
+use crate::sys::proc;
 
 /// Lines of a failing gate's output shown with the refusal.
 const TAIL_LINES: usize = 30;
@@ -161,7 +161,7 @@ pub fn run_gate(argv: &[String], cwd: &Path, timeout: f64) -> GateRun {
     let tail = String::from_utf8_lossy(&done.output).into_owned();
     let mut run = GateRun { result: result(exit_code, exit_code == Some(0) && !done.timed_out, done.timed_out), tail };
     if let (Some(sig), false) = (done.status.signal(), done.timed_out) {
-        run.tail.push_str(&format!("\n(killed by {})", crate::proc::signal_name(sig)));
+        run.tail.push_str(&format!("\n(killed by {})", crate::sys::proc::signal_name(sig)));
     }
     run
 }

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`sys`]: OS facts: file locks, processes with timeouts and group kills, a run's process group, signals.
 //! - [`lab`]: the `.labmate/` folder: finding, creating, its format version.
 //! - [`id`]: run ids, short and sortable by creation time.
 //! - [`record`]: the record format of run folders, shared with every writer.
@@ -18,8 +19,6 @@
 //! - [`registry`]: selecting, sorting and grouping runs; sides of comparisons; the baseline.
 //! - [`queue`]: the launch queue: slots and GPUs, as lock files.
 //! - [`notify`]: delivering alerts to a command or a webhook.
-//! - [`proc`]: OS facts: spawning a command with a timeout and a group kill.
-//! - [`procgroup`]: a run's process group from `/proc`: its members, whether it is still the run's, ending it.
 //! - [`rules`]: babysitting rules as pure logic: alerts from points, silence and exits.
 //! - [`supervisor`]: starting a command, teeing its output, recording its end.
 //! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL).
@@ -61,8 +60,6 @@ pub mod notify;
 pub mod parquet;
 pub mod plot;
 pub mod policy;
-pub mod proc;
-pub mod procgroup;
 pub mod profile;
 pub mod query;
 pub mod queue;
@@ -77,6 +74,7 @@ pub mod stats;
 pub mod status;
 pub mod stop;
 pub mod supervisor;
+pub mod sys;
 pub mod sysmon;
 pub mod text;
 pub mod wait;

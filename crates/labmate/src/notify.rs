@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::policy::NotifyConfig;
-use crate::proc;
+use crate::sys::proc;
 
 /// Sends `alert` to every configured target; returns one message per failure.
 pub fn send(cfg: &NotifyConfig, alert: &Value) -> Vec<String> {

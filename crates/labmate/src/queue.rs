@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::lab::Lab;
 use crate::rundir::RunDir;
 use crate::spec::RunSpec;
+use crate::sys::flock::{self, Mode};
 
 /// What a run holds while it runs: its slot and GPUs.
 #[derive(Debug, Default)]
@@ -101,8 +102,7 @@ pub fn try_take(lab: &Lab, max_concurrent: Option<u32>, gpus: &[u32], want_gpus:
 fn try_lock(dir: PathBuf, name: &str) -> Option<File> {
     fs::create_dir_all(&dir).ok()?;
     let f = File::options().create(true).truncate(false).write(true).open(dir.join(name)).ok()?;
-    // SAFETY: flock on an open fd.
-    (unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0).then_some(f)
+    flock::try_lock(&f, Mode::Exclusive).ok()?.then_some(f)
 }
 
 /// The GPUs queued runs may be given: those NVML sees, narrowed to the

@@ -235,7 +235,7 @@ pub enum Record {
         child_pid: Option<u32>,
         pgid: Option<i32>,
         /// Who leads the group `pgid`, so that a reader can tell it from a
-        /// later group with the same id (see [`crate::procgroup`]).
+        /// later group with the same id (see [`crate::sys::procgroup`]).
         leader: Option<Leader>,
     },
     End(End),
@@ -281,7 +281,7 @@ pub struct End {
 pub fn how_ended(exit_code: Option<i32>, signal: Option<i32>) -> String {
     match (exit_code, signal) {
         (Some(c), _) => format!("exit code {c}"),
-        (None, Some(s)) => format!("killed by {}", crate::proc::signal_name(s)),
+        (None, Some(s)) => format!("killed by {}", crate::sys::proc::signal_name(s)),
         (None, None) => "no exit code".into(),
     }
 }

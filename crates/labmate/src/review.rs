@@ -14,7 +14,6 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +24,7 @@ use crate::gates::GateResult;
 use crate::lab::Lab;
 use crate::policy::Policy;
 use crate::supervisor::LaunchRequest;
+use crate::sys::flock::{self, Mode};
 use crate::text::clip;
 
 pub const REVIEWS_FILE: &str = "reviews.jsonl";
@@ -428,10 +428,7 @@ impl Store {
         let path = store_path(lab);
         let file =
             OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(|e| Error::io(&path, e))?;
-        // SAFETY: flock on an open fd; the lock goes with the file.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(Error::io(&path, std::io::Error::last_os_error()));
-        }
+        flock::lock(&file, Mode::Exclusive).map_err(|e| Error::io(&path, e))?;
         Ok(Store { file, path })
     }
 

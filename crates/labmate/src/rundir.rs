@@ -3,13 +3,13 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::lab::Lab;
 use crate::record::Record;
 use crate::spec::RunSpec;
+use crate::sys::flock::{self, Mode};
 
 pub const SPEC_FILE: &str = "run.json";
 pub const PATCH_FILE: &str = "patch.diff";
@@ -58,8 +58,10 @@ impl RunDir {
         fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let lock_path = tmp.join(LOCK_FILE);
         let lock = File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
-        if !flock(&lock, libc::LOCK_EX | libc::LOCK_NB) {
-            return Err(Error::io(&lock_path, std::io::Error::last_os_error()));
+        match flock::try_lock(&lock, Mode::Exclusive) {
+            Ok(true) => {}
+            Ok(false) => return Err(Error::io(&lock_path, std::io::ErrorKind::WouldBlock.into())),
+            Err(e) => return Err(Error::io(&lock_path, e)),
         }
         if !patch.is_empty() {
             write_file(&tmp.join(PATCH_FILE), patch)?;
@@ -115,7 +117,7 @@ impl RunDir {
         let Ok(f) = File::open(self.file(LOCK_FILE)) else {
             return true;
         };
-        flock(&f, libc::LOCK_SH | libc::LOCK_NB)
+        flock::try_lock(&f, Mode::Shared).unwrap_or(false)
     }
 
     /// Marks the run lost (once; later calls keep the first mark), with how
@@ -183,11 +185,6 @@ fn id_taken(e: &std::io::Error) -> bool {
 
 fn write_file(p: &Path, bytes: &[u8]) -> Result<()> {
     fs::write(p, bytes).map_err(|e| Error::io(p, e))
-}
-
-fn flock(f: &File, op: libc::c_int) -> bool {
-    // SAFETY: the fd is open for the duration of the call.
-    unsafe { libc::flock(f.as_raw_fd(), op) == 0 }
 }
 
 #[cfg(test)]

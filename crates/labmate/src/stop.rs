@@ -10,9 +10,9 @@ use std::time::Duration;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::index::Index;
-use crate::procgroup::Group;
 use crate::record::Record;
 use crate::rundir::{RunDir, STOP_FILE, SUPERVISOR_STREAM};
+use crate::sys::procgroup::Group;
 
 /// What `stop` did.
 #[derive(Debug, Clone, PartialEq)]

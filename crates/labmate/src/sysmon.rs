@@ -10,7 +10,7 @@ use std::fs;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use crate::procgroup;
+use crate::sys::procgroup;
 
 const MIB: f64 = 1024.0 * 1024.0;
 

@@ -11,11 +11,11 @@ use serde_json::{Map, Value};
 use super::Index;
 use crate::error::{Error, Result};
 use crate::model::Point;
-use crate::procgroup::Group;
 use crate::record::{Event, Leader, Record, how_ended};
 use crate::rundir::RunDir;
 use crate::series;
 use crate::spec::RunSpec;
+use crate::sys::procgroup::Group;
 
 /// Largest piece of a stream read at once; bounds memory on huge files.
 const PIECE: u64 = 64 << 20;

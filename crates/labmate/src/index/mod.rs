@@ -10,13 +10,13 @@ mod ingest;
 mod query;
 
 use std::fs;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::{Error, Result};
 use crate::lab::Lab;
+use crate::sys::flock::{self, Mode};
 
 pub use ingest::SyncReport;
 
@@ -302,16 +302,8 @@ struct OpenTurn(#[allow(dead_code)] fs::File);
 impl OpenTurn {
     fn take(lab: &Lab) -> Result<OpenTurn> {
         let dir = fs::File::open(lab.root()).map_err(|e| Error::io(lab.root(), e))?;
-        loop {
-            // SAFETY: flock on an open fd; the lock goes with the file.
-            if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return Ok(OpenTurn(dir));
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(Error::io(lab.root(), e));
-            }
-        }
+        flock::lock(&dir, Mode::Exclusive).map_err(|e| Error::io(lab.root(), e))?;
+        Ok(OpenTurn(dir))
     }
 }
 

@@ -21,7 +21,7 @@ use super::file::{self, Entry, Notebook, Settings};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::lab::Lab;
-use crate::proc;
+use crate::sys::proc;
 
 pub const REPRO_FILE: &str = "repro.jsonl";
 const LOG_DIR: &str = "repro";

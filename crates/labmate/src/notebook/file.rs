@@ -5,7 +5,6 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::ops::Range;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -466,16 +465,7 @@ pub(crate) fn lock(lab: &Lab) -> Result<Lock> {
 
 /// Takes an exclusive flock on `f`, waiting for it.
 pub(crate) fn flock(f: &File, p: &Path) -> Result<()> {
-    loop {
-        // SAFETY: the fd is open for the duration of the call.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(Error::io(p, e));
-        }
-    }
+    crate::sys::flock::lock(f, crate::sys::flock::Mode::Exclusive).map_err(|e| Error::io(p, e))
 }
 
 /// The file's text, or None when there is no file.

@@ -37,12 +37,12 @@ use crate::id;
 use crate::lab::Lab;
 use crate::naming;
 use crate::policy::Policy;
-use crate::procgroup::Group;
 use crate::queue;
 use crate::record::{End, Event, Leader, Record};
 use crate::rules::Babysitter;
 use crate::rundir::{self, OwnerLock, RunDir};
 use crate::spec::{self, RunSpec};
+use crate::sys::procgroup::Group;
 use output::{Activity, MarkerScanner, Tail};
 use signals::{SignalSet, Stopper};
 use watch::{Msg, Watch};
@@ -315,7 +315,7 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
 
     // The command's exit is seen without reaping it, so that its pid (the
     // group's id) stays taken until what it left behind is dealt with.
-    let status = crate::procgroup::exit_status(pgid, true).ok().flatten();
+    let status = crate::sys::procgroup::exit_status(pgid, true).ok().flatten();
     // Output may still come from processes the command left behind; wait a
     // little for both pipes to close. Then whatever is left of the group is
     // ended (SIGTERM, SIGKILL after the grace period): nothing of a run

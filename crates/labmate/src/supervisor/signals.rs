@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-pub use crate::proc::{SignalSet, signal_name};
 use crate::rundir::RunDir;
+pub use crate::sys::proc::{SignalSet, signal_name};
 
 pub use crate::rundir::STOP_FILE;
 

@@ -13,7 +13,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::procgroup::{Group, exit_status};
+use crate::sys::procgroup::{Group, exit_status};
 
 /// How often a running command is looked at.
 const POLL: Duration = Duration::from_millis(20);
