@@ -182,17 +182,28 @@ pub fn baseline(lab: &Lab) -> Option<String> {
     serde_json::from_str::<Value>(&text).ok()?.get("side")?.as_str().map(String::from)
 }
 
-pub fn set_baseline(lab: &Lab, side: Option<&str>) -> Result<()> {
+/// Makes `side` (a run, or a group) the baseline, set by `by`. A single run
+/// is stored by id, so that a later run of the same name does not move it.
+/// Returns what was stored and how many runs it stands for.
+pub fn set_baseline(index: &Index, side: &str, by: &str) -> Result<(String, usize)> {
+    let resolved = self::side(index, side)?;
+    let stored = if resolved.runs.len() == 1 && index.resolve(side).is_ok() {
+        resolved.runs[0].id.clone()
+    } else {
+        side.to_string()
+    };
+    let path = index.lab().root().join(BASELINE_FILE);
+    let body = serde_json::json!({"side": stored, "set_at": crate::clock::rfc3339(crate::clock::now()), "by": by});
+    std::fs::write(&path, format!("{body:#}\n")).map_err(|e| Error::io(&path, e))?;
+    Ok((stored, resolved.runs.len()))
+}
+
+/// Forgets the baseline.
+pub fn clear_baseline(lab: &Lab) -> Result<()> {
     let path = lab.root().join(BASELINE_FILE);
-    match side {
-        Some(s) => {
-            let body = serde_json::json!({"side": s, "set_at": crate::clock::rfc3339(crate::clock::now()), "by": crate::spec::username()});
-            std::fs::write(&path, format!("{body:#}\n")).map_err(|e| Error::io(&path, e))
-        }
-        None => match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
-            _ => Ok(()),
-        },
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
+        _ => Ok(()),
     }
 }
 

@@ -26,6 +26,14 @@ pub enum Stopped {
     Killed { processes: usize },
 }
 
+/// Why a run was stopped, as its record says it: who, and their words.
+pub fn reason(by: &str, why: Option<&str>) -> String {
+    match why {
+        Some(w) => format!("stopped by {by}: {w}"),
+        None => format!("stopped by {by}"),
+    }
+}
+
 /// Asks the run's supervisor to stop it for `reason`.
 pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) -> Result<Stopped> {
     let run = index.run(id)?;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use labmate::registry;
 
-use super::Context;
+use super::{AuthorArg, Context};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -15,7 +15,11 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum Action {
     /// Mark a run (id, prefix, name) or a group (PATH=VALUE or an expression) as the baseline.
-    Set { side: String },
+    Set {
+        side: String,
+        #[command(flatten)]
+        author: AuthorArg,
+    },
     /// Print the baseline and the runs it stands for.
     Show,
     /// Forget the baseline.
@@ -25,16 +29,9 @@ enum Action {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let index = ctx.index()?;
     match args.action {
-        Action::Set { side } => {
-            let resolved = registry::side(&index, &side)?;
-            // A single run is stored by id, so a later run of the same name does not move it.
-            let stored = if resolved.runs.len() == 1 && index.resolve(&side).is_ok() {
-                resolved.runs[0].id.clone()
-            } else {
-                side
-            };
-            registry::set_baseline(index.lab(), Some(&stored))?;
-            say!("labmate: baseline is {stored} ({} run(s))", resolved.runs.len());
+        Action::Set { side, author } => {
+            let (stored, n) = registry::set_baseline(&index, &side, &ctx.author(&author)?)?;
+            say!("labmate: baseline is {stored} ({n} run(s))");
         }
         Action::Show => match registry::baseline(index.lab()) {
             Some(side) => {
@@ -45,7 +42,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             None => println!("no baseline set (`labmate baseline set RUN` sets one)"),
         },
         Action::Clear => {
-            registry::set_baseline(index.lab(), None)?;
+            registry::clear_baseline(index.lab())?;
             say!("labmate: baseline cleared");
         }
     }

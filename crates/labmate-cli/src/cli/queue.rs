@@ -9,7 +9,7 @@ use labmate::follow::{self, Wall};
 use labmate::stop::{self, Stopped};
 use labmate::text::escape_controls as esc;
 
-use super::{Context, print_json};
+use super::{AuthorArg, Context, print_json};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -27,13 +27,15 @@ enum Action {
         /// Queued runs to cancel.
         #[arg(required = true)]
         runs: Vec<String>,
+        #[command(flatten)]
+        author: AuthorArg,
     },
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut index = ctx.index()?;
-    if let Some(Action::Cancel { runs }) = args.action {
-        let by = labmate::spec::username();
+    if let Some(Action::Cancel { runs, author }) = args.action {
+        let by = ctx.author(&author)?;
         let mut ids = Vec::new();
         for r in &runs {
             let id = index.resolve(r)?;

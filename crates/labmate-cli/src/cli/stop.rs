@@ -7,7 +7,7 @@ use labmate::follow::{self, Wall};
 use labmate::policy::Policy;
 use labmate::stop::{Stopped, stop};
 
-use super::Context;
+use super::{AuthorArg, Context};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,13 +17,15 @@ pub struct Args {
     /// Why, for the record.
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
+    #[command(flatten)]
+    author: AuthorArg,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut index = ctx.index()?;
     let grace = Duration::from_secs_f64(Policy::load(index.lab())?.supervisor.stop_grace);
-    let by = labmate::spec::username();
-    let reason = format!("stopped by {by}{}", args.reason.as_ref().map_or(String::new(), |r| format!(": {r}")));
+    let by = ctx.author(&args.author)?;
+    let reason = labmate::stop::reason(&by, args.reason.as_deref());
     let ids: Vec<String> = args.runs.iter().map(|r| index.resolve(r)).collect::<labmate::Result<_>>()?;
     for id in &ids {
         match stop(&index, id, &reason, &by, grace)? {

@@ -427,3 +427,21 @@ fn an_environment_variable_that_is_not_utf8_is_kept_lossily_not_a_crash() {
         serde_json::from_str(&std::fs::read_to_string(lab.run_dir(&id).join("run.json")).unwrap()).unwrap();
     assert_eq!(spec["env"]["LABMATE_X"], "caf\u{fffd}");
 }
+
+#[test]
+fn stop_and_the_baseline_record_who_acted_as_every_command_does() {
+    let lab = TestLab::new();
+    let out = lab.run(&["run", "--name", "base", "--", "true"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = lab.cmd(&["baseline", "set", "base"]).env("LABMATE_AUTHOR", "agent:claude").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let baseline: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lab.path().join(".labmate/baseline.json")).unwrap()).unwrap();
+    assert_eq!(baseline["by"], "agent:claude");
+
+    let out = lab.run(&["run", "--detach", "--name", "long", "--", "sleep", "300"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = lab.run(&["stop", "long", "--author", "alice", "--reason", "enough"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(lab.show("long")["reason"], "stopped by alice: enough");
+}
