@@ -422,7 +422,7 @@ mod tests {
     #[test]
     fn decision_waits_for_the_humans_word() {
         let (_tmp, lab) = lab();
-        let launch = crate::supervisor::LaunchRequest {
+        let launch = crate::spec::LaunchRequest {
             command: vec!["true".into()],
             author: Some("agent:a".into()),
             ..Default::default()
@@ -430,8 +430,10 @@ mod tests {
         let r = review::request_approval(&lab, launch, vec!["tag big".into()], vec![]).unwrap();
         let clock = Steps::new(|n| {
             if n == 2 {
-                let exe = Path::new("/nonexistent");
-                review::decide(&lab, &r.id, review::Verdict::No, "alice", Some("not now".into()), exe).unwrap();
+                let alice = crate::spec::Author::new("alice").unwrap();
+                let no_launch =
+                    |_: &review::Request| -> Result<review::Launch> { unreachable!("a rejection launches nothing") };
+                review::decide(&lab, &r.id, review::Verdict::No, &alice, Some("not now".into()), no_launch).unwrap();
             }
         });
         let answer = decision(&lab, &r.id, &clock, EVERY).unwrap();

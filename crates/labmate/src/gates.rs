@@ -1,8 +1,8 @@
 //! The human's gates between a launch request and its run, in the order a
 //! launch meets them: gate commands that must pass (`[gates]`), budgets
 //! (`[budget]`), and the rules that make a launch wait for a human's yes
-//! (`[approval]`). [`admit`] is how every face launches; a launch a human
-//! approved goes through [`launch_approved`].
+//! (`[approval]`). [`crate::launch::admit`] takes every launch through
+//! them.
 //!
 //! Gate commands run as argv from the policy, in the repository's working
 //! tree, never through a shell and never with run names or user text in them.
@@ -17,9 +17,8 @@ use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::lab::Lab;
 use crate::policy::Policy;
-use crate::review::{self, NewItem, Request};
 use crate::rundir::RunDir;
-use crate::supervisor::{self, LaunchRequest, Prepared};
+use crate::spec::{Author, LaunchRequest};
 use crate::sys::proc;
 
 /// Lines of a failing gate's output shown with the refusal.
@@ -36,80 +35,8 @@ pub struct GateRun {
     pub tail: String,
 }
 
-/// What became of a launch request.
-#[derive(Debug)]
-pub enum Admission {
-    /// The run's folder exists: supervise it here, or hand it to a detached supervisor.
-    Ready(Box<Launched>),
-    /// The launch waits for a human: this pending request was recorded.
-    NeedsApproval(Box<Request>),
-}
-
-/// A launch that passed its gates.
-#[derive(Debug)]
-pub struct Launched {
-    pub prepared: Prepared,
-    /// What the launcher should hear: a review item opened, a check that could not be made.
-    pub notices: Vec<String>,
-}
-
-/// Runs a launch request through the gates: the gate commands (a failing
-/// one refuses the launch, and nothing is recorded), then the budgets and
-/// approval rules (a launch that needs a human's yes is recorded as a
-/// pending request), then creates the run. `on_gate` hears each gate as it
-/// ends.
-pub fn admit(lab: &Lab, req: LaunchRequest, mut on_gate: impl FnMut(&GateResult)) -> Result<Admission> {
-    let policy = supervisor::validate(lab, &req)?;
-    let author = req.author.clone().ok_or_else(|| Error::invalid("author", review::NO_AUTHOR))?;
-    let mut gates = Vec::new();
-    for argv in &policy.gates.commands {
-        let run = run_gate(argv, lab.repo_root(), policy.gates.timeout);
-        on_gate(&run.result);
-        if !run.result.passed {
-            return Err(Error::forbidden("gate", refusal(&run)));
-        }
-        gates.push(run.result);
-    }
-    let reasons = approval_reasons(lab, &policy, &req, &author)?;
-    if !reasons.is_empty() {
-        return Ok(Admission::NeedsApproval(Box::new(review::request_approval(lab, req, reasons, gates)?)));
-    }
-    let (launched, item) = launch_approved(lab, req, gates)?;
-    let mut launched = launched;
-    if let Some(item) = item {
-        match review::open_item(lab, item) {
-            Ok(Some(item)) => launched.notices.push(format!("review item {} opened: {}", item.id, item.note)),
-            Ok(None) => {}
-            Err(e) => launched.notices.push(format!("warning: the review item could not be recorded: {e}")),
-        }
-    }
-    Ok(Admission::Ready(Box::new(launched)))
-}
-
-/// Creates the run of a request that passed its gates (or that a human
-/// approved), with the gates' results on it. When the code changed more than
-/// `[review] lines_changed` since the baseline, also returns the review item
-/// to open, for the caller to record (it may hold the review store's lock).
-pub fn launch_approved(lab: &Lab, req: LaunchRequest, gates: Vec<GateResult>) -> Result<(Launched, Option<NewItem>)> {
-    let policy = Policy::load(lab)?;
-    let author = req.author.clone().ok_or_else(|| Error::invalid("author", review::NO_AUTHOR))?;
-    let prepared = supervisor::prepare(lab, LaunchRequest { gates, ..req })?;
-    let mut notices = Vec::new();
-    let mut item = None;
-    if let Some(limit) = policy.review.lines_changed {
-        match crate::diffstat::large_change(lab, &prepared.spec.id, limit) {
-            Ok(Some((note, key))) => {
-                item = Some(NewItem { author, run: Some(prepared.spec.id.clone()), entry: None, note, key: Some(key) })
-            }
-            Ok(None) => {}
-            Err(e) => notices.push(format!("warning: [review] lines_changed not checked: {e}")),
-        }
-    }
-    Ok((Launched { prepared, notices }, item))
-}
-
 /// The message of a launch refused by a failing gate.
-fn refusal(run: &GateRun) -> String {
+pub(crate) fn refusal(run: &GateRun) -> String {
     let r = &run.result;
     let how = match (r.timed_out, r.exit_code) {
         (true, _) => format!("timed out after {}", clock::human_duration(r.duration_s)),
@@ -168,19 +95,19 @@ pub fn run_gate(argv: &[String], cwd: &Path, timeout: f64) -> GateRun {
 
 /// Why a launch needs a human's yes; empty when it does not. A launch over
 /// a daily budget is refused outright when `[approval] over_budget` is off.
-pub fn approval_reasons(lab: &Lab, policy: &Policy, req: &LaunchRequest, author: &str) -> Result<Vec<String>> {
+pub fn approval_reasons(lab: &Lab, policy: &Policy, req: &LaunchRequest, author: &Author) -> Result<Vec<String>> {
     let approval = &policy.approval;
     let mut reasons = Vec::new();
     for tag in req.tags.iter().filter(|t| approval.tags.contains(t)) {
         reasons.push(format!("tag {tag}"));
     }
-    if approval.agent && policy.is_agent(author) {
-        reasons.push(format!("launched by an agent ({author})"));
+    if approval.agent && policy.acts_as_agent(author) {
+        reasons.push(format!("launched by an agent ({})", author.name));
     }
     if approval.dirty && crate::git::capture(&req.cwd).is_some_and(|(state, _)| state.dirty) {
         reasons.push("uncommitted changes in the working tree".into());
     }
-    for over in over_budget(lab, policy, author)? {
+    for over in over_budget(lab, policy, &author.name)? {
         if !approval.over_budget {
             return Err(Error::forbidden(
                 "budget",
@@ -268,18 +195,6 @@ mod tests {
 
     fn argv(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn the_library_is_told_who_acts_and_never_guesses() {
-        let dir = tempfile::tempdir().unwrap();
-        let lab = Lab::create(&dir.path().join(".labmate")).unwrap();
-        let req = LaunchRequest { command: argv(&["true"]), cwd: dir.path().to_path_buf(), ..Default::default() };
-        let Err(err) = admit(&lab, req, |_| {}) else { panic!("a launch without an author was admitted") };
-        assert!(err.to_string().contains("must name its author"), "{err}");
-        let note = crate::notebook::NewEntry { kind: "observation".into(), text: "x".into(), ..Default::default() };
-        let err = crate::notebook::append(&lab, note).unwrap_err();
-        assert!(err.to_string().contains("must name its author"), "{err}");
     }
 
     #[test]

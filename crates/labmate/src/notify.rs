@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::policy::NotifyConfig;
+use crate::settings::NotifyConfig;
 use crate::sys::proc;
 
 /// Sends `alert` to every configured target; returns one message per failure.

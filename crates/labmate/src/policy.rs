@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::lab::Lab;
-use crate::rules::{RulesConfig, seconds};
+use crate::settings::{Babysit, NotifyConfig, RulesConfig, SupervisorConfig, seconds};
+use crate::spec::Author;
 
 pub const POLICY_FILE: &str = "labmate.toml";
 
@@ -30,42 +31,6 @@ pub struct Policy {
     pub review: ReviewConfig,
     /// `[notebook]`: read and checked by [`crate::notebook`] itself.
     pub notebook: toml::Table,
-}
-
-/// Where alerts go besides the run's record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct NotifyConfig {
-    /// A command (argv) run with the alert as JSON on stdin.
-    pub command: Option<Vec<String>>,
-    /// A URL the alert is POSTed to as JSON.
-    pub webhook: Option<String>,
-    /// How long one notification may take.
-    #[serde(deserialize_with = "seconds")]
-    pub timeout: f64,
-}
-
-impl Default for NotifyConfig {
-    fn default() -> Self {
-        NotifyConfig { command: None, webhook: None, timeout: 10.0 }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SupervisorConfig {
-    /// How often system metrics (`sys/...`) are sampled.
-    #[serde(deserialize_with = "seconds")]
-    pub sys_interval: f64,
-    /// How long a stopped run has between SIGTERM and SIGKILL.
-    #[serde(deserialize_with = "seconds")]
-    pub stop_grace: f64,
-}
-
-impl Default for SupervisorConfig {
-    fn default() -> Self {
-        SupervisorConfig { sys_interval: 5.0, stop_grace: 10.0 }
-    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -161,19 +126,6 @@ pub struct ReviewConfig {
     pub lines_changed: Option<u64>,
 }
 
-/// What a supervised run babysits with, frozen into its `run.json` at launch
-/// so that the run behaves as launched wherever its supervisor runs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Babysit {
-    pub rules: RulesConfig,
-    pub notify: NotifyConfig,
-    pub supervisor: SupervisorConfig,
-    /// The run is stopped once it has run this long (the budget of its author).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_run_minutes: Option<f64>,
-}
-
 /// A TOML error as the reader words it, each line clipped: it quotes the
 /// line at fault, which may be as long as the file.
 pub(crate) fn toml_error(e: &toml::de::Error) -> String {
@@ -241,6 +193,11 @@ impl Policy {
     /// Whether an author is an agent: named `agent:...`, or listed in `[approval] agents`.
     pub fn is_agent(&self, author: &str) -> bool {
         author.starts_with("agent:") || self.approval.agents.iter().any(|a| a == author)
+    }
+
+    /// Whether someone acting now is an agent: the face says so, or the name does.
+    pub fn acts_as_agent(&self, author: &Author) -> bool {
+        author.is_agent || self.is_agent(&author.name)
     }
 }
 

@@ -14,16 +14,16 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::gates::GateResult;
 use crate::lab::Lab;
+use crate::notebook::{self, NewEntry, Written};
 use crate::policy::Policy;
-use crate::supervisor::LaunchRequest;
+use crate::spec::{Author, GateResult, LaunchRequest, NO_AUTHOR};
 use crate::sys::flock::{self, Mode};
 use crate::text::clip;
 
@@ -189,9 +189,6 @@ impl Reviews {
     }
 }
 
-/// Faces name who acts; the library never guesses it from its environment.
-pub(crate) const NO_AUTHOR: &str = "a launch must name its author";
-
 /// Reads the store (no lock: appends are whole lines).
 pub fn load(lab: &Lab) -> Result<Reviews> {
     let path = store_path(lab);
@@ -232,26 +229,19 @@ pub fn open_item(lab: &Lab, new: NewItem) -> Result<Option<Item>> {
 /// What a notebook entry asks of review: an entry of kind `result` or
 /// `decision` by an agent is pending review on its own. Returns the item
 /// opened, if any.
-pub fn on_notebook_entry(
-    lab: &Lab,
-    entry_id: &str,
-    kind: &str,
-    author: &str,
-    runs: &[String],
-    text: &str,
-) -> Result<Option<Item>> {
-    if !matches!(kind, "result" | "decision") || !Policy::load(lab)?.is_agent(author) {
+pub fn on_notebook_entry(lab: &Lab, entry: &Written, author: &Author) -> Result<Option<Item>> {
+    if !matches!(entry.kind.as_str(), "result" | "decision") || !Policy::load(lab)?.acts_as_agent(author) {
         return Ok(None);
     }
-    let first_line = text.lines().next().unwrap_or("");
+    let first_line = entry.text.lines().next().unwrap_or("");
     open_item(
         lab,
         NewItem {
-            author: author.to_string(),
-            run: runs.first().cloned(),
-            entry: Some(entry_id.to_string()),
-            note: format!("{kind} by {author}: {}", clip(first_line, 200)),
-            key: Some(format!("notebook {entry_id}")),
+            author: entry.author.clone(),
+            run: entry.runs.first().cloned(),
+            entry: Some(entry.id.clone()),
+            note: format!("{} by {}: {}", entry.kind, entry.author, clip(first_line, 200)),
+            key: Some(format!("notebook {}", entry.id)),
         },
     )
 }
@@ -280,11 +270,29 @@ pub struct Decided {
     pub notices: Vec<String>,
 }
 
-/// Decides on a request or an item, as `by`. Approving a request launches
-/// it detached (`exe` is the `labmate` binary that supervises it) before the
-/// decision is recorded, all under the store's lock, so that it launches
-/// once. The decision also goes into the notebook as a `decision` entry.
-pub fn decide(lab: &Lab, query: &str, verdict: Verdict, by: &str, note: Option<String>, exe: &Path) -> Result<Decided> {
+/// What an approved request's launch did, as [`decide`]'s `launch` reports it.
+#[derive(Debug)]
+pub struct Launch {
+    pub run: String,
+    pub notices: Vec<String>,
+    /// A review item the launch asks for (the code changed a lot).
+    pub item: Option<NewItem>,
+}
+
+/// Decides on a request or an item, as `by`. Approving a request calls
+/// `launch` with it before the decision is recorded, all under the store's
+/// lock, so that it launches once ([`crate::launch::decide`] launches it
+/// detached). The decision also goes into the notebook as a `decision` entry.
+pub fn decide(
+    lab: &Lab,
+    query: &str,
+    verdict: Verdict,
+    by: &Author,
+    note: Option<String>,
+    launch: impl FnOnce(&Request) -> Result<Launch>,
+) -> Result<Decided> {
+    let acting = by;
+    let by = acting.name.as_str();
     let note = note.filter(|n| !n.trim().is_empty());
     if verdict == Verdict::No && note.is_none() {
         return Err(Error::invalid("reason", "a rejection or dispute needs a reason"));
@@ -311,7 +319,7 @@ pub fn decide(lab: &Lab, query: &str, verdict: Verdict, by: &str, note: Option<S
             ));
         }
     }
-    if policy.is_agent(by) {
+    if policy.acts_as_agent(acting) {
         return Err(Error::forbidden(
             "approver",
             format!(
@@ -324,12 +332,10 @@ pub fn decide(lab: &Lab, query: &str, verdict: Verdict, by: &str, note: Option<S
     let decision = match (target, verdict) {
         (Target::Request(r), Verdict::Yes | Verdict::No) => {
             if verdict == Verdict::Yes {
-                let (l, item) = crate::gates::launch_approved(lab, r.request.launch.clone(), r.request.gates.clone())?;
-                let run_id = l.prepared.spec.id.clone();
+                let l = launch(&r.request)?;
                 notices.extend(l.notices);
-                crate::supervisor::spawn_detached(exe, l.prepared)?;
-                launched = Some(run_id);
-                if let Some(item) = item {
+                launched = Some(l.run);
+                if let Some(item) = l.item {
                     match store.open_item(item) {
                         Ok(Some(item)) => notices.push(format!("review item {} opened: {}", item.id, item.note)),
                         Ok(None) => {}
@@ -377,8 +383,8 @@ pub fn decide(lab: &Lab, query: &str, verdict: Verdict, by: &str, note: Option<S
     };
     let text = notebook_text(&decision, request.as_ref(), item.as_ref());
     let runs: Vec<String> = launched.iter().chain(item.as_ref().and_then(|i| i.run.as_ref())).cloned().collect();
-    let entry = crate::notebook::NewEntry { kind: "decision".into(), text, author: by.to_string(), runs, amends: None };
-    let notebook = crate::notebook::append(lab, entry);
+    let entry = NewEntry { kind: "decision".into(), text, author: by.to_string(), runs, amends: None };
+    let notebook = notebook::append(lab, entry).map(|w| w.id);
     Ok(Decided { decision, request, item, notebook, notices })
 }
 
@@ -547,6 +553,14 @@ mod tests {
         (tmp, lab)
     }
 
+    fn who(name: &str) -> Author {
+        Author::new(name).unwrap()
+    }
+
+    fn not_launched(_: &Request) -> Result<Launch> {
+        Err(Error::internal("launch", "nothing launches in these tests"))
+    }
+
     fn launch(author: &str) -> LaunchRequest {
         LaunchRequest { command: vec!["true".into()], author: Some(author.into()), ..Default::default() }
     }
@@ -561,15 +575,14 @@ mod tests {
         let item = open_item(&lab, new.clone()).unwrap().unwrap();
         assert!(item.id.starts_with("v-"));
         assert_eq!(open_item(&lab, new).unwrap(), None, "the same key opens one item");
-        let exe = Path::new("/nonexistent");
-        let d = decide(&lab, &r.id, Verdict::No, "me", Some("too big".into()), exe).unwrap();
+        let d = decide(&lab, &r.id, Verdict::No, &who("me"), Some("too big".into()), not_launched).unwrap();
         assert_eq!(d.decision.decision, "rejected");
-        decide(&lab, &item.id[..5], Verdict::No, "me", Some("wrong baseline".into()), exe).unwrap();
+        decide(&lab, &item.id[..5], Verdict::No, &who("me"), Some("wrong baseline".into()), not_launched).unwrap();
         let reviews = load(&lab).unwrap();
         assert_eq!(reviews.requests[0].state, "rejected");
         assert_eq!(reviews.items[0].state, "disputed");
         assert_eq!(disputed(&lab).unwrap().len(), 1);
-        decide(&lab, &item.id, Verdict::Resolve, "me", None, exe).unwrap();
+        decide(&lab, &item.id, Verdict::Resolve, &who("me"), None, not_launched).unwrap();
         assert!(disputed(&lab).unwrap().is_empty());
         assert_eq!(load(&lab).unwrap().items[0].decisions.len(), 2);
     }
@@ -577,15 +590,19 @@ mod tests {
     #[test]
     fn nobody_decides_on_their_own_request_and_agents_decide_nothing() {
         let (_tmp, lab) = lab();
-        let exe = Path::new("/nonexistent");
         let r = request_approval(&lab, launch("agent:a"), vec!["tag big".into()], vec![]).unwrap();
-        let e = decide(&lab, &r.id, Verdict::Yes, "agent:a", None, exe).unwrap_err().to_string();
+        let e = decide(&lab, &r.id, Verdict::Yes, &who("agent:a"), None, not_launched).unwrap_err().to_string();
         assert!(e.contains("an agent cannot"), "{e}");
         let r2 = request_approval(&lab, launch("alice"), vec!["tag big".into()], vec![]).unwrap();
-        let e = decide(&lab, &r2.id, Verdict::No, "alice", Some("x".into()), exe).unwrap_err().to_string();
+        let e =
+            decide(&lab, &r2.id, Verdict::No, &who("alice"), Some("x".into()), not_launched).unwrap_err().to_string();
         assert!(e.contains("the approver must differ from the requester"), "{e}");
-        let e = decide(&lab, &r2.id, Verdict::No, "bob", None, exe).unwrap_err().to_string();
+        let e = decide(&lab, &r2.id, Verdict::No, &who("bob"), None, not_launched).unwrap_err().to_string();
         assert!(e.contains("needs a reason"), "{e}");
+        // An agent the face marks as one, whatever its name.
+        let marked = Author { is_agent: true, ..who("helper") };
+        let e = decide(&lab, &r2.id, Verdict::Yes, &marked, None, not_launched).unwrap_err().to_string();
+        assert!(e.contains("helper is an agent"), "{e}");
         assert!(load(&lab).unwrap().requests.iter().all(|r| r.state == "pending"));
     }
 

@@ -41,7 +41,7 @@ pub struct RunSpec {
     /// The rules, notifications and supervision settings the run was
     /// launched with (supervised runs only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub babysit: Option<crate::policy::Babysit>,
+    pub babysit: Option<crate::settings::Babysit>,
     /// Launched through the queue: it waits for a slot and a GPU.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub queue: bool,
@@ -64,6 +64,61 @@ pub struct GateResult {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub timed_out: bool,
 }
+
+/// What the user asked to launch. A launch that waits for approval is
+/// stored as it was asked (`reviews.jsonl`), and launched as stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LaunchRequest {
+    pub name: Option<String>,
+    pub tags: Vec<String>,
+    /// `KEY=VALUE` strings, as given on the command line.
+    pub config: Vec<String>,
+    /// Rules for this run on top of the lab's, in the rule syntax.
+    pub rules: Vec<String>,
+    /// Wait in the launch queue for a slot (and a GPU).
+    pub queue: bool,
+    pub command: Vec<String>,
+    pub cwd: PathBuf,
+    /// Who asks, as the face names them (a launch without one is refused).
+    pub author: Option<String>,
+    /// The gates this launch passed, recorded on the run.
+    #[serde(skip)]
+    pub gates: Vec<GateResult>,
+}
+
+/// Who acts, as a face names them. The CLI names whoever runs it
+/// (`--author`, `LABMATE_AUTHOR`, the user); the MCP face always an agent.
+/// Records keep the name alone: an agent's is `agent:...` (or listed in
+/// `[approval] agents`), so that it stays known as one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    pub name: String,
+    pub is_agent: bool,
+}
+
+impl Author {
+    /// Someone named by a face; an agent when the name says so (`agent:...`).
+    pub fn new(name: &str) -> Result<Author> {
+        if name.trim().is_empty() {
+            return Err(Error::invalid("author", "an author must not be empty"));
+        }
+        Ok(Author { name: name.to_string(), is_agent: name.starts_with("agent:") })
+    }
+
+    /// An agent, named `agent:<client>` (unless already so named).
+    pub fn agent(client: &str) -> Result<Author> {
+        let name = if client.trim_start().starts_with("agent:") {
+            client.to_string()
+        } else {
+            format!("agent:{}", client.trim())
+        };
+        Ok(Author { is_agent: true, ..Author::new(&name)? })
+    }
+}
+
+/// Why a launch without an author is refused: every run and request names who asked.
+pub const NO_AUTHOR: &str = "a launch must name its author";
 
 impl RunSpec {
     pub fn new(id: String, created_at: f64, cwd: &Path) -> RunSpec {
@@ -258,6 +313,17 @@ pub fn username() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_author_is_named_and_an_agent_is_known_as_one() {
+        assert!(Author::new("  ").is_err());
+        let alice = Author::new("alice").unwrap();
+        assert!(!alice.is_agent);
+        assert!(Author::new("agent:claude").unwrap().is_agent);
+        let mcp = Author::agent("claude").unwrap();
+        assert_eq!((mcp.name.as_str(), mcp.is_agent), ("agent:claude", true));
+        assert_eq!(Author::agent("agent:x").unwrap().name, "agent:x");
+    }
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()

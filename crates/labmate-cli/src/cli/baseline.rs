@@ -30,7 +30,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let index = ctx.index()?;
     match args.action {
         Action::Set { side, author } => {
-            let (stored, n) = registry::set_baseline(&index, &side, &ctx.author(&author)?)?;
+            let (stored, n) = labmate::facade::set_baseline(&index, &side, &ctx.author(&author)?)?;
             say!("labmate: baseline is {stored} ({n} run(s))");
         }
         Action::Show => match registry::baseline(index.lab()) {

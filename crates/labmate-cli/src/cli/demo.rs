@@ -10,11 +10,14 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use labmate::facade::{self, Admission, Author};
 use labmate::follow::{self, Wall};
+use labmate::launch;
 use labmate::notebook::{self, NewEntry};
 use labmate::query::Path as KeyPath;
-use labmate::supervisor::{self, LaunchRequest};
-use labmate::{Index, Lab, charts, clock, compare, gates, plot, registry};
+use labmate::spec::LaunchRequest;
+use labmate::supervisor;
+use labmate::{Index, Lab, charts, clock, compare, plot, registry};
 
 use super::Context;
 
@@ -52,15 +55,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let python = supervisor_python()?;
     write_experiment(&dir)?;
     let lab = Lab::create(&dir.join(".labmate"))?;
-    notebook::append(
+    let demo = Author::new("demo")?;
+    facade::note(
         &lab,
         NewEntry {
             kind: "hypothesis".into(),
             text: "A learning rate between 0.01 and 0.03 trains the toy regression best; 3.0 is far too large and diverges."
                 .into(),
-            author: "demo".into(),
             ..Default::default()
         },
+        None,
+        &demo,
     )?;
     let exe = std::env::current_exe()?;
     let author = ctx.author(&Default::default())?;
@@ -96,10 +101,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 .map(String::from)
                 .to_vec(),
                 cwd: dir.clone(),
-                author: Some(author.clone()),
+                author: Some(author.name.clone()),
                 ..Default::default()
             };
-            let prepared = supervisor::prepare(&lab, request)?;
+            let prepared = launch::prepare(&lab, request)?;
             let id = prepared.spec.id.clone();
             supervisor::spawn_detached(&exe, prepared)?;
             println!("  started {id}  {name}");
@@ -166,11 +171,11 @@ the babysitter at work:"
         notebook::image_link(&lab, std::path::Path::new("plots/val_loss_by_lr.png"))?
     );
     let result =
-        notebook::append(&lab, NewEntry { kind: "result".into(), text, author: "demo".into(), ..Default::default() })?;
+        facade::note(&lab, NewEntry { kind: "result".into(), text, ..Default::default() }, None, &demo)?.entry.id;
     let check = notebook::check(&lab, &index)?;
-    let held = match gates::admit(&lab, long_run(&python, &dir), |_| {})? {
-        gates::Admission::NeedsApproval(request) => request,
-        gates::Admission::Ready(_) => bail!("the demo's long run should have waited for approval"),
+    let held = match facade::launch(&lab, long_run(&python, &dir), &demo, |_| {})? {
+        Admission::NeedsApproval(request) => request,
+        Admission::Ready(_) => bail!("the demo's long run should have waited for approval"),
     };
     println!(
         "\nthe notebook ({}):\n  a hypothesis, the results table by learning rate, result {result} with {} live numbers \
@@ -257,7 +262,6 @@ fn long_run(python: &str, dir: &Path) -> LaunchRequest {
         tags: vec!["big".into()],
         command: [python, "train.py", "--lr", "0.03", "--steps", "5000"].map(String::from).to_vec(),
         cwd: dir.to_path_buf(),
-        author: Some("demo".into()),
         ..Default::default()
     }
 }

@@ -49,6 +49,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use labmate::facade::Author;
 use labmate::text::escape_keeping_lines;
 use labmate::{Index, Kind, Lab};
 
@@ -176,11 +177,11 @@ impl Context {
 
     /// Who acts: `--author`, else `LABMATE_AUTHOR`, else the user name. The
     /// one place the acting author is read; the library is always told.
-    pub fn author(&self, arg: &AuthorArg) -> labmate::Result<String> {
+    pub fn author(&self, arg: &AuthorArg) -> labmate::Result<Author> {
         match arg.name.as_deref() {
             Some(a) if a.trim().is_empty() => Err(labmate::Error::invalid("author", "--author must not be empty")),
-            Some(a) => Ok(a.to_string()),
-            None => Ok(self.author_env.clone().unwrap_or_else(labmate::spec::username)),
+            Some(a) => Author::new(a),
+            None => Author::new(&self.author_env.clone().unwrap_or_else(labmate::spec::username)),
         }
     }
 

@@ -4,6 +4,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use labmate::facade;
 use labmate::notebook::{self, KINDS, NewEntry};
 
 use super::{AuthorArg, Context};
@@ -47,13 +48,18 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     for p in &args.plots {
         text = format!("{}\n\n{}", text.trim_end(), notebook::image_link(&lab, &ctx.cwd.join(p))?);
     }
-    let entry =
-        NewEntry { kind: kind.clone(), text, author: ctx.author(&args.author)?, runs: args.runs, amends: args.amends };
-    let id = match args.repro {
-        Some(cmd) if kind == "bug" => notebook::append_bug(&lab, entry, notebook::bugs::split_words(&cmd)?)?,
+    let author = ctx.author(&args.author)?;
+    let entry = NewEntry { kind: kind.clone(), text, runs: args.runs, amends: args.amends, ..Default::default() };
+    let repro = match args.repro {
+        Some(cmd) if kind == "bug" => Some(notebook::bugs::split_words(&cmd)?),
         Some(_) => return Err(labmate::Error::invalid("kind", format!("--repro is for bugs, not a {kind}")).into()),
-        None => notebook::append(&lab, entry)?,
+        None => None,
     };
+    let noted = facade::note(&lab, entry, repro, &author)?;
+    for warning in &noted.warnings {
+        say!("labmate: warning: {warning}");
+    }
+    let id = noted.entry.id;
     println!("{id}");
     if kind == "bug" {
         say!("labmate: `labmate repro {id}` runs the reproducer; make it fail first");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use labmate::clock;
 use labmate::follow::{self, Wall};
-use labmate::stop::{self, Stopped};
+use labmate::stop::Stopped;
 use labmate::text::escape_controls as esc;
 
 use super::{AuthorArg, Context, print_json};
@@ -39,7 +39,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         let mut ids = Vec::new();
         for r in &runs {
             let id = index.resolve(r)?;
-            if let Stopped::AlreadyEnded(s) = stop::cancel(&index, &id, &by)? {
+            if let Stopped::AlreadyEnded(s) = labmate::facade::cancel(&index, &id, &by)? {
                 say!("labmate: run {id} already ended ({s})");
             }
             ids.push(id);

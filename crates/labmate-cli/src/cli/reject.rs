@@ -3,7 +3,8 @@
 
 use std::process::ExitCode;
 
-use labmate::review::{self, Verdict};
+use labmate::facade;
+use labmate::review::Verdict;
 
 use super::{AuthorArg, Context};
 
@@ -24,7 +25,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let lab = ctx.lab()?;
     let by = ctx.author(&args.author)?;
     let exe = std::env::current_exe()?;
-    let decided = review::decide(&lab, &args.id, Verdict::No, &by, Some(args.reason), &exe)?;
+    let decided = facade::decide(&lab, &args.id, Verdict::No, &by, Some(args.reason), &exe)?;
     super::review::report(&decided);
     Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use labmate::review::{self, Decided, ItemState, NewItem, RequestState, Reviews, Verdict};
+use labmate::review::{self, Decided, ItemState, RequestState, Reviews, Verdict};
 use labmate::text::escape_controls as esc;
 use labmate::{Lab, clock};
 use serde::Serialize;
@@ -66,8 +66,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 return Err(labmate::Error::invalid("note", "--note must say what to look at").into());
             }
             let author = ctx.author(&author)?;
-            let item = review::open_item(&lab, NewItem { author, run, entry, note, key: None })?
-                .expect("an item without a key always opens");
+            let item = labmate::facade::ask_review(&lab, run, entry, note, &author)?;
             say!(
                 "labmate: review item {id} opened; a human answers with labmate approve {id} (accept) or labmate reject {id} --reason TEXT (dispute)",
                 id = item.id
@@ -78,7 +77,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         Some(Action::Resolve { id, note, author }) => {
             let lab = ctx.lab()?;
             let by = ctx.author(&author)?;
-            let decided = review::decide(&lab, &id, Verdict::Resolve, &by, note, &std::env::current_exe()?)?;
+            let decided = labmate::facade::decide(&lab, &id, Verdict::Resolve, &by, note, &std::env::current_exe()?)?;
             report(&decided);
             Ok(ExitCode::SUCCESS)
         }

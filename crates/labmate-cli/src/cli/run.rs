@@ -5,9 +5,10 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use labmate::facade::{self, Admission};
 use labmate::follow::{self, Wall};
-use labmate::gates::{self, Admission};
-use labmate::supervisor::{self, LaunchRequest, Stage};
+use labmate::spec::LaunchRequest;
+use labmate::supervisor::{self, Stage};
 use labmate::{Index, Lab, clock, record};
 
 use super::{AuthorArg, Context};
@@ -68,10 +69,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         queue: args.queue,
         command: args.command,
         cwd: ctx.cwd.clone(),
-        author: Some(ctx.author(&args.author)?),
         ..Default::default()
     };
-    let admission = gates::admit(&lab, request, |gate| {
+    let admission = facade::launch(&lab, request, &ctx.author(&args.author)?, |gate| {
         if gate.passed {
             say!("labmate: gate passed: {} ({})", gate.command.join(" "), clock::human_duration(gate.duration_s));
         }

@@ -3,9 +3,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use labmate::facade;
 use labmate::follow::{self, Wall};
 use labmate::policy::Policy;
-use labmate::stop::{Stopped, stop};
+use labmate::stop::Stopped;
 
 use super::{AuthorArg, Context};
 
@@ -25,10 +26,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut index = ctx.index()?;
     let grace = Duration::from_secs_f64(Policy::load(index.lab())?.supervisor.stop_grace);
     let by = ctx.author(&args.author)?;
-    let reason = labmate::stop::reason(&by, args.reason.as_deref());
     let ids: Vec<String> = args.runs.iter().map(|r| index.resolve(r)).collect::<labmate::Result<_>>()?;
     for id in &ids {
-        match stop(&index, id, &reason, &by, grace)? {
+        match facade::stop(&index, id, args.reason.as_deref(), &by, grace)? {
             Stopped::AlreadyEnded(status) => {
                 say!("labmate: run {id} already ended ({status})")
             }

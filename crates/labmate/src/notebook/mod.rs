@@ -50,20 +50,31 @@ pub struct NewEntry {
     pub amends: Option<String>,
 }
 
-/// Appends an entry to the notebook; returns its id.
+/// An entry as written: its id, and what it says once its references are resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub id: String,
+    pub kind: String,
+    pub author: String,
+    /// The ids of the runs it concerns, those it cites included.
+    pub runs: Vec<String>,
+    pub text: String,
+}
+
+/// Appends an entry to the notebook.
 ///
 /// Runs may be named by id, unique prefix or name; they are stored by id.
 /// Live references in the text are checked (an unknown run or key is an
 /// error) and rendered with their current values. The entry must name its
 /// author. A bug needs a reproducer: use
 /// [`append_bug`].
-pub fn append(lab: &Lab, entry: NewEntry) -> Result<String> {
+pub fn append(lab: &Lab, entry: NewEntry) -> Result<Written> {
     append_entry(lab, entry, None)
 }
 
 /// Appends a bug entry with the argv of its smallest reproducer (which
 /// should fail while the bug is there, and pass once it is fixed).
-pub fn append_bug(lab: &Lab, entry: NewEntry, repro: Vec<String>) -> Result<String> {
+pub fn append_bug(lab: &Lab, entry: NewEntry, repro: Vec<String>) -> Result<Written> {
     if repro.is_empty() || repro[0].is_empty() {
         return Err(Error::invalid("reproducer", "a bug's reproducer needs a command"));
     }
@@ -71,7 +82,7 @@ pub fn append_bug(lab: &Lab, entry: NewEntry, repro: Vec<String>) -> Result<Stri
     append_entry(lab, NewEntry { kind: "bug".into(), ..entry }, Some(repro))
 }
 
-fn append_entry(lab: &Lab, entry: NewEntry, repro: Option<Vec<String>>) -> Result<String> {
+fn append_entry(lab: &Lab, entry: NewEntry, repro: Option<Vec<String>>) -> Result<Written> {
     if !KINDS.contains(&entry.kind.as_str()) {
         return Err(Error::invalid("kind", format!("unknown kind '{}': use one of {}", entry.kind, KINDS.join(", "))));
     }
@@ -114,16 +125,15 @@ fn append_entry(lab: &Lab, entry: NewEntry, repro: Option<Vec<String>>) -> Resul
             }
         }
     }
-    let (kind, who, ids, body) =
-        (entry.kind.clone(), author.clone(), runs.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(), text.clone());
+    let written = Written {
+        id: String::new(),
+        kind: entry.kind.clone(),
+        author: author.clone(),
+        runs: runs.iter().map(|(id, _)| id.clone()).collect(),
+        text: text.clone(),
+    };
     let id = file::append(lab, file::Draft { kind: entry.kind, author, runs, amends: entry.amends, repro, text })?;
-    // An agent's result or decision waits for a human look. The entry is
-    // written either way: a review store that cannot be read must not lose it.
-    if let Err(e) = crate::review::on_notebook_entry(lab, &id, &kind, &who, &ids, &body) {
-        let warning = format!("labmate: warning: entry {id} written, but its review item was not: {e}");
-        eprintln!("{}", crate::text::escape_keeping_lines(&warning));
-    }
-    Ok(id)
+    Ok(Written { id, ..written })
 }
 
 /// A markdown image link to `image` (a plot, e.g. written by `labmate plot

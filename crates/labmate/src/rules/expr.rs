@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::limits::check_length;
+use crate::settings::Action;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
@@ -64,24 +65,6 @@ impl Condition {
     /// Whether every comparison holds, given each key's current value.
     pub fn holds(&self, value_of: impl Fn(&str) -> Option<f64>) -> bool {
         self.0.iter().all(|c| value_of(&c.key).is_some_and(|v| c.op.holds(v, c.value)))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Record an alert (and notify).
-    Alert,
-    /// Record an alert, notify, and stop the run.
-    Stop,
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(match self {
-            Action::Alert => "alert",
-            Action::Stop => "stop",
-        })
     }
 }
 

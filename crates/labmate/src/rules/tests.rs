@@ -1,4 +1,5 @@
 use super::*;
+use crate::settings::Stall;
 
 /// A small deterministic generator, so curves are the same on every run.
 struct Rng(u64);

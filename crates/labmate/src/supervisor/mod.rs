@@ -16,32 +16,25 @@ mod watch;
 use std::io;
 use std::os::fd::RawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-
 pub use detach::{spawn_detached, supervise_detached};
 pub use output::MARKER;
 pub use signals::signal_name;
 
 use crate::clock;
-use crate::error::{Error, Result};
-use crate::git;
-use crate::id;
+use crate::error::Result;
 use crate::lab::Lab;
-use crate::naming;
 use crate::policy::Policy;
 use crate::queue;
 use crate::record::{End, Event, Leader, Record};
 use crate::rules::Babysitter;
 use crate::rundir::{self, OwnerLock, RunDir};
-use crate::spec::{self, RunSpec};
+use crate::spec::RunSpec;
 use crate::sys::procgroup::Group;
 use output::{Activity, MarkerScanner, Tail};
 use signals::{SignalSet, Stopper};
@@ -51,28 +44,6 @@ use watch::{Msg, Watch};
 /// it left behind) before the run is closed anyway.
 const DRAIN_GRACE: Duration = Duration::from_secs(3);
 
-/// What the user asked to launch. A launch that waits for approval is
-/// stored as it was asked (`reviews.jsonl`), and launched as stored.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LaunchRequest {
-    pub name: Option<String>,
-    pub tags: Vec<String>,
-    /// `KEY=VALUE` strings, as given on the command line.
-    pub config: Vec<String>,
-    /// Rules for this run on top of the lab's, in the rule syntax.
-    pub rules: Vec<String>,
-    /// Wait in the launch queue for a slot (and a GPU).
-    pub queue: bool,
-    pub command: Vec<String>,
-    pub cwd: PathBuf,
-    /// Who asks, as the face names them (a launch without one is refused).
-    pub author: Option<String>,
-    /// The gates this launch passed, recorded on the run.
-    #[serde(skip)]
-    pub gates: Vec<crate::gates::GateResult>,
-}
-
 /// A run whose folder exists and whose lock is held, not yet started.
 #[derive(Debug)]
 pub struct Prepared {
@@ -80,6 +51,13 @@ pub struct Prepared {
     pub spec: RunSpec,
     lock: OwnerLock,
     lab: Lab,
+}
+
+impl Prepared {
+    /// A run folder just created, with its owner lock held.
+    pub(crate) fn new(lab: &Lab, dir: RunDir, spec: RunSpec, lock: OwnerLock) -> Prepared {
+        Prepared { dir, spec, lock, lab: lab.clone() }
+    }
 }
 
 /// How a supervised run ended.
@@ -96,89 +74,6 @@ impl Outcome {
     pub fn shell_code(&self) -> i32 {
         crate::record::shell_code(self.exit_code, self.signal)
     }
-}
-
-/// Checks a launch request without writing anything: a command, a usable
-/// name, config and rules that parse, a program that exists, a well-formed
-/// `labmate.toml` (returned).
-pub fn validate(lab: &Lab, req: &LaunchRequest) -> Result<Policy> {
-    let program = req.command.first().ok_or_else(|| Error::invalid("command", "no command given"))?;
-    if req.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
-        return Err(Error::invalid("name", "--name must not be empty"));
-    }
-    if req.author.as_deref().is_some_and(|a| a.trim().is_empty()) {
-        return Err(Error::invalid("author", "--author must not be empty"));
-    }
-    let config = spec::parse_config(&req.config)?;
-    let policy = Policy::load(lab)?;
-    if let Some(n) = req.name.as_deref().filter(|n| n.contains('{')) {
-        naming::render(n, &config, &req.tags)?;
-    }
-    let mut rules = policy.rules.clone();
-    rules.custom.extend(req.rules.iter().cloned());
-    Babysitter::new(&rules, 0.0)?;
-    spec::resolve_program(program, &req.cwd, std::env::var_os("PATH").as_deref())?;
-    Ok(policy)
-}
-
-/// Validates a launch and creates its run folder. Nothing is written when the
-/// request is bad (unparseable config or rule, no such program, a malformed
-/// `labmate.toml`). This is the launch itself, past the gates: faces launch
-/// through [`crate::gates::admit`].
-pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
-    let policy = validate(lab, &req)?;
-    let config = spec::parse_config(&req.config)?;
-    let name = match req.name.as_deref() {
-        Some(n) if n.contains('{') => Some(naming::render(n, &config, &req.tags)?),
-        Some(n) => Some(n.to_string()),
-        None => default_name(lab, &policy, &config, &req.tags),
-    };
-    let author = req.author.ok_or_else(|| Error::invalid("author", crate::review::NO_AUTHOR))?;
-    let mut babysit = policy.babysit_for(&author);
-    babysit.rules.custom.extend(req.rules);
-
-    let now = clock::now();
-    let mut spec = RunSpec::new(id::new_run_id(now), now, &req.cwd);
-    spec.name = name;
-    spec.tags = dedup(req.tags);
-    spec.command = req.command;
-    spec.config = config;
-    spec.babysit = Some(babysit);
-    spec.queue = req.queue;
-    spec.author = Some(author);
-    spec.gates = req.gates;
-    // A variable that is not UTF-8 is kept with U+FFFD, not a reason to fail.
-    let vars: Vec<(String, String)> = std::env::vars_os()
-        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
-        .collect();
-    spec.env = spec::env_subset(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let mut patch = Vec::new();
-    if let Some((state, p)) = git::capture(&req.cwd) {
-        spec.git = Some(state);
-        patch = p;
-    }
-    let (dir, lock) = RunDir::create(lab, &mut spec, &patch)?;
-    Ok(Prepared { dir, spec, lock, lab: lab.clone() })
-}
-
-/// The name of a run launched without one: the lab's template when it
-/// applies, else what differs from the baseline's config.
-fn default_name(lab: &Lab, policy: &Policy, config: &Map<String, Value>, tags: &[String]) -> Option<String> {
-    if let Some(name) = policy.runs.name.as_deref().and_then(|t| naming::render(t, config, tags).ok()) {
-        return Some(name);
-    }
-    if config.is_empty() {
-        return None;
-    }
-    let index = crate::index::Index::open_synced(lab).ok()?.0;
-    let side = crate::registry::side(&index, &crate::registry::baseline(lab)?).ok()?;
-    naming::from_config_diff(config, &side.runs.first()?.config)
-}
-
-fn dedup(mut tags: Vec<String>) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    tags.retain(|t| seen.insert(t.clone()));
-    tags
 }
 
 /// Where a run is, as [`supervise`] reports it.

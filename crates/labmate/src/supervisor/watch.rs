@@ -17,10 +17,10 @@ use serde_json::Value;
 use super::output::{Activity, Tail};
 use super::signals::Stopper;
 use crate::clock;
-use crate::policy::Babysit;
 use crate::record::{Event, Record};
-use crate::rules::{Action, Alert, Babysitter, Exit};
+use crate::rules::{Alert, Babysitter, Exit};
 use crate::rundir::{Appender, RunDir, SUPERVISOR_STREAM};
+use crate::settings::{Action, Babysit};
 use crate::sysmon::Sampler;
 
 const TICK: Duration = Duration::from_millis(200);

@@ -1,0 +1,104 @@
+//! What faces call to act on a lab. Every action here records who acted, so
+//! each takes the acting [`Author`], which the face builds once (the CLI from
+//! `--author`, `LABMATE_AUTHOR` or the user; the MCP face always an agent);
+//! nothing below reads it from the environment.
+//!
+//! Reading needs no author: faces open a lab with [`crate::lab::Lab::find`]
+//! and its index with [`crate::index::Index::open_synced`], select and group
+//! runs with [`crate::registry`], show a run's [`crate::status`], and follow
+//! runs with [`crate::follow`] (output after an offset, a run's end, a
+//! decision) and [`crate::wait`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::index::Index;
+use crate::lab::Lab;
+use crate::notebook::{self, NewEntry, Written};
+use crate::review::{self, Decided, Item, NewItem, Verdict};
+use crate::spec::{GateResult, LaunchRequest};
+use crate::stop::{self, Stopped};
+
+pub use crate::launch::{Admission, Launched};
+pub use crate::spec::Author;
+
+/// Launches a run as `author`, through the gates, budgets and approval
+/// rules ([`crate::launch::admit`]). `on_gate` hears each gate as it ends.
+pub fn launch(lab: &Lab, req: LaunchRequest, author: &Author, on_gate: impl FnMut(&GateResult)) -> Result<Admission> {
+    crate::launch::admit(lab, req, author, on_gate)
+}
+
+/// A human's decision on an approval request or a review item. An agent is
+/// refused. An approved launch runs detached, supervised by `exe` (the
+/// `labmate` binary).
+pub fn decide(
+    lab: &Lab,
+    query: &str,
+    verdict: Verdict,
+    author: &Author,
+    note: Option<String>,
+    exe: &Path,
+) -> Result<Decided> {
+    crate::launch::decide(lab, query, verdict, author, note, exe)
+}
+
+/// A notebook entry as written, and what it asked of review.
+#[derive(Debug)]
+pub struct Noted {
+    pub entry: Written,
+    /// The review item opened for it: an agent's result or decision waits
+    /// for a human's look.
+    pub item: Option<Item>,
+    /// Written, but something beside it was not (the review item).
+    pub warnings: Vec<String>,
+}
+
+/// Appends a notebook entry as `author` (a bug with the argv of its
+/// reproducer). The entry is written even when its review item cannot be:
+/// a review store that cannot be read must not lose a note.
+pub fn note(lab: &Lab, entry: NewEntry, repro: Option<Vec<String>>, author: &Author) -> Result<Noted> {
+    let entry = NewEntry { author: author.name.clone(), ..entry };
+    let entry = match repro {
+        Some(argv) => notebook::append_bug(lab, entry, argv)?,
+        None => notebook::append(lab, entry)?,
+    };
+    let (item, warnings) = match review::on_notebook_entry(lab, &entry, author) {
+        Ok(item) => (item, Vec::new()),
+        Err(e) => (None, vec![format!("entry {} written, but its review item was not: {e}", entry.id)]),
+    };
+    Ok(Noted { entry, item, warnings })
+}
+
+/// Asks a human to look at something (a run, a notebook entry, a change),
+/// as `author`.
+pub fn ask_review(
+    lab: &Lab,
+    run: Option<String>,
+    entry: Option<String>,
+    note: String,
+    author: &Author,
+) -> Result<Item> {
+    if note.trim().is_empty() {
+        return Err(Error::invalid("note", "a review request must say what to look at"));
+    }
+    let new = NewItem { author: author.name.clone(), run, entry, note, key: None };
+    // Only an item with a key can find itself opened already.
+    review::open_item(lab, new)?.ok_or_else(|| Error::internal("review item", "an item without a key did not open"))
+}
+
+/// Stops a run as `author`, with their words (`why`) in its reason.
+pub fn stop(index: &Index, id: &str, why: Option<&str>, author: &Author, grace: Duration) -> Result<Stopped> {
+    stop::stop(index, id, &stop::reason(&author.name, why), &author.name, grace)
+}
+
+/// Takes a queued run out of the queue as `author`.
+pub fn cancel(index: &Index, id: &str, author: &Author) -> Result<Stopped> {
+    stop::cancel(index, id, &author.name)
+}
+
+/// Sets the lab's baseline as `author`; returns what is stored and how many
+/// runs it names now.
+pub fn set_baseline(index: &Index, side: &str, author: &Author) -> Result<(String, usize)> {
+    crate::registry::set_baseline(index, side, &author.name)
+}

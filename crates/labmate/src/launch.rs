@@ -1,0 +1,220 @@
+//! Launching a run, as every face does it: a request checked without
+//! writing anything, through the gates ([`crate::gates`]: gate commands,
+//! budgets, approval rules), named, and given its run folder, ready for the
+//! supervisor. A launch a human approves goes through [`decide`].
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::gates;
+use crate::git;
+use crate::id;
+use crate::lab::Lab;
+use crate::naming;
+use crate::policy::Policy;
+use crate::review::{self, NewItem, Request, Verdict};
+use crate::rules::Babysitter;
+use crate::rundir::RunDir;
+use crate::spec::{self, Author, GateResult, LaunchRequest, NO_AUTHOR, RunSpec};
+use crate::supervisor::{self, Prepared};
+
+/// What became of a launch request.
+#[derive(Debug)]
+pub enum Admission {
+    /// The run's folder exists: supervise it here, or hand it to a detached supervisor.
+    Ready(Box<Launched>),
+    /// The launch waits for a human: this pending request was recorded.
+    NeedsApproval(Box<Request>),
+}
+
+/// A launch that passed its gates.
+#[derive(Debug)]
+pub struct Launched {
+    pub prepared: Prepared,
+    /// What the launcher should hear: a review item opened, a check that could not be made.
+    pub notices: Vec<String>,
+}
+
+/// Runs a launch request through the gates: the gate commands (a failing
+/// one refuses the launch, and nothing is recorded), then the budgets and
+/// approval rules (a launch that needs a human's yes is recorded as a
+/// pending request), then creates the run. `on_gate` hears each gate as it
+/// ends.
+pub fn admit(
+    lab: &Lab,
+    req: LaunchRequest,
+    author: &Author,
+    mut on_gate: impl FnMut(&GateResult),
+) -> Result<Admission> {
+    let req = LaunchRequest { author: Some(author.name.clone()), ..req };
+    let policy = validate(lab, &req)?;
+    let mut gates = Vec::new();
+    for argv in &policy.gates.commands {
+        let run = gates::run_gate(argv, lab.repo_root(), policy.gates.timeout);
+        on_gate(&run.result);
+        if !run.result.passed {
+            return Err(Error::forbidden("gate", gates::refusal(&run)));
+        }
+        gates.push(run.result);
+    }
+    let reasons = gates::approval_reasons(lab, &policy, &req, author)?;
+    if !reasons.is_empty() {
+        return Ok(Admission::NeedsApproval(Box::new(review::request_approval(lab, req, reasons, gates)?)));
+    }
+    let (launched, item) = launch_approved(lab, req, gates)?;
+    let mut launched = launched;
+    if let Some(item) = item {
+        match review::open_item(lab, item) {
+            Ok(Some(item)) => launched.notices.push(format!("review item {} opened: {}", item.id, item.note)),
+            Ok(None) => {}
+            Err(e) => launched.notices.push(format!("warning: the review item could not be recorded: {e}")),
+        }
+    }
+    Ok(Admission::Ready(Box::new(launched)))
+}
+
+/// Creates the run of a request that passed its gates (or that a human
+/// approved), with the gates' results on it. When the code changed more than
+/// `[review] lines_changed` since the baseline, also returns the review item
+/// to open, for the caller to record (it may hold the review store's lock).
+pub fn launch_approved(lab: &Lab, req: LaunchRequest, gates: Vec<GateResult>) -> Result<(Launched, Option<NewItem>)> {
+    let policy = Policy::load(lab)?;
+    let author = req.author.clone().ok_or_else(|| Error::invalid("author", NO_AUTHOR))?;
+    let prepared = prepare(lab, LaunchRequest { gates, ..req })?;
+    let mut notices = Vec::new();
+    let mut item = None;
+    if let Some(limit) = policy.review.lines_changed {
+        match crate::diffstat::large_change(lab, &prepared.spec.id, limit) {
+            Ok(Some((note, key))) => {
+                item = Some(NewItem { author, run: Some(prepared.spec.id.clone()), entry: None, note, key: Some(key) })
+            }
+            Ok(None) => {}
+            Err(e) => notices.push(format!("warning: [review] lines_changed not checked: {e}")),
+        }
+    }
+    Ok((Launched { prepared, notices }, item))
+}
+
+/// Decides on a request or an item, as `by` ([`review::decide`]); an
+/// approved request launches detached, supervised by `exe` (the `labmate`
+/// binary), with the gates it passed when it was asked.
+pub fn decide(
+    lab: &Lab,
+    query: &str,
+    verdict: Verdict,
+    by: &Author,
+    note: Option<String>,
+    exe: &Path,
+) -> Result<review::Decided> {
+    review::decide(lab, query, verdict, by, note, |request: &Request| {
+        let (launched, item) = launch_approved(lab, request.launch.clone(), request.gates.clone())?;
+        let run = launched.prepared.spec.id.clone();
+        supervisor::spawn_detached(exe, launched.prepared)?;
+        Ok(review::Launch { run, notices: launched.notices, item })
+    })
+}
+
+/// Checks a launch request without writing anything: a command, a usable
+/// name, config and rules that parse, a program that exists, a well-formed
+/// `labmate.toml` (returned).
+pub fn validate(lab: &Lab, req: &LaunchRequest) -> Result<Policy> {
+    let program = req.command.first().ok_or_else(|| Error::invalid("command", "no command given"))?;
+    if req.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        return Err(Error::invalid("name", "--name must not be empty"));
+    }
+    if req.author.as_deref().is_some_and(|a| a.trim().is_empty()) {
+        return Err(Error::invalid("author", "an author must not be empty"));
+    }
+    let config = spec::parse_config(&req.config)?;
+    let policy = Policy::load(lab)?;
+    if let Some(n) = req.name.as_deref().filter(|n| n.contains('{')) {
+        naming::render(n, &config, &req.tags)?;
+    }
+    let mut rules = policy.rules.clone();
+    rules.custom.extend(req.rules.iter().cloned());
+    Babysitter::new(&rules, 0.0)?;
+    spec::resolve_program(program, &req.cwd, std::env::var_os("PATH").as_deref())?;
+    Ok(policy)
+}
+
+/// Validates a launch and creates its run folder. Nothing is written when the
+/// request is bad (unparseable config or rule, no such program, a malformed
+/// `labmate.toml`). This is the launch itself, past the gates: faces launch
+/// through [`admit`].
+pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
+    let policy = validate(lab, &req)?;
+    let config = spec::parse_config(&req.config)?;
+    let name = match req.name.as_deref() {
+        Some(n) if n.contains('{') => Some(naming::render(n, &config, &req.tags)?),
+        Some(n) => Some(n.to_string()),
+        None => default_name(lab, &policy, &config, &req.tags),
+    };
+    let author = req.author.ok_or_else(|| Error::invalid("author", NO_AUTHOR))?;
+    let mut babysit = policy.babysit_for(&author);
+    babysit.rules.custom.extend(req.rules);
+
+    let now = clock::now();
+    let mut spec = RunSpec::new(id::new_run_id(now), now, &req.cwd);
+    spec.name = name;
+    spec.tags = dedup(req.tags);
+    spec.command = req.command;
+    spec.config = config;
+    spec.babysit = Some(babysit);
+    spec.queue = req.queue;
+    spec.author = Some(author);
+    spec.gates = req.gates;
+    // A variable that is not UTF-8 is kept with U+FFFD, not a reason to fail.
+    let vars: Vec<(String, String)> = std::env::vars_os()
+        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+        .collect();
+    spec.env = spec::env_subset(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let mut patch = Vec::new();
+    if let Some((state, p)) = git::capture(&req.cwd) {
+        spec.git = Some(state);
+        patch = p;
+    }
+    let (dir, lock) = RunDir::create(lab, &mut spec, &patch)?;
+    Ok(Prepared::new(lab, dir, spec, lock))
+}
+
+/// The name of a run launched without one: the lab's template when it
+/// applies, else what differs from the baseline's config.
+fn default_name(lab: &Lab, policy: &Policy, config: &Map<String, Value>, tags: &[String]) -> Option<String> {
+    if let Some(name) = policy.runs.name.as_deref().and_then(|t| naming::render(t, config, tags).ok()) {
+        return Some(name);
+    }
+    if config.is_empty() {
+        return None;
+    }
+    let index = crate::index::Index::open_synced(lab).ok()?.0;
+    let side = crate::registry::side(&index, &crate::registry::baseline(lab)?).ok()?;
+    naming::from_config_diff(config, &side.runs.first()?.config)
+}
+
+fn dedup(mut tags: Vec<String>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    tags.retain(|t| seen.insert(t.clone()));
+    tags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_library_is_told_who_acts_and_never_guesses() {
+        let dir = tempfile::tempdir().unwrap();
+        let lab = Lab::create(&dir.path().join(".labmate")).unwrap();
+        let req =
+            LaunchRequest { command: vec!["true".to_string()], cwd: dir.path().to_path_buf(), ..Default::default() };
+        let Err(err) = prepare(&lab, req) else { panic!("a launch without an author was prepared") };
+        assert!(err.to_string().contains("must name its author"), "{err}");
+        let note = crate::notebook::NewEntry { kind: "observation".into(), text: "x".into(), ..Default::default() };
+        let err = crate::notebook::append(&lab, note).unwrap_err();
+        assert!(err.to_string().contains("must name its author"), "{err}");
+    }
+}
