@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::ErrorCode;
 
+use crate::sys::exec::Unrunnable;
 // Messages quote names users gave: each stays on its line of the message.
 use crate::text::escape_controls as esc;
 
@@ -128,6 +129,17 @@ pub enum Error {
     /// read-only folder or file system, a full disk.
     #[error("cannot write to the lab at {}: {why}", path.display())]
     LabNotWritable { path: PathBuf, why: String },
+}
+
+impl From<Unrunnable> for Error {
+    fn from(e: Unrunnable) -> Error {
+        match e {
+            Unrunnable::NotFound { command } => Error::CommandNotFound { command },
+            Unrunnable::NotExecutable { command, found, directory } => {
+                Error::NotExecutable { command, found, directory }
+            }
+        }
+    }
 }
 
 impl Error {

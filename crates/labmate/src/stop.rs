@@ -39,7 +39,7 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
     let run = index.run(id)?;
     let dir = RunDir::at(index.lab().run_dir(id));
     let spec = dir.read_spec()?;
-    let local = spec.host == crate::spec::hostname();
+    let local = spec.host == crate::sys::host::hostname();
     let (supervisor, group) = owner(&dir, id);
     if run.status != "running" && run.status != "queued" {
         // A run that ended without its supervisor may have left processes.

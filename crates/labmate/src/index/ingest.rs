@@ -577,7 +577,7 @@ impl RunState {
     /// The run's process group, when it ran on this host (elsewhere its id
     /// means nothing).
     fn group(&self) -> Option<Group> {
-        let pgid = self.pgid.filter(|p| *p > 1 && self.host == crate::spec::hostname())?;
+        let pgid = self.pgid.filter(|p| *p > 1 && self.host == crate::sys::host::hostname())?;
         Some(Group::recorded(
             &self.id,
             pgid,
