@@ -61,8 +61,7 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
         let pid = supervisor.ok_or_else(|| {
             Error::conflict("supervisor", format!("run {id} has no supervisor to stop it (a run made by a client)"))
         })?;
-        // SAFETY: sending a signal has no memory effects.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        crate::sys::proc::signal(pid, libc::SIGTERM);
         return Ok(Stopped::Asked);
     }
     match group {
