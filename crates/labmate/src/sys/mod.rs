@@ -1,6 +1,6 @@
 //! OS facts, and the only place that talks to the OS below the standard
 //! library: file locks, processes (spawning with a timeout, process groups
-//! from `/proc`, signals), finding a program, the host and the user.
+//! from `/proc`, signals), finding a program, the host and the user, NVML.
 //!
 //! - [`flock`]: advisory locks on open files, waiting or not.
 //! - [`proc`]: spawning a command with a timeout and a group kill; signals.
@@ -8,9 +8,11 @@
 //!   they are still the run's, ending them; seeing a child's exit unreaped.
 //! - [`exec`]: finding a program as exec would.
 //! - [`host`]: host name, user name and uid; the kernel's clock tick and page size.
+//! - [`nvml`]: NVIDIA's management library, loaded at run time: GPUs and their readings.
 
 pub mod exec;
 pub mod flock;
 pub mod host;
+pub mod nvml;
 pub mod proc;
 pub mod procgroup;
