@@ -1,8 +1,17 @@
-//! Starting programs: finding one as exec would.
+//! Starting programs: finding one as exec would, and what a child is set up
+//! with between fork and exec (its signals, dying with its parent, the
+//! descriptors it inherits, a session of its own). Also the receiving end:
+//! taking a file handed down at start, and letting go of stdout.
 
 use std::ffi::OsStr;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Why a program cannot be started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +78,90 @@ fn runnable(p: &Path) -> Option<Runnable> {
     } else {
         Runnable::NotExecutable
     })
+}
+
+/// Sets `cmd` up to start as a child watched by this process: no signal
+/// blocked and SIGINT and SIGTERM at their default actions (exec keeps a
+/// blocked mask and ignored signals, whatever the parent's thread set);
+/// killed with SIGKILL when the thread that started it dies, and not
+/// started at all when this process is already gone by then; and inheriting
+/// the descriptors `keep`, which exec would otherwise close.
+pub fn watched_child(cmd: &mut Command, keep: &[RawFd]) {
+    let parent = std::process::id() as libc::pid_t;
+    let keep = keep.to_vec();
+    // SAFETY: between fork and exec only async-signal-safe calls run
+    // (sigemptyset, pthread_sigmask, signal, prctl, getppid, fcntl), and
+    // the closure allocates nothing: `keep` was copied before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(io::Error::other("the supervisor ended before the command started"));
+            }
+            for &fd in &keep {
+                libc::fcntl(fd, libc::F_SETFD, 0);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The descriptor that a file handed down by [`in_new_session`] has in the child.
+const HANDED_FD: RawFd = 3;
+
+/// Sets `cmd` up to start in a session of its own (out of this process's
+/// group and terminal, so it outlives both), with `handed` open in it for
+/// [`take_handed`]. `handed` must stay open until the child has started.
+pub fn in_new_session(cmd: &mut Command, handed: &File) {
+    let fd = handed.as_raw_fd();
+    // SAFETY: only async-signal-safe calls (setsid, fcntl, dup2) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // dup2 onto itself keeps close-on-exec, so clear it by hand then.
+            let ok = if fd == HANDED_FD {
+                libc::fcntl(HANDED_FD, libc::F_SETFD, 0) == 0
+            } else {
+                libc::dup2(fd, HANDED_FD) >= 0
+            };
+            if !ok {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The file handed down to this process by [`in_new_session`], now closed
+/// on exec: it is this process's alone, not its children's. Only the first
+/// call gets it.
+pub fn take_handed() -> Option<File> {
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    if TAKEN.swap(true, Ordering::SeqCst) {
+        return None;
+    }
+    // SAFETY: the descriptor was set up by the parent before exec and,
+    // taken once (above), is owned by this File alone.
+    let file = unsafe { File::from_raw_fd(HANDED_FD) };
+    // SAFETY: fcntl on a descriptor this process owns.
+    unsafe { libc::fcntl(HANDED_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    Some(file)
+}
+
+/// Points this process's stdout at `to`: whoever read it before gets
+/// nothing more.
+pub fn redirect_stdout(to: &File) {
+    // SAFETY: dup2 onto our own stdout from a descriptor `to` keeps open.
+    unsafe { libc::dup2(to.as_raw_fd(), 1) };
 }
 
 #[cfg(test)]

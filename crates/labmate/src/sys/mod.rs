@@ -1,12 +1,14 @@
 //! OS facts, and the only place that talks to the OS below the standard
 //! library: file locks, processes (spawning with a timeout, process groups
-//! from `/proc`, signals), finding a program, the host and the user, NVML.
+//! from `/proc`, signals, setting up a child before exec), finding a program,
+//! the host and the user, NVML.
 //!
 //! - [`flock`]: advisory locks on open files, waiting or not.
 //! - [`proc`]: spawning a command with a timeout and a group kill; signals.
 //! - [`procgroup`]: a run's process group from `/proc`: its members, whether
 //!   they are still the run's, ending them; seeing a child's exit unreaped.
-//! - [`exec`]: finding a program as exec would.
+//! - [`exec`]: finding a program as exec would; a child's setup before exec
+//!   (signals, dying with its parent, inherited files, a session of its own).
 //! - [`host`]: host name, user name and uid; the kernel's clock tick and page size.
 //! - [`nvml`]: NVIDIA's management library, loaded at run time: GPUs and their readings.
 
