@@ -265,13 +265,10 @@ fn storage_fault(e: &rusqlite::Error) -> bool {
 
 /// Why this process cannot write the lab folder or its index files, if it cannot.
 fn unwritable(root: &Path) -> Option<&'static str> {
-    use std::os::unix::ffi::OsStrExt;
     let paths = ["", "index.sqlite", "index.sqlite-wal", "index.sqlite-shm"].map(|f| root.join(f));
     for p in paths.iter().filter(|p| p.exists()) {
-        let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else { continue };
-        // SAFETY: a valid NUL-terminated path; access only reads it.
-        if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
-            return Some(match io::Error::last_os_error().raw_os_error() {
+        if let Err(e) = crate::sys::fs::may_write(p) {
+            return Some(match e.raw_os_error() {
                 Some(libc::EROFS) => "the file system is read-only",
                 _ => "permission denied",
             });

@@ -1,7 +1,7 @@
 //! OS facts, and the only place that talks to the OS below the standard
 //! library: file locks, processes (spawning with a timeout, process groups
 //! from `/proc`, signals, setting up a child before exec), finding a program,
-//! the host and the user, NVML.
+//! the host and the user, file-system checks, SQLite's file controls, NVML.
 //!
 //! - [`flock`]: advisory locks on open files, waiting or not.
 //! - [`proc`]: spawning a command with a timeout and a group kill; signals.
@@ -10,11 +10,15 @@
 //! - [`exec`]: finding a program as exec would; a child's setup before exec
 //!   (signals, dying with its parent, inherited files, a session of its own).
 //! - [`host`]: host name, user name and uid; the kernel's clock tick and page size.
+//! - [`fs`]: whether this process may write a path; sizes relative to an open folder.
+//! - [`sqlite`]: SQLite file controls: a replaced database file, keeping the WAL files.
 //! - [`nvml`]: NVIDIA's management library, loaded at run time: GPUs and their readings.
 
 pub mod exec;
 pub mod flock;
+pub mod fs;
 pub mod host;
 pub mod nvml;
 pub mod proc;
 pub mod procgroup;
+pub mod sqlite;
