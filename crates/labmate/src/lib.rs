@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //!
-//! - [`sys`]: OS facts: file locks, processes with timeouts and group kills, a run's process group, signals.
+//! - [`sys`]: OS facts, the one module allowed raw OS calls: file locks, processes with timeouts and group
+//!   kills, a run's process group, signals, a child's setup before exec, host and user, SQLite file controls, NVML.
 //! - [`lab`]: the `.labmate/` folder: finding, creating, its format version.
 //! - [`id`]: run ids, short and sortable by creation time.
 //! - [`record`]: the record format of run folders, shared with every writer.
@@ -40,6 +41,8 @@
 //!
 //! The on-disk format is specified in `docs/FORMAT.md`.
 
+#![deny(unsafe_code)]
+
 pub mod charts;
 pub mod clock;
 pub mod compare;
@@ -74,6 +77,7 @@ pub mod stats;
 pub mod status;
 pub mod stop;
 pub mod supervisor;
+#[allow(unsafe_code)] // each use behind a small safe function
 pub mod sys;
 pub mod sysmon;
 pub mod text;

@@ -1,7 +1,8 @@
 //! OS facts, and the only place that talks to the OS below the standard
 //! library: file locks, processes (spawning with a timeout, process groups
-//! from `/proc`, signals, setting up a child before exec), finding a program,
-//! the host and the user, file-system checks, SQLite's file controls, NVML.
+//! from `/proc`, signals, setting up a child before exec), the host and the
+//! user, file-system checks, SQLite's file controls and NVML. All of the
+//! core's `unsafe` is here, each behind a small safe function.
 //!
 //! - [`flock`]: advisory locks on open files, waiting or not.
 //! - [`proc`]: spawning a command with a timeout and a group kill; signals.
