@@ -89,7 +89,7 @@ fn supervisor_cpu(script: &str) -> (f64, f64, i64) {
     let (t0, s0, c0) = (Instant::now(), ticks(sup), ticks(child));
     std::thread::sleep(Duration::from_secs_f64(SECONDS - 4.0));
     let (s1, c1, dt) = (ticks(sup), ticks(child), t0.elapsed().as_secs_f64());
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let hz = labmate::sys::host::clock_ticks_per_sec();
     labmate(tmp.path(), &["wait", &id]);
     let run: serde_json::Value = serde_json::from_str(&labmate(tmp.path(), &["show", &id, "--json"])).unwrap();
     assert_eq!(run["status"], "finished", "{run:#}");

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::ErrorCode;
 
+use crate::sys::exec::Unrunnable;
 // Messages quote names users gave: each stays on its line of the message.
 use crate::text::escape_controls as esc;
 
@@ -128,6 +129,17 @@ pub enum Error {
     /// read-only folder or file system, a full disk.
     #[error("cannot write to the lab at {}: {why}", path.display())]
     LabNotWritable { path: PathBuf, why: String },
+}
+
+impl From<Unrunnable> for Error {
+    fn from(e: Unrunnable) -> Error {
+        match e {
+            Unrunnable::NotFound { command } => Error::CommandNotFound { command },
+            Unrunnable::NotExecutable { command, found, directory } => {
+                Error::NotExecutable { command, found, directory }
+            }
+        }
+    }
 }
 
 impl Error {
@@ -253,13 +265,10 @@ fn storage_fault(e: &rusqlite::Error) -> bool {
 
 /// Why this process cannot write the lab folder or its index files, if it cannot.
 fn unwritable(root: &Path) -> Option<&'static str> {
-    use std::os::unix::ffi::OsStrExt;
     let paths = ["", "index.sqlite", "index.sqlite-wal", "index.sqlite-shm"].map(|f| root.join(f));
     for p in paths.iter().filter(|p| p.exists()) {
-        let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else { continue };
-        // SAFETY: a valid NUL-terminated path; access only reads it.
-        if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
-            return Some(match io::Error::last_os_error().raw_os_error() {
+        if let Err(e) = crate::sys::fs::may_write(p) {
+            return Some(match e.raw_os_error() {
                 Some(libc::EROFS) => "the file system is read-only",
                 _ => "permission denied",
             });

@@ -137,7 +137,7 @@ pub fn validate(lab: &Lab, req: &LaunchRequest) -> Result<Policy> {
     let mut rules = policy.rules.clone();
     rules.custom.extend(req.rules.iter().cloned());
     Babysitter::new(&rules, 0.0)?;
-    spec::resolve_program(program, &req.cwd, std::env::var_os("PATH").as_deref())?;
+    crate::sys::exec::resolve_program(program, &req.cwd, std::env::var_os("PATH").as_deref())?;
     Ok(policy)
 }
 

@@ -7,7 +7,8 @@
 //! (checked by the `layers` test against `docs/ARCHITECTURE.md`):
 //!
 //! OS facts
-//! - [`sys`]: file locks, processes with timeouts and group kills, a run's process group, signals.
+//! - [`sys`]: the one module allowed raw OS calls: file locks, processes with timeouts and group
+//!   kills, a run's process group, signals, a child's setup before exec, host and user, SQLite file controls, NVML.
 //! - [`sysmon`]: system metrics of a run's processes, host and GPUs.
 //! - [`clock`], [`error`]: wall time; the error type and the [`Kind`] each face maps.
 //! - [`text`]: text for people: numbers to significant digits, clipped strings, user strings escaped.
@@ -55,6 +56,8 @@
 //!
 //! The on-disk format is specified in `docs/FORMAT.md`.
 
+#![deny(unsafe_code)]
+
 pub mod charts;
 pub mod clock;
 pub mod compare;
@@ -92,6 +95,7 @@ pub mod stats;
 pub mod status;
 pub mod stop;
 pub mod supervisor;
+#[allow(unsafe_code)] // each use behind a small safe function
 pub mod sys;
 pub mod sysmon;
 pub mod text;

@@ -226,8 +226,7 @@ mod tests {
         }
         let survived = running(pid);
         if survived {
-            // SAFETY: ending the process this test started.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            proc::signal(pid, libc::SIGKILL);
         }
         assert!(!survived, "the notifier's background process {pid} outlived it");
     }

@@ -1,9 +1,7 @@
 //! What a run records at launch (`run.json`), and how a launch is described
-//! before it starts: config parsing, command lookup, environment subset.
+//! before it starts (a launch request, who asks): config parsing, the environment subset.
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::git::GitState;
 use crate::lab::FORMAT_VERSION;
 use crate::limits::MAX_NESTING;
+use crate::sys::host::{hostname, username};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {
@@ -199,63 +198,6 @@ fn depth(value: &Value) -> usize {
     }
 }
 
-/// Finds the program of an argv, as exec would: a path when it holds a '/',
-/// else the first executable of that name on `path_var`. Something there
-/// that cannot run (a directory, a file without an execute bit) is named as
-/// such, not as missing.
-pub fn resolve_program(program: &str, cwd: &Path, path_var: Option<&OsStr>) -> Result<PathBuf> {
-    let not_found = || Error::CommandNotFound { command: program.to_string() };
-    let cannot_run = |found: Option<&Path>, directory| Error::NotExecutable {
-        command: program.to_string(),
-        found: found.map(Path::to_path_buf),
-        directory,
-    };
-    if program.is_empty() {
-        return Err(not_found());
-    }
-    if program.contains('/') {
-        let p = cwd.join(program);
-        return match runnable(&p) {
-            Some(Runnable::Yes) => Ok(p),
-            Some(Runnable::Directory) => Err(cannot_run(None, true)),
-            Some(Runnable::NotExecutable) => Err(cannot_run(None, false)),
-            None => Err(not_found()),
-        };
-    }
-    let path_var = path_var.unwrap_or(OsStr::new("/usr/local/bin:/usr/bin:/bin"));
-    let mut unrunnable = None;
-    for dir in path_var.as_bytes().split(|b| *b == b':') {
-        let dir = if dir.is_empty() { cwd.to_path_buf() } else { cwd.join(OsStr::from_bytes(dir)) };
-        let p = dir.join(program);
-        match runnable(&p) {
-            Some(Runnable::Yes) => return Ok(p),
-            // exec skips these and goes on looking; a directory named like a program is no program.
-            Some(Runnable::NotExecutable) if unrunnable.is_none() => unrunnable = Some(p),
-            _ => {}
-        }
-    }
-    Err(unrunnable.map_or_else(not_found, |p| cannot_run(Some(&p), false)))
-}
-
-enum Runnable {
-    Yes,
-    Directory,
-    NotExecutable,
-}
-
-/// Whether `p` can be executed; None when nothing is there.
-fn runnable(p: &Path) -> Option<Runnable> {
-    use std::os::unix::fs::PermissionsExt;
-    let m = std::fs::metadata(p).ok()?;
-    Some(if m.is_dir() {
-        Runnable::Directory
-    } else if m.is_file() && m.permissions().mode() & 0o111 != 0 {
-        Runnable::Yes
-    } else {
-        Runnable::NotExecutable
-    })
-}
-
 /// The environment a run records: never a secret.
 pub fn env_subset<'a>(vars: impl Iterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
     vars.filter(|(k, _)| {
@@ -280,34 +222,6 @@ fn looks_secret(name: &str) -> bool {
         || name
             .split(['_', '-', '.'])
             .any(|part| PART_STARTS.iter().any(|s| part.starts_with(s)) && !NOT_SECRET.contains(&part))
-}
-
-pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success.
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-    if !ok {
-        return String::from("unknown");
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
-pub fn username() -> String {
-    if let Ok(user) = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
-        return user;
-    }
-    // SAFETY: getuid cannot fail; getpwuid_r writes only into the buffers given.
-    unsafe {
-        let uid = libc::getuid();
-        let mut pw: libc::passwd = std::mem::zeroed();
-        let mut buf = [0 as libc::c_char; 1024];
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        if libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut found) == 0 && !found.is_null() {
-            return std::ffi::CStr::from_ptr(pw.pw_name).to_string_lossy().into_owned();
-        }
-        format!("uid{uid}")
-    }
 }
 
 #[cfg(test)]
@@ -390,32 +304,5 @@ mod tests {
         for name in ["LABMATE_DIR", "LABMATE_AUTHOR", "LABMATE_SEED", "LABMATE_RUN_ID", "LABMATE_COMPASS"] {
             assert!(env_subset([(name, "v")].into_iter()).contains_key(name), "{name} is dropped");
         }
-    }
-
-    #[test]
-    fn programs_resolve_like_exec() {
-        let cwd = Path::new("/");
-        assert!(resolve_program("sh", cwd, Some(OsStr::new("/usr/bin:/bin"))).is_ok());
-        let e = resolve_program("no-such-program-xyz", cwd, Some(OsStr::new("/bin"))).unwrap_err();
-        assert_eq!(e.to_string(), "command not found: 'no-such-program-xyz'");
-    }
-
-    #[test]
-    fn what_cannot_run_is_named_as_such() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("data.txt"), "1\n").unwrap();
-        std::fs::create_dir(dir.path().join("sub")).unwrap();
-        let e = resolve_program("./data.txt", dir.path(), None).unwrap_err();
-        assert_eq!(e.to_string(), "cannot run './data.txt': it is not executable");
-        let e = resolve_program("./sub", dir.path(), None).unwrap_err();
-        assert_eq!(e.to_string(), "cannot run './sub': it is a directory");
-        let path = format!("/no/such/dir:{}", dir.path().display());
-        let e = resolve_program("data.txt", Path::new("/"), Some(OsStr::new(&path))).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            format!("cannot run 'data.txt': {}/data.txt is not executable", dir.path().display())
-        );
-        let e = resolve_program("sub", Path::new("/"), Some(OsStr::new(&path))).unwrap_err();
-        assert!(matches!(e, Error::CommandNotFound { .. }), "{e}");
     }
 }

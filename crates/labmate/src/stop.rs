@@ -39,7 +39,7 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
     let run = index.run(id)?;
     let dir = RunDir::at(index.lab().run_dir(id));
     let spec = dir.read_spec()?;
-    let local = spec.host == crate::spec::hostname();
+    let local = spec.host == crate::sys::host::hostname();
     let (supervisor, group) = owner(&dir, id);
     if run.status != "running" && run.status != "queued" {
         // A run that ended without its supervisor may have left processes.
@@ -61,8 +61,7 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
         let pid = supervisor.ok_or_else(|| {
             Error::conflict("supervisor", format!("run {id} has no supervisor to stop it (a run made by a client)"))
         })?;
-        // SAFETY: sending a signal has no memory effects.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        crate::sys::proc::signal(pid, libc::SIGTERM);
         return Ok(Stopped::Asked);
     }
     match group {

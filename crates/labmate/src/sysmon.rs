@@ -1,16 +1,15 @@
 //! System metrics of a supervised run (Linux): CPU, resident memory and
 //! process count of the run's process group, read from `/proc`; host memory
-//! from `/proc/meminfo`; and the GPUs the run can see, through NVML loaded at
-//! run time. Names are under the reserved `sys/` prefix. What cannot be read
+//! from `/proc/meminfo`; and the GPUs the run can see, through NVML
+//! ([`crate::sys::nvml`]). Names are under the reserved `sys/` prefix. What cannot be read
 //! is left out of a sample, never reported as an error.
 
 use std::collections::HashMap;
-use std::ffi::{CStr, c_char, c_uint, c_void};
 use std::fs;
-use std::sync::OnceLock;
 use std::time::Instant;
 
-use crate::sys::procgroup;
+use crate::sys::nvml::{Nvml, nvml};
+use crate::sys::{host, procgroup};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -40,7 +39,7 @@ impl Sampler {
         if let Some(tree) = scan(self.pgid) {
             let now = Instant::now();
             let secs = now.duration_since(self.at).as_secs_f64();
-            let busy = busy_ticks(&self.ticks, &tree.ticks) as f64 / clock_ticks_per_sec();
+            let busy = busy_ticks(&self.ticks, &tree.ticks) as f64 / host::clock_ticks_per_sec();
             if secs > 0.0 {
                 out.push(("sys/cpu_percent".into(), busy / secs * 100.0));
             }
@@ -54,7 +53,7 @@ impl Sampler {
         }
         if let Some(nvml) = nvml() {
             for &i in &self.gpus {
-                nvml.sample(i, &mut out);
+                sample_gpu(nvml, i, &mut out);
             }
         }
         out
@@ -66,7 +65,7 @@ pub fn gpus() -> Vec<(u32, String)> {
     let Some(nvml) = nvml() else {
         return Vec::new();
     };
-    (0..nvml.count()).filter_map(|i| Some((i, nvml.uuid(i)?))).collect()
+    (0..nvml.count()).filter_map(|i| Some((i, nvml.device(i)?.uuid()?))).collect()
 }
 
 /// The processes of one process group at one instant.
@@ -80,7 +79,7 @@ struct Tree {
 /// group is what the supervisor signals, so it is what the run is.
 fn scan(pgid: i32) -> Option<Tree> {
     let mut tree = Tree::default();
-    let page = page_size();
+    let page = host::page_size();
     for (pid, stat) in procgroup::processes().filter(|(_, s)| s.pgrp == pgid) {
         tree.ticks.insert((pid, stat.start), stat.ticks);
         let statm = fs::read_to_string(format!("/proc/{pid}/statm")).unwrap_or_default();
@@ -95,18 +94,6 @@ fn scan(pgid: i32) -> Option<Tree> {
 /// but nothing goes negative.
 fn busy_ticks(before: &HashMap<(i32, u64), u64>, now: &HashMap<(i32, u64), u64>) -> u64 {
     now.iter().map(|(k, &t)| t.saturating_sub(before.get(k).copied().unwrap_or(0))).fold(0, u64::saturating_add)
-}
-
-fn clock_ticks_per_sec() -> f64 {
-    // SAFETY: sysconf only reads a configuration value.
-    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if n > 0 { n as f64 } else { 100.0 }
-}
-
-fn page_size() -> u64 {
-    // SAFETY: sysconf only reads a configuration value.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if n > 0 { n as u64 } else { 4096 }
 }
 
 fn host_mem_used_pct() -> Option<f64> {
@@ -155,154 +142,22 @@ fn visible_gpus(cvd: Option<&str>, all: &[(u32, String)]) -> Vec<u32> {
     seen
 }
 
-// NVML's C interface, as declared in nvml.h. Enums and nvmlReturn_t are C
-// enums, passed as unsigned int; a device handle is an opaque pointer.
-type Device = *mut c_void;
-type Ret = c_uint;
-const NVML_SUCCESS: Ret = 0;
-const NVML_TEMPERATURE_GPU: c_uint = 0;
-/// NVML_DEVICE_UUID_V2_BUFFER_SIZE.
-const UUID_BUFFER: usize = 96;
-
-#[repr(C)]
-#[derive(Default)]
-struct Utilization {
-    gpu: c_uint,
-    memory: c_uint,
-}
-
-#[repr(C)]
-#[derive(Default)]
-struct Memory {
-    total: u64,
-    free: u64,
-    used: u64,
-}
-
-/// The NVML entry points this module uses, resolved once. NVML is
-/// thread-safe, and the library stays loaded for the life of the process.
-struct Nvml {
-    count: unsafe extern "C" fn(*mut c_uint) -> Ret,
-    handle: unsafe extern "C" fn(c_uint, *mut Device) -> Ret,
-    uuid: unsafe extern "C" fn(Device, *mut c_char, c_uint) -> Ret,
-    utilization: unsafe extern "C" fn(Device, *mut Utilization) -> Ret,
-    memory: unsafe extern "C" fn(Device, *mut Memory) -> Ret,
-    temperature: unsafe extern "C" fn(Device, c_uint, *mut c_uint) -> Ret,
-    power: unsafe extern "C" fn(Device, *mut c_uint) -> Ret,
-}
-
-/// NVML, loaded and initialised on first use; `None` on machines without
-/// the library or a working driver, which is the normal case, not an error.
-fn nvml() -> Option<&'static Nvml> {
-    static NVML: OnceLock<Option<Nvml>> = OnceLock::new();
-    NVML.get_or_init(load_nvml).as_ref()
-}
-
-fn load_nvml() -> Option<Nvml> {
-    // SAFETY: the name is a NUL-terminated constant; dlopen has no other precondition.
-    let lib = unsafe { libc::dlopen(c"libnvidia-ml.so.1".as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-    if lib.is_null() {
-        return None;
-    }
-    // SAFETY: `lib` is a live handle to NVML.
-    let loaded = unsafe { bind(lib) };
-    if loaded.is_none() {
-        // SAFETY: `lib` came from dlopen and none of its symbols is kept.
-        unsafe { libc::dlclose(lib) };
-    }
-    loaded
-}
-
-/// Resolves the entry points and initialises NVML.
-///
-/// # Safety
-/// `lib` must be a live dlopen handle to libnvidia-ml.
-unsafe fn bind(lib: *mut c_void) -> Option<Nvml> {
-    // SAFETY: each function-pointer type is the nvml.h signature of its symbol.
-    let (init, nvml) = unsafe {
-        let init: unsafe extern "C" fn() -> Ret = symbol(lib, c"nvmlInit_v2")?;
-        let nvml = Nvml {
-            count: symbol(lib, c"nvmlDeviceGetCount_v2")?,
-            handle: symbol(lib, c"nvmlDeviceGetHandleByIndex_v2")?,
-            uuid: symbol(lib, c"nvmlDeviceGetUUID")?,
-            utilization: symbol(lib, c"nvmlDeviceGetUtilizationRates")?,
-            memory: symbol(lib, c"nvmlDeviceGetMemoryInfo")?,
-            temperature: symbol(lib, c"nvmlDeviceGetTemperature")?,
-            power: symbol(lib, c"nvmlDeviceGetPowerUsage")?,
-        };
-        (init, nvml)
+/// Device-wide figures of GPU `index`: other processes on the same GPU count too.
+fn sample_gpu(nvml: &Nvml, index: u32, out: &mut Vec<(String, f64)>) {
+    let Some(dev) = nvml.device(index) else {
+        return;
     };
-    // SAFETY: nvmlInit_v2 takes no arguments; the library is loaded.
-    (unsafe { init() } == NVML_SUCCESS).then_some(nvml)
-}
-
-/// Resolves `name` in `lib` as a function pointer of type `F`.
-///
-/// # Safety
-/// `F` must be the C function-pointer type of the symbol `name`.
-unsafe fn symbol<F: Copy>(lib: *mut c_void, name: &CStr) -> Option<F> {
-    const { assert!(size_of::<F>() == size_of::<*mut c_void>()) };
-    // SAFETY: `lib` is a live dlopen handle and `name` is NUL-terminated.
-    let p = unsafe { libc::dlsym(lib, name.as_ptr()) };
-    if p.is_null() {
-        return None;
+    if let Some(util) = dev.util_percent() {
+        out.push((format!("sys/gpu{index}/util_percent"), util.into()));
     }
-    // SAFETY: the sizes match (checked at compile time) and the caller
-    // vouches that the symbol has type `F`.
-    Some(unsafe { std::mem::transmute_copy::<*mut c_void, F>(&p) })
-}
-
-impl Nvml {
-    fn count(&self) -> u32 {
-        let mut n: c_uint = 0;
-        // SAFETY: NVML is initialised and `n` is a valid out-pointer.
-        let ok = unsafe { (self.count)(&mut n) } == NVML_SUCCESS;
-        if ok { n } else { 0 }
+    if let Some(used) = dev.mem_used_bytes() {
+        out.push((format!("sys/gpu{index}/mem_used_mb"), used as f64 / MIB));
     }
-
-    fn device(&self, index: u32) -> Option<Device> {
-        let mut dev: Device = std::ptr::null_mut();
-        // SAFETY: NVML is initialised and `dev` is a valid out-pointer.
-        (unsafe { (self.handle)(index, &mut dev) } == NVML_SUCCESS).then_some(dev)
+    if let Some(temp) = dev.temperature_c() {
+        out.push((format!("sys/gpu{index}/temp_c"), temp.into()));
     }
-
-    fn uuid(&self, index: u32) -> Option<String> {
-        let dev = self.device(index)?;
-        let mut buf = [0u8; UUID_BUFFER];
-        // SAFETY: `dev` is a valid handle and `buf` holds the length passed.
-        let rc = unsafe { (self.uuid)(dev, buf.as_mut_ptr().cast(), UUID_BUFFER as c_uint) };
-        if rc != NVML_SUCCESS {
-            return None;
-        }
-        let uuid = CStr::from_bytes_until_nul(&buf).ok()?;
-        uuid.to_str().ok().map(str::to_owned)
-    }
-
-    /// Device-wide figures: other processes on the same GPU count too.
-    fn sample(&self, index: u32, out: &mut Vec<(String, f64)>) {
-        let Some(dev) = self.device(index) else {
-            return;
-        };
-        let mut util = Utilization::default();
-        let mut mem = Memory::default();
-        let (mut temp, mut mw): (c_uint, c_uint) = (0, 0);
-        // SAFETY: here and below, `dev` is a valid handle and each
-        // out-pointer points at a live value of the type nvml.h declares.
-        if unsafe { (self.utilization)(dev, &mut util) } == NVML_SUCCESS {
-            out.push((format!("sys/gpu{index}/util_percent"), util.gpu.into()));
-        }
-        // SAFETY: as above.
-        if unsafe { (self.memory)(dev, &mut mem) } == NVML_SUCCESS {
-            out.push((format!("sys/gpu{index}/mem_used_mb"), mem.used as f64 / MIB));
-        }
-        // SAFETY: as above.
-        if unsafe { (self.temperature)(dev, NVML_TEMPERATURE_GPU, &mut temp) } == NVML_SUCCESS {
-            out.push((format!("sys/gpu{index}/temp_c"), temp.into()));
-        }
-        // SAFETY: as above.
-        if unsafe { (self.power)(dev, &mut mw) } == NVML_SUCCESS {
-            out.push((format!("sys/gpu{index}/power_w"), f64::from(mw) / 1000.0));
-        }
+    if let Some(mw) = dev.power_mw() {
+        out.push((format!("sys/gpu{index}/power_w"), f64::from(mw) / 1000.0));
     }
 }
 
@@ -356,8 +211,7 @@ mod tests {
                 break m;
             }
         };
-        // SAFETY: signals only the group this test started.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        crate::sys::proc::signal_group(pgid, libc::SIGKILL);
         child.wait().unwrap();
 
         assert!(m["sys/procs"] >= 2.0, "{m:?}");

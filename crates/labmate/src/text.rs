@@ -33,14 +33,14 @@ pub fn escape_keeping_lines(s: &str) -> Cow<'_, str> {
 }
 
 fn escape(s: &str, keep_lines: bool) -> Cow<'_, str> {
-    let unsafe_char = |c: char| needs_escape(c) && !(keep_lines && (c == '\n' || c == '\t'));
-    let Some(first) = s.find(unsafe_char) else {
+    let escaped = |c: char| needs_escape(c) && !(keep_lines && (c == '\n' || c == '\t'));
+    let Some(first) = s.find(escaped) else {
         return Cow::Borrowed(s);
     };
     let mut out = String::with_capacity(s.len() + 8);
     out.push_str(&s[..first]);
     for c in s[first..].chars() {
-        if !unsafe_char(c) {
+        if !escaped(c) {
             out.push(c);
             continue;
         }

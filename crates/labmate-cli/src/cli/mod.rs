@@ -181,7 +181,7 @@ impl Context {
         match arg.name.as_deref() {
             Some(a) if a.trim().is_empty() => Err(labmate::Error::invalid("author", "--author must not be empty")),
             Some(a) => Author::new(a),
-            None => Author::new(&self.author_env.clone().unwrap_or_else(labmate::spec::username)),
+            None => Author::new(&self.author_env.clone().unwrap_or_else(labmate::sys::host::username)),
         }
     }
 

@@ -7,6 +7,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use crate::common::{TestLab, stderr, stdout};
+use labmate::sys::proc::signal;
 use serde_json::Value;
 
 fn alerts(run: &Value) -> Vec<Value> {
@@ -103,7 +104,7 @@ fn wait_on_a_run_whose_supervisor_was_killed_returns() {
     let id = detach(&lab, &["--", "sleep", "30"]);
     let stream = std::fs::read_to_string(lab.run_dir(&id).join("supervisor.jsonl")).unwrap();
     let start: Value = serde_json::from_str(stream.lines().next().unwrap()).unwrap();
-    unsafe { libc::kill(start["pid"].as_i64().unwrap() as i32, libc::SIGKILL) };
+    signal(start["pid"].as_i64().unwrap() as i32, libc::SIGKILL);
     let out = lab.run(&["wait", &id, "--timeout", "20s"]);
     assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
     assert!(stdout(&out).contains("ended lost"), "{}", stdout(&out));

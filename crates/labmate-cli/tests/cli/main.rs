@@ -1,6 +1,8 @@
 //! labmate through its real binary, as a user's sessions: one test binary
 //! (one link), a module per area.
 
+#![deny(unsafe_code)]
+
 mod common;
 
 mod babysit;

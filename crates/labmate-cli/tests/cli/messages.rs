@@ -88,8 +88,7 @@ fn a_filter_that_matches_nothing_says_so() {
 /// `setpriv` (the test fails if that is missing); anyone else gets a lab
 /// made read-only.
 fn as_reader(lab: &TestLab, args: &[&str]) -> Output {
-    // SAFETY: geteuid cannot fail and touches no memory.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = labmate::sys::host::effective_uid() == 0;
     let mut cmd = if root {
         std::fs::set_permissions(lab.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut c = Command::new("setpriv");

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::common::{TestLab, stderr, stdout};
+use labmate::sys::proc::signal;
 use serde_json::json;
 
 #[test]
@@ -169,7 +170,7 @@ fn sigint_to_the_supervisor_stops_the_run() {
         assert!(std::time::Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(20));
     };
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    signal(child.id() as i32, libc::SIGINT);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     let run = lab.show(&id);
@@ -238,7 +239,7 @@ fn a_killed_supervisor_leaves_a_lost_run_with_its_points() {
     let start = std::fs::read_to_string(lab.run_dir(&id).join("supervisor.jsonl")).unwrap();
     let start: serde_json::Value = serde_json::from_str(start.lines().next().unwrap()).unwrap();
     let (supervisor, pgid) = (start["pid"].as_i64().unwrap() as i32, start["pgid"].as_i64().unwrap() as i32);
-    unsafe { libc::kill(supervisor, libc::SIGKILL) };
+    signal(supervisor, libc::SIGKILL);
     let run = lab.wait_for(&id, 10, |r| r["status"] != "running");
     // The command died with its supervisor. (Signalling its group id now
     // could hit another process's group: the id is free to be reused.)
@@ -349,7 +350,7 @@ time.sleep(300)
     wait_until("the script is ready", 20, || lab.path().join("ready").exists());
     let start = start_record(&lab, &id);
     let child = start["child_pid"].as_i64().unwrap() as i32;
-    unsafe { libc::kill(start["pid"].as_i64().unwrap() as i32, libc::SIGKILL) };
+    signal(start["pid"].as_i64().unwrap() as i32, libc::SIGKILL);
     wait_until("the command died with its supervisor", 20, || !alive(child));
     let run = lab.wait_for(&id, 10, |r| r["status"] == "lost");
     assert_eq!(run["metrics"]["seen"]["count"], 50);
@@ -366,7 +367,7 @@ fn lab_with_a_killed_supervisor() -> (TestLab, i32) {
     let a = stdout(&out).trim().to_string();
     let bg = read_pid(&lab, "bg.pid");
     let start = start_record(&lab, &a);
-    unsafe { libc::kill(start["pid"].as_i64().unwrap() as i32, libc::SIGKILL) };
+    signal(start["pid"].as_i64().unwrap() as i32, libc::SIGKILL);
     let child = start["child_pid"].as_i64().unwrap() as i32;
     wait_until("A's command died with its supervisor", 20, || !alive(child));
     assert!(alive(bg), "what A's command started lives on until a reader finds A lost");

@@ -169,15 +169,10 @@ impl RunsDir {
     }
 
     fn cut_below_read(&self, id: &str, read: Option<&Vec<(String, u64)>>) -> bool {
-        use std::os::fd::AsRawFd;
         let Some(dir) = &self.0 else { return false };
         read.into_iter().flatten().any(|(name, offset)| {
             let Ok(rel) = std::ffi::CString::new(format!("{id}/{name}")) else { return false };
-            // SAFETY: a zeroed stat filled by fstatat on a path relative to an open folder.
-            let mut st: libc::stat = unsafe { std::mem::zeroed() };
-            let size =
-                if unsafe { libc::fstatat(dir.as_raw_fd(), rel.as_ptr(), &mut st, 0) } == 0 { st.st_size } else { 0 };
-            (size as u64) < *offset
+            crate::sys::fs::size_at(dir, &rel).unwrap_or(0) < *offset
         })
     }
 }
@@ -577,7 +572,7 @@ impl RunState {
     /// The run's process group, when it ran on this host (elsewhere its id
     /// means nothing).
     fn group(&self) -> Option<Group> {
-        let pgid = self.pgid.filter(|p| *p > 1 && self.host == crate::spec::hostname())?;
+        let pgid = self.pgid.filter(|p| *p > 1 && self.host == crate::sys::host::hostname())?;
         Some(Group::recorded(
             &self.id,
             pgid,

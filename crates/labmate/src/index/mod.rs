@@ -17,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::error::{Error, Result};
 use crate::lab::Lab;
 use crate::sys::flock::{self, Mode};
+use crate::sys::sqlite;
 
 pub use ingest::SyncReport;
 
@@ -234,17 +235,7 @@ impl Index {
 
     /// Whether the lab's index file is no longer the one this connection has open.
     fn moved(&self) -> bool {
-        let mut moved: std::ffi::c_int = 0;
-        // SAFETY: the handle is this connection's; the file control writes one int.
-        let rc = unsafe {
-            rusqlite::ffi::sqlite3_file_control(
-                self.conn.handle(),
-                c"main".as_ptr(),
-                rusqlite::ffi::SQLITE_FCNTL_HAS_MOVED,
-                (&mut moved as *mut std::ffi::c_int).cast(),
-            )
-        };
-        rc != rusqlite::ffi::SQLITE_OK || moved != 0
+        sqlite::has_moved(&self.conn)
     }
 
     pub fn lab(&self) -> &Lab {
@@ -279,20 +270,7 @@ impl Again {
 /// connection closes: after the index file was deleted, those names may
 /// already be a new index's.
 fn persist_wal(conn: &Connection) -> Result<()> {
-    let mut on: std::ffi::c_int = 1;
-    // SAFETY: the handle is this connection's; the file control reads one int.
-    let rc = unsafe {
-        rusqlite::ffi::sqlite3_file_control(
-            conn.handle(),
-            c"main".as_ptr(),
-            rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
-            (&mut on as *mut std::ffi::c_int).cast(),
-        )
-    };
-    if rc != rusqlite::ffi::SQLITE_OK {
-        return Err(Error::Index(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rc), None)));
-    }
-    Ok(())
+    sqlite::persist_wal(conn).map_err(Error::Index)
 }
 
 /// A turn at opening the index: an exclusive lock on the lab folder, held

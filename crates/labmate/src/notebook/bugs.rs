@@ -122,7 +122,7 @@ pub fn run_repro(lab: &Lab, bug: &Entry, timeout: f64) -> Result<ReproRun> {
         .filter(|a| !a.is_empty())
         .ok_or_else(|| Error::invalid("bug", format!("{} has no reproducer", bug.id)))?;
     let root = lab.repo_root();
-    let program = crate::spec::resolve_program(&argv[0], root, std::env::var_os("PATH").as_deref())?;
+    let program = crate::sys::exec::resolve_program(&argv[0], root, std::env::var_os("PATH").as_deref())?;
     let (commit, dirty, patch) = code_state(root, &Settings::load(lab)?.path);
     let log = log_path(lab, &bug.id);
     let dir = log.parent().expect("a log has a folder");

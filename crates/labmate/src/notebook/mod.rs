@@ -78,7 +78,7 @@ pub fn append_bug(lab: &Lab, entry: NewEntry, repro: Vec<String>) -> Result<Writ
     if repro.is_empty() || repro[0].is_empty() {
         return Err(Error::invalid("reproducer", "a bug's reproducer needs a command"));
     }
-    crate::spec::resolve_program(&repro[0], lab.repo_root(), std::env::var_os("PATH").as_deref())?;
+    crate::sys::exec::resolve_program(&repro[0], lab.repo_root(), std::env::var_os("PATH").as_deref())?;
     append_entry(lab, NewEntry { kind: "bug".into(), ..entry }, Some(repro))
 }
 

@@ -4,8 +4,6 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
-use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -13,9 +11,7 @@ use super::{Outcome, Prepared, supervise};
 use crate::error::{Error, Result};
 use crate::lab::Lab;
 use crate::rundir::{OwnerLock, RunDir};
-
-/// The fd on which a detached supervisor receives the run's lock.
-const LOCK_FD: i32 = 3;
+use crate::sys::exec;
 
 /// Starts `exe __supervise <run folder>` in a session of its own, handing it
 /// the run's lock, and returns once it reports the run under way.
@@ -23,27 +19,9 @@ pub fn spawn_detached(exe: &Path, prepared: Prepared) -> Result<()> {
     let Prepared { dir, lock, .. } = prepared;
     let log_path = dir.file("supervisor.log");
     let log = File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
-    let lock_fd = lock.0.as_raw_fd();
     let mut cmd = Command::new(exe);
     cmd.arg("__supervise").arg(dir.path()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log);
-    // SAFETY: only async-signal-safe calls (setsid, fcntl, dup2) between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // dup2 onto itself keeps close-on-exec, so clear it by hand then.
-            let ok = if lock_fd == LOCK_FD {
-                libc::fcntl(LOCK_FD, libc::F_SETFD, 0) == 0
-            } else {
-                libc::dup2(lock_fd, LOCK_FD) >= 0
-            };
-            if !ok {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    exec::in_new_session(&mut cmd, &lock.0);
     let mut child = cmd.spawn().map_err(|e| Error::io(exe, e))?;
     let mut first = String::new();
     let _ = BufReader::new(child.stdout.take().expect("piped")).read_line(&mut first);
@@ -66,12 +44,11 @@ pub fn spawn_detached(exe: &Path, prepared: Prepared) -> Result<()> {
 /// and supervises. Reports "started" on stdout once the run is under way
 /// (queued or running), then lets go of stdout.
 pub fn supervise_detached(lab: &Lab, run_dir: &Path) -> Result<Outcome> {
-    // SAFETY: fd 3 was set up by spawn_detached and is owned by nobody else here.
-    let lock = OwnerLock(unsafe { File::from_raw_fd(LOCK_FD) });
-    // The lock is ours alone: the command must not inherit it, or a dead
-    // supervisor would look alive for as long as its command runs.
-    // SAFETY: fcntl on an fd we own.
-    unsafe { libc::fcntl(LOCK_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    // Taken closed on exec, the lock is ours alone: the command must not
+    // inherit it, or a dead supervisor would look alive for as long as its
+    // command runs.
+    let lock = exec::take_handed().ok_or_else(|| Error::internal("supervisor", "the run's lock was already taken"))?;
+    let lock = OwnerLock(lock);
     let dir = RunDir::at(run_dir.to_path_buf());
     let spec = dir.read_spec()?;
     let prepared = Prepared { dir, spec, lock, lab: lab.clone() };
@@ -84,8 +61,7 @@ pub fn supervise_detached(lab: &Lab, run_dir: &Path) -> Result<Outcome> {
         let _ = out.write_all(b"started\n").and_then(|_| out.flush());
         // Nothing more goes to the launcher, which is gone soon.
         if let Ok(null) = File::options().write(true).open("/dev/null") {
-            // SAFETY: dup2 onto our own stdout.
-            unsafe { libc::dup2(null.as_raw_fd(), 1) };
+            exec::redirect_stdout(&null);
         }
     })
 }

@@ -362,29 +362,7 @@ fn spawn_child(spec: &RunSpec, dir: &RunDir, lab: &Lab, gpus: Option<&str>, keep
     //
     // It also holds the run's slot and GPU locks (inherited, not closed on
     // exec): a slot is free only once no process of the run that keeps it lives.
-    let supervisor = std::process::id() as libc::pid_t;
-    let keep = keep.to_vec();
-    // SAFETY: sigemptyset, pthread_sigmask, signal, prctl, getppid and fcntl
-    // are async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            let mut none: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut none);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
-            libc::signal(libc::SIGTERM, libc::SIG_DFL);
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if libc::getppid() != supervisor {
-                return Err(io::Error::other("the supervisor ended before the command started"));
-            }
-            for &fd in &keep {
-                libc::fcntl(fd, libc::F_SETFD, 0);
-            }
-            Ok(())
-        });
-    }
+    crate::sys::exec::watched_child(&mut cmd, keep);
     cmd.spawn()
 }
 

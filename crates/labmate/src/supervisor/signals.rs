@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::rundir::RunDir;
+use crate::sys::proc::signal_group;
 pub use crate::sys::proc::{SignalSet, signal_name};
 
 pub use crate::rundir::STOP_FILE;
@@ -56,11 +57,6 @@ impl Stopper {
     pub fn reason(&self) -> Option<String> {
         self.state.lock().expect("stop lock").reason.clone()
     }
-}
-
-fn signal_group(pgid: i32, sig: i32) {
-    // SAFETY: sending a signal has no memory effects.
-    unsafe { libc::kill(-pgid, sig) };
 }
 
 /// Takes the supervisor's signals until `done`: SIGTERM stops the run (with

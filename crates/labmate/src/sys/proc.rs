@@ -1,8 +1,9 @@
-//! OS facts: spawning a command with a timeout and a group kill. Every
-//! command the lab runs on a clock (gates, notifiers, reproducers) runs
-//! through [`run`]: in a process group of its own, its output drained as it
-//! comes (a chatty command never stalls on a full pipe), and on its timeout
-//! the whole group is killed, with whatever it started.
+//! OS facts: spawning a command with a timeout and a group kill; sending
+//! signals to a process or a group, and taking them. Every command the lab
+//! runs on a clock (gates, notifiers, reproducers) runs through [`run`]: in
+//! a process group of its own, its output drained as it comes (a chatty
+//! command never stalls on a full pipe), and on its timeout the whole group
+//! is killed, with whatever it started.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -210,8 +211,21 @@ impl Kept {
 
 /// Kills every process of the group `pgid`.
 fn kill_group(pgid: i32) {
+    signal_group(pgid, libc::SIGKILL);
+}
+
+/// Sends `sig` to the process `pid`, as kill(2) does; false when it could
+/// not be sent (no such process, or not this user's).
+pub fn signal(pid: i32, sig: i32) -> bool {
     // SAFETY: sending a signal has no memory effects.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    unsafe { libc::kill(pid, sig) == 0 }
+}
+
+/// Sends `sig` to every process of the group `pgid`; false when it could
+/// not be sent.
+pub fn signal_group(pgid: i32, sig: i32) -> bool {
+    // SAFETY: sending a signal has no memory effects.
+    unsafe { libc::kill(-pgid, sig) == 0 }
 }
 
 /// A set of signals a process takes over (blocks, then waits for).
