@@ -101,12 +101,23 @@ def _new_run_id(now: float) -> str:
     return "r-" + "".join(chars)
 
 
+# What the supervisor pins too (crates/labmate/src/git.rs), so that both
+# record the same `git` object whatever the user's git config: paths as they
+# are in a patch's headers, diffs of the whole tree whatever the folder,
+# renames found as git finds them by default...
+_GIT_CONFIG = ["-c", "core.quotepath=off", "-c", "diff.relative=false", "-c", "diff.renames=true"]
+# ...and, in every diff, what could keep the patch from applying with git
+# apply (colour, external diff tools, textconv, prefixes, submodule logs).
+_GIT_DIFF = ["diff", "--no-color", "--no-ext-diff", "--no-textconv",
+             "--src-prefix=a/", "--dst-prefix=b/", "--submodule=short"]
+
+
 def _git(args: list, cwd: str) -> Optional[bytes]:
     """git's stdout, or None when git is missing or the command fails."""
     env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", GIT_TERMINAL_PROMPT="0")
     try:
         done = subprocess.run(
-            ["git"] + args,
+            ["git"] + _GIT_CONFIG + args,
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -120,21 +131,16 @@ def _git(args: list, cwd: str) -> Optional[bytes]:
 
 
 def _git_provenance(cwd: str):
-    """(git object for run.json or None, patch bytes or None)."""
+    """(git object for run.json or None, patch bytes or None), as docs/FORMAT.md says."""
     top = _git(["rev-parse", "--show-toplevel"], cwd)
-    if top is None:
+    top = top[:-1] if top and top.endswith(b"\n") else top
+    if not top:
         return None, None
-    top = os.fsdecode(top.rstrip(b"\n"))  # a path for the next commands, not recorded
+    top = os.fsdecode(top)  # a path for the next commands, not recorded
     commit = _git(["rev-parse", "--verify", "-q", "HEAD"], top)
     branch = _git(["symbolic-ref", "--short", "-q", "HEAD"], top)
     if commit is not None:
-        # The options pin what user config could change (colour, external
-        # diff tools, textconv, prefixes) so the patch applies with git apply.
-        patch = _git(
-            ["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff",
-             "--no-textconv", "--src-prefix=a/", "--dst-prefix=b/"],
-            top,
-        )
+        patch = _git(_GIT_DIFF + ["HEAD", "--binary"], top)
         dirty = bool(patch)
     else:  # no commit yet: every tracked file is a change, and there is no patch
         patch = None

@@ -155,7 +155,9 @@ fn code_briefs(index: &Index, sides: &[Side]) -> Vec<CodeBrief> {
             c
         })
         .collect();
-    let repo = index.lab().repo_root().to_path_buf();
+    // Found only when some side's commit differs from the first side's.
+    let found = std::cell::OnceCell::new();
+    let repo = || found.get_or_init(|| crate::git::Repo::discover(index.lab().repo_root())).as_ref();
     sides
         .iter()
         .zip(&commits)
@@ -179,16 +181,10 @@ fn code_briefs(index: &Index, sides: &[Side]) -> Vec<CodeBrief> {
                 }
             }
             let since_first = match (commits[0].as_slice(), mine.as_slice()) {
-                ([a], [b]) if a != b => shortstat(&repo, a, b),
+                ([a], [b]) if a != b => repo().and_then(|r| r.shortstat(a, b)),
                 _ => None,
             };
             CodeBrief { commits: mine.clone(), patch, since_first }
         })
         .collect()
-}
-
-fn shortstat(repo: &std::path::Path, a: &str, b: &str) -> Option<String> {
-    let out = std::process::Command::new("git").args(["diff", "--shortstat", a, b]).current_dir(repo).output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    out.status.success().then(|| if text.is_empty() { "no changes".into() } else { text })
 }

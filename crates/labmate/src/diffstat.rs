@@ -10,12 +10,12 @@
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::git::Repo;
 use crate::index::Index;
 use crate::lab::Lab;
 use crate::rundir::{PATCH_FILE, RunDir};
@@ -122,40 +122,28 @@ pub fn default_base(lab: &Lab, index: &Index, before: Option<&str>) -> Result<Op
 
 /// Compares two code states of the lab's repository.
 pub fn diffstat(lab: &Lab, from: &CodeState, to: &CodeState) -> Result<DiffStat> {
-    let repo = Repo::of(lab)?;
-    let from_tree = repo.tree(lab, from)?;
+    let repo = repo(lab)?;
+    let from_tree = tree(&repo, lab, from)?;
     let to_tree = match to {
         CodeState::WorkingTree => None,
-        other => Some(repo.tree(lab, other)?),
+        other => Some(tree(&repo, lab, other)?),
     };
-    let mut args = vec!["diff", "--no-renames", "--no-ext-diff", "--numstat", "-z", from_tree.as_str()];
-    args.extend(to_tree.as_deref());
-    let numstat = repo.git(&args, None)?;
-    args[3] = "--name-status";
-    let names = repo.git(&args, None)?;
-    let status: BTreeMap<String, String> = {
-        let parts: Vec<&[u8]> = names.split(|b| *b == 0).filter(|p| !p.is_empty()).collect();
-        parts.chunks(2).filter(|c| c.len() == 2).map(|c| (text(c[1]), text(c[0]))).collect()
-    };
-    let mut files: Vec<FileStat> = numstat
-        .split(|b| *b == 0)
-        .filter(|r| !r.is_empty())
-        .filter_map(|r| {
-            let r = text(r);
-            let mut f = r.splitn(3, '\t');
-            let (a, d, path) = (f.next()?, f.next()?, f.next()?.to_string());
-            let status = match status.get(&path).map(String::as_str) {
-                Some("A") => "added",
-                Some("D") => "deleted",
+    let mut files: Vec<FileStat> = repo
+        .changes(&from_tree, to_tree.as_deref())?
+        .into_iter()
+        .map(|c| {
+            let status = match c.status.as_str() {
+                "A" => "added",
+                "D" => "deleted",
                 _ => "modified",
             };
-            Some(FileStat { status: status.into(), added: a.parse().ok(), removed: d.parse().ok(), path })
+            let (added, removed) = (c.lines.map(|l| l.0), c.lines.map(|l| l.1));
+            FileStat { path: c.path, status: status.into(), added, removed }
         })
         .collect();
     if to_tree.is_none() {
-        let untracked = repo.git(&["ls-files", "--others", "--exclude-standard", "-z"], None)?;
-        for path in untracked.split(|b| *b == 0).filter(|p| !p.is_empty()).map(text) {
-            let lines = count_lines(&repo.top.join(&path));
+        for path in repo.untracked()? {
+            let lines = count_lines(&repo.top().join(&path));
             files.push(FileStat { path, status: "added".into(), added: lines, removed: lines.map(|_| 0) });
         }
     }
@@ -166,7 +154,7 @@ pub fn diffstat(lab: &Lab, from: &CodeState, to: &CodeState) -> Result<DiffStat>
         let old = repo.show(&from_tree, &f.path);
         let new = match &to_tree {
             Some(t) => repo.show(t, &f.path),
-            None => std::fs::read_to_string(repo.top.join(&f.path)).unwrap_or_default(),
+            None => std::fs::read_to_string(repo.top().join(&f.path)).unwrap_or_default(),
         };
         let (before, after) = (dependencies(&f.path, &old), dependencies(&f.path, &new));
         let dep = |(name, spec): (&String, &String)| Dependency {
@@ -330,93 +318,44 @@ fn count_lines(path: &Path) -> Option<u64> {
     Some(newlines + u64::from(!bytes.is_empty() && !bytes.ends_with(b"\n")))
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// The git work tree holding the lab.
+fn repo(lab: &Lab) -> Result<Repo> {
+    Repo::discover(lab.repo_root()).ok_or_else(|| {
+        Error::invalid(
+            "repository",
+            format!("{} is not in a git work tree: there is no code state to compare", lab.repo_root().display()),
+        )
+    })
 }
 
-/// The git repository holding the lab.
-struct Repo {
-    top: PathBuf,
-}
-
-impl Repo {
-    fn of(lab: &Lab) -> Result<Repo> {
-        let probe = Repo { top: lab.repo_root().to_path_buf() };
-        let top = probe.git(&["rev-parse", "--show-toplevel"], None).map_err(|_| {
-            Error::invalid(
-                "repository",
-                format!("{} is not in a git work tree: there is no code state to compare", lab.repo_root().display()),
-            )
-        })?;
-        Ok(Repo { top: PathBuf::from(text(&top).trim()) })
-    }
-
-    /// The tree of a code state (its id).
-    fn tree(&self, lab: &Lab, state: &CodeState) -> Result<String> {
-        match state {
-            CodeState::WorkingTree => Err(Error::invalid("code state", "the working tree has no tree of its own")),
-            CodeState::Commit(c) => self
-                .git(&["rev-parse", "--verify", "-q", &format!("{c}^{{tree}}")], None)
-                .map(|t| text(&t).trim().to_string())
-                .map_err(|_| {
-                    Error::not_found("commit", format!("'{c}' is neither a run nor a commit of this repository"))
-                }),
-            CodeState::Run(id) => {
-                let dir = RunDir::at(lab.run_dir(id));
-                let spec = dir.read_spec()?;
-                let git = spec.git.ok_or_else(|| {
-                    let why = format!("run {id} has no code state: it was launched outside a git work tree");
-                    Error::not_found("code state", why)
-                })?;
-                let base = match &git.commit {
-                    Some(c) => {
-                        self.git(&["rev-parse", "--verify", "-q", &format!("{c}^{{tree}}")], None).map_err(|_| {
-                            Error::not_found(
-                                "commit",
-                                format!("run {id}'s commit {c} is not in this repository (any more)"),
-                            )
-                        })?
-                    }
-                    None => self.git(&["hash-object", "-t", "tree", "/dev/null"], None)?,
-                };
-                let base = text(&base).trim().to_string();
-                let patch = dir.file(PATCH_FILE);
-                if std::fs::metadata(&patch).map_or(0, |m| m.len()) == 0 {
-                    return Ok(base);
-                }
-                // The patch applied to the commit, in an index of our own.
-                let index = lab.root().join(format!("diffstat-{}-{id}.index", std::process::id()));
-                let patch = patch.display().to_string();
-                let tree = self.git(&["read-tree", &base], Some(&index)).and_then(|_| {
-                    self.git(&["apply", "--cached", "--binary", "--whitespace=nowarn", &patch], Some(&index))?;
-                    self.git(&["write-tree"], Some(&index))
-                });
-                let _ = std::fs::remove_file(&index);
-                let tree = tree.map_err(|e| {
-                    Error::conflict("patch", format!("run {id}'s patch does not apply to its commit: {e}"))
-                })?;
-                Ok(text(&tree).trim().to_string())
+/// The tree of a code state (its id).
+fn tree(repo: &Repo, lab: &Lab, state: &CodeState) -> Result<String> {
+    match state {
+        CodeState::WorkingTree => Err(Error::invalid("code state", "the working tree has no tree of its own")),
+        CodeState::Commit(c) => repo
+            .tree(c)
+            .map_err(|_| Error::not_found("commit", format!("'{c}' is neither a run nor a commit of this repository"))),
+        CodeState::Run(id) => {
+            let dir = RunDir::at(lab.run_dir(id));
+            let spec = dir.read_spec()?;
+            let git = spec.git.ok_or_else(|| {
+                let why = format!("run {id} has no code state: it was launched outside a git work tree");
+                Error::not_found("code state", why)
+            })?;
+            let base = match &git.commit {
+                Some(c) => repo.tree(c).map_err(|_| {
+                    Error::not_found("commit", format!("run {id}'s commit {c} is not in this repository (any more)"))
+                })?,
+                None => repo.empty_tree()?,
+            };
+            let patch = dir.file(PATCH_FILE);
+            if std::fs::metadata(&patch).map_or(0, |m| m.len()) == 0 {
+                return Ok(base);
             }
+            let index = lab.root().join(format!("diffstat-{}-{id}.index", std::process::id()));
+            repo.tree_with_patch(&base, &patch, &index)
+                .map_err(|e| Error::conflict("patch", format!("run {id}'s patch does not apply to its commit: {e}")))
         }
-    }
-
-    /// A file's text in a tree; empty when it is not there.
-    fn show(&self, tree: &str, path: &str) -> String {
-        self.git(&["show", &format!("{tree}:{path}")], None).map(|b| text(&b)).unwrap_or_default()
-    }
-
-    fn git(&self, args: &[&str], index: Option<&Path>) -> Result<Vec<u8>> {
-        let mut cmd = Command::new("git");
-        cmd.args(args).current_dir(&self.top).stdin(Stdio::null());
-        if let Some(i) = index {
-            cmd.env("GIT_INDEX_FILE", i);
-        }
-        let out = cmd.output().map_err(|e| Error::io("git", e))?;
-        if !out.status.success() {
-            let (command, said) = (args.first().unwrap_or(&""), String::from_utf8_lossy(&out.stderr));
-            return Err(Error::environment("git", format!("git {command}: {}", said.trim())));
-        }
-        Ok(out.stdout)
     }
 }
 

@@ -3,9 +3,11 @@
 //! answers what its `expected.json` says in `runs`, `show`, `metrics` and
 //! `events`; and the environment filter keeps what `env-filter.json` says.
 //! The Python client's suite holds its side to the same files
-//! (python/tests/test_conformance.py).
+//! (python/tests/test_conformance.py). Both sides also record the same git
+//! provenance (run.json's `git` and `patch.diff`) of the same work tree.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::common::TestLab;
 use serde_json::Value;
@@ -126,4 +128,92 @@ fn the_environment_filter_keeps_and_drops_what_the_table_says() {
         .map(|(name, verdict)| format!("{name} should be {verdict}"))
         .collect();
     assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// run.json's `git` and the patch of a run made in `cwd` (a folder of the
+/// lab's repository) by `labmate run`, then by the Python client.
+fn git_of_both_sides(lab: &TestLab, cwd: &str) -> [(Value, Option<Vec<u8>>); 2] {
+    let recorded = |id: &str| {
+        let run = read_json(&lab.run_dir(id).join("run.json"));
+        (run["git"].clone(), std::fs::read(lab.run_dir(id).join("patch.diff")).ok())
+    };
+    let dir = lab.path().join(cwd);
+    let out = lab.cmd(&["run", "--", "true"]).current_dir(&dir).output().unwrap();
+    assert!(out.status.success(), "labmate run: {}", crate::common::stderr(&out));
+    let supervised = recorded(&TestLab::started_id(&out));
+    let mut python = Command::new("python3");
+    lab.env(&mut python);
+    let script = "import labmate; print(labmate.init().id); labmate.finish()";
+    let out = python.args(["-c", script]).env("PYTHONPATH", crate::common::PYTHON).current_dir(&dir).output().unwrap();
+    assert!(out.status.success(), "the client: {}", crate::common::stderr(&out));
+    let client = recorded(crate::common::stdout(&out).trim());
+    [supervised, client]
+}
+
+fn assert_both_sides_agree(lab: &TestLab, cwd: &str, expected: Value) -> Option<Vec<u8>> {
+    let [(git, patch), (client_git, client_patch)] = git_of_both_sides(lab, cwd);
+    assert_eq!(git, client_git, "the supervisor's git (left) and the client's (right), from {cwd:?}");
+    assert_eq!(patch, client_patch, "the supervisor's patch and the client's, from {cwd:?}");
+    let mut expected = expected;
+    expected["patch_bytes"] = patch.as_ref().map_or(0, Vec::len).into();
+    assert_eq!(git, expected, "from {cwd:?}");
+    patch
+}
+
+#[test]
+fn both_sides_record_the_same_git_provenance() {
+    let lab = TestLab::with_git();
+    lab.write("café.txt", "one\n");
+    lab.git(&["add", "-A"]);
+    lab.git(&["commit", "-q", "-m", "two files"]);
+    assert!(lab.run(&["init"]).status.success());
+    std::fs::create_dir_all(lab.path().join("src")).unwrap();
+    let head = lab.git(&["rev-parse", "HEAD"]).trim().to_string();
+
+    let clean = serde_json::json!({"commit": head, "branch": "main", "dirty": false, "untracked": []});
+    assert_eq!(assert_both_sides_agree(&lab, "", clean.clone()), None);
+
+    // Config that would change the patch is pinned: it keeps its prefixes,
+    // its colourless text and its whole tree, and names files as they are.
+    for (key, value) in [
+        ("diff.noprefix", "true"),
+        ("color.diff", "always"),
+        ("diff.relative", "true"),
+        ("diff.external", "false"),
+        ("core.quotepath", "true"),
+    ] {
+        lab.git(&["config", key, value]);
+    }
+    lab.write("train.txt", "v2\n");
+    lab.write("café.txt", "two\n");
+    let dirty = serde_json::json!({"commit": head, "branch": "main", "dirty": true, "untracked": []});
+    let patch = assert_both_sides_agree(&lab, "src", dirty).expect("a patch");
+    let text = String::from_utf8(patch.clone()).unwrap();
+    assert!(text.starts_with("diff --git a/café.txt b/café.txt\n"), "{text}");
+    assert!(text.contains("diff --git a/train.txt b/train.txt\n") && text.contains("\n+v2\n"), "{text}");
+    let stored = lab.write(".labmate/check.diff", &text);
+    lab.git(&["apply", "--check", "-R", &stored.display().to_string()]);
+    lab.git(&["checkout", "-q", "--", "."]);
+
+    // Untracked files: all of the work tree's, relative to its top, from any folder.
+    lab.write("data/new.txt", "x\n");
+    let untracked =
+        serde_json::json!({"commit": head, "branch": "main", "dirty": false, "untracked": ["data/new.txt"]});
+    assert_both_sides_agree(&lab, "src", untracked);
+    std::fs::remove_dir_all(lab.path().join("data")).unwrap();
+
+    lab.git(&["checkout", "-q", "--detach"]);
+    let detached = serde_json::json!({"commit": head, "branch": null, "dirty": false, "untracked": []});
+    assert_both_sides_agree(&lab, "src", detached);
+
+    // No commit yet: a staged file makes the tree dirty, and there is no patch.
+    let fresh = TestLab::new();
+    fresh.git(&["init", "-q", "-b", "main"]);
+    assert!(fresh.run(&["init"]).status.success());
+    fresh.write("train.txt", "v1\n");
+    let unborn = serde_json::json!({"commit": null, "branch": "main", "dirty": false, "untracked": ["train.txt"]});
+    assert_both_sides_agree(&fresh, "", unborn);
+    fresh.git(&["add", "train.txt"]);
+    let staged = serde_json::json!({"commit": null, "branch": "main", "dirty": true, "untracked": []});
+    assert_eq!(assert_both_sides_agree(&fresh, "", staged), None);
 }

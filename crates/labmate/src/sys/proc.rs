@@ -26,6 +26,10 @@ const LEFTOVER_GRACE: Duration = Duration::from_secs(1);
 pub enum Output {
     /// Kept in memory, interleaved as they came: the last this many bytes.
     Keep(usize),
+    /// Kept in memory apart: stdout whole, and the last this many bytes of
+    /// stderr (for a command whose output is parsed, and whose complaints
+    /// are not).
+    Apart(usize),
     /// Written whole to a file.
     File(File),
 }
@@ -48,8 +52,10 @@ pub struct Options<'a> {
 #[derive(Debug)]
 pub struct Finished {
     pub status: ExitStatus,
-    /// With [`Output::Keep`], the end of its output.
+    /// With [`Output::Keep`], the end of its output; with [`Output::Apart`], its stdout.
     pub output: Vec<u8>,
+    /// With [`Output::Apart`], the end of its stderr.
+    pub stderr: Vec<u8>,
     /// It was killed at its timeout.
     pub timed_out: bool,
 }
@@ -78,14 +84,18 @@ pub fn run(cmd: &mut Command, options: Options) -> io::Result<Finished> {
 
 fn spawn_and_wait(cmd: &mut Command, options: Options, signals: Option<&SignalSet>) -> io::Result<Finished> {
     cmd.stdin(if options.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    let cap = match options.output {
+    let (cap, stderr_cap) = match options.output {
         Output::Keep(cap) => {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-            cap
+            (cap, None)
+        }
+        Output::Apart(cap) => {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+            (usize::MAX, Some(cap))
         }
         Output::File(f) => {
             cmd.stdout(f.try_clone()?).stderr(f);
-            0
+            (0, None)
         }
     };
     cmd.process_group(0);
@@ -110,13 +120,18 @@ fn spawn_and_wait(cmd: &mut Command, options: Options, signals: Option<&SignalSe
         });
     }
     let kept = Arc::new(Mutex::new(Kept { bytes: VecDeque::new(), cap }));
+    let kept_stderr = match stderr_cap {
+        Some(cap) => Arc::new(Mutex::new(Kept { bytes: VecDeque::new(), cap })),
+        None => kept.clone(),
+    };
     // Every reader holds a sender: the channel disconnects once all pipes closed.
     let (drained_tx, drained_rx) = mpsc::channel::<()>();
     let pipes: [Option<Box<dyn Read + Send>>; 2] = [
         child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
         child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
     ];
-    for mut pipe in pipes.into_iter().flatten() {
+    for (pipe, kept) in pipes.into_iter().zip([&kept, &kept_stderr]) {
+        let Some(mut pipe) = pipe else { continue };
         let (kept, drained) = (kept.clone(), drained_tx.clone());
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
@@ -140,6 +155,8 @@ fn spawn_and_wait(cmd: &mut Command, options: Options, signals: Option<&SignalSe
     // pid (the group's id) cannot be given to another process, so the group
     // is safe to signal.
     let group = Group::of_leader(pgid);
+    // Short at first, so that a quick command (a git query) costs no full POLL.
+    let mut pause = Duration::from_millis(1);
     loop {
         match exit_status(pgid, false) {
             Ok(Some(_)) => break,
@@ -155,7 +172,7 @@ fn spawn_and_wait(cmd: &mut Command, options: Options, signals: Option<&SignalSe
         }
         match signals {
             Some(s) => {
-                if let Some(sig) = s.wait(POLL) {
+                if let Some(sig) = s.wait(pause) {
                     kill_group(pgid);
                     let _ = child.wait();
                     s.unblock();
@@ -166,8 +183,9 @@ fn spawn_and_wait(cmd: &mut Command, options: Options, signals: Option<&SignalSe
                     }
                 }
             }
-            None => std::thread::sleep(POLL),
+            None => std::thread::sleep(pause),
         }
+        pause = (pause * 2).min(POLL);
     }
 
     // What it left in its group may finish its output, then it is ended.
@@ -191,7 +209,11 @@ fn spawn_and_wait(cmd: &mut Command, options: Options, signals: Option<&SignalSe
     }
     let status = child.wait()?;
     let output = kept.lock().expect("output lock").bytes.iter().copied().collect();
-    Ok(Finished { status, output, timed_out })
+    let stderr = match stderr_cap {
+        Some(_) => kept_stderr.lock().expect("output lock").bytes.iter().copied().collect(),
+        None => Vec::new(),
+    };
+    Ok(Finished { status, output, stderr, timed_out })
 }
 
 /// The last `cap` bytes of what came.
