@@ -56,7 +56,7 @@ pub fn runs_table(runs: &[Run]) -> Table {
     let mut columns = vec![
         ("id".to_string(), text(&|r| Some(r.id.clone()))),
         ("name".into(), text(&|r| r.name.clone())),
-        ("status".into(), text(&|r| Some(r.status.clone()))),
+        ("status".into(), text(&|r| Some(r.status.to_string()))),
         ("created_at".into(), text(&|r| Some(r.created_at.clone()))),
         ("ended_at".into(), text(&|r| r.ended_at.clone())),
         ("duration_s".into(), Column::Double(runs.iter().map(|r| Some(r.duration_s)).collect())),

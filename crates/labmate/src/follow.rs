@@ -65,9 +65,8 @@ pub fn poll_within<T, E>(
     })
 }
 
-/// Whether a run has ended: any status but `running` and `queued`.
 fn is_over(run: &Run) -> bool {
-    run.status != "running" && run.status != "queued"
+    !run.status.is_live()
 }
 
 /// The byte offset where the last `n` lines of the file begin; 0 for a

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::lab::Lab;
 use crate::policy::Policy;
+use crate::record::RunStatus;
 use crate::rundir::RunDir;
 use crate::spec::{Author, LaunchRequest};
 use crate::sys::proc;
@@ -165,7 +166,7 @@ pub fn usage(lab: &Lab, now: f64) -> Result<Vec<Usage>> {
     let index = Index::open_synced(lab)?.0;
     let mut all = Vec::new();
     for run in index.runs(None)? {
-        if run.status == "queued" {
+        if run.status == RunStatus::Queued {
             continue;
         }
         let end = run.ended_at.as_deref().and_then(|t| clock::parse_time(t, now).ok()).unwrap_or(now).min(now);

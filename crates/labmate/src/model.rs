@@ -7,12 +7,13 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::git::GitState;
+use crate::record::RunStatus;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Run {
     pub id: String,
     pub name: Option<String>,
-    pub status: String,
+    pub status: RunStatus,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     /// Why it stopped or was lost, when known.

@@ -111,7 +111,7 @@ impl Path {
             Path::Field(f) => match f.as_str() {
                 "id" => run.id.clone().into(),
                 "name" => run.name.clone().into(),
-                "status" => run.status.clone().into(),
+                "status" => run.status.as_str().into(),
                 "exit_code" => run.exit_code.into(),
                 "signal" => run.signal.into(),
                 "reason" => run.reason.clone().into(),

@@ -266,10 +266,76 @@ pub struct Leader {
     pub boot_id: Option<String>,
 }
 
+/// Where a run is: waiting in the queue, running, or how it ended. A
+/// status this version does not know (from a newer writer) is kept as written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Finished,
+    Failed,
+    Stopped,
+    /// Its supervisor or writer died without recording an end.
+    Lost,
+    Other(String),
+}
+
+impl RunStatus {
+    pub fn as_str(&self) -> &str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Finished => "finished",
+            RunStatus::Failed => "failed",
+            RunStatus::Stopped => "stopped",
+            RunStatus::Lost => "lost",
+            RunStatus::Other(s) => s,
+        }
+    }
+
+    /// Waiting or running: it has not ended.
+    pub fn is_live(&self) -> bool {
+        matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+}
+
+impl From<&str> for RunStatus {
+    fn from(s: &str) -> RunStatus {
+        match s {
+            "queued" => RunStatus::Queued,
+            "running" => RunStatus::Running,
+            "finished" => RunStatus::Finished,
+            "failed" => RunStatus::Failed,
+            "stopped" => RunStatus::Stopped,
+            "lost" => RunStatus::Lost,
+            other => RunStatus::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<String> for RunStatus {
+    fn from(s: String) -> RunStatus {
+        RunStatus::from(s.as_str())
+    }
+}
+
+impl From<RunStatus> for String {
+    fn from(s: RunStatus) -> String {
+        s.as_str().to_string()
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct End {
     pub time: f64,
-    pub status: String,
+    pub status: RunStatus,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -371,7 +437,7 @@ impl Record {
             },
             "end" => Record::End(End {
                 time,
-                status: l.status.ok_or("end record without a status")?,
+                status: l.status.ok_or("end record without a status")?.into(),
                 exit_code: l.exit_code,
                 signal: l.signal,
                 reason: l.reason,
@@ -504,6 +570,19 @@ pub fn quote_bare_non_finite(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_reads_back_as_written_even_one_this_version_does_not_know() {
+        for text in ["queued", "running", "finished", "failed", "stopped", "lost", "preempted"] {
+            let status = RunStatus::from(text);
+            assert_eq!(status.as_str(), text);
+            assert_eq!(serde_json::to_string(&status).unwrap(), format!("\"{text}\""));
+            assert_eq!(serde_json::from_str::<RunStatus>(&format!("\"{text}\"")).unwrap(), status);
+        }
+        assert_eq!(RunStatus::from("preempted"), RunStatus::Other("preempted".into()));
+        assert!(RunStatus::Queued.is_live() && RunStatus::Running.is_live());
+        assert!(!RunStatus::Lost.is_live() && !RunStatus::Other("x".into()).is_live());
+    }
 
     fn log(step: i64, values: &[(&str, f64)]) -> Record {
         Record::Log {

@@ -11,7 +11,7 @@ use crate::clock;
 use crate::error::Result;
 use crate::index::Index;
 use crate::model::{Run, key_metrics};
-use crate::record::ser_num;
+use crate::record::{RunStatus, ser_num};
 use crate::rundir::{RunDir, STDERR_LOG};
 use crate::text::{clip, escape_controls as esc};
 
@@ -22,10 +22,10 @@ const TOTAL_KEYS: [&str; 8] =
 const RECENT_POINTS: usize = 200;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct RunStatus {
+pub struct Compact {
     pub id: String,
     pub name: Option<String>,
-    pub status: String,
+    pub status: RunStatus,
     pub reason: Option<String>,
     pub elapsed_s: f64,
     /// The highest step any metric reached.
@@ -55,7 +55,7 @@ pub struct MetricStatus {
     pub trend: &'static str,
 }
 
-pub fn run_status(index: &Index, run: &Run) -> Result<RunStatus> {
+pub fn run_status(index: &Index, run: &Run) -> Result<Compact> {
     let keys = key_metrics(std::slice::from_ref(run), 3);
     let mut metrics = Vec::new();
     let mut steps_per_s = None;
@@ -88,7 +88,7 @@ pub fn run_status(index: &Index, run: &Run) -> Result<RunStatus> {
         _ => None,
     };
     let eta_s = match (step, total_steps, steps_per_s) {
-        (Some(s), Some(t), Some(r)) if run.status == "running" && r > 0.0 => {
+        (Some(s), Some(t), Some(r)) if run.status == RunStatus::Running && r > 0.0 => {
             Some(((t - s - 1).max(0) as f64 / r).round())
         }
         _ => None,
@@ -97,7 +97,7 @@ pub fn run_status(index: &Index, run: &Run) -> Result<RunStatus> {
     let alerts: Vec<String> = events.iter().filter(|e| e.kind == "alert").map(|e| e.message.clone()).collect();
     let sys = run.metrics.iter().filter_map(|(k, m)| k.strip_prefix("sys/").map(|s| (s.to_string(), m.last))).collect();
     let stderr_tail = read_tail(&RunDir::at(index.lab().run_dir(&run.id)), 16 * 1024);
-    Ok(RunStatus {
+    Ok(Compact {
         id: run.id.clone(),
         name: run.name.clone(),
         status: run.status.clone(),
@@ -149,10 +149,10 @@ fn read_tail(dir: &RunDir, bytes: u64) -> String {
 }
 
 /// The status as a few short lines, one per subject: what users named is escaped.
-pub fn render(s: &RunStatus) -> String {
+pub fn render(s: &Compact) -> String {
     let mut out = String::new();
     let name = s.name.as_ref().map_or(String::new(), |n| format!(" {}", esc(n)));
-    let mut state = s.status.clone();
+    let mut state = s.status.to_string();
     if let Some(r) = &s.reason {
         let _ = write!(state, " ({})", clip(&esc(r), 40));
     }
@@ -265,10 +265,10 @@ mod tests {
 
     #[test]
     fn one_run_stays_short() {
-        let s = RunStatus {
+        let s = Compact {
             id: "r-2qbm8y1na1".into(),
             name: Some("a-long-run-name-with-config-lr3e-4-seed-1".into()),
-            status: "stopped".into(),
+            status: RunStatus::Stopped,
             reason: Some(
                 "diverge: loss diverged: 1.217e83 at step 24, above 64 (3x past its best level 16) for 5 points".into(),
             ),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::index::Index;
-use crate::record::Record;
+use crate::record::{Record, RunStatus};
 use crate::rundir::{RunDir, STOP_FILE, SUPERVISOR_STREAM};
 use crate::sys::procgroup::Group;
 
@@ -18,7 +18,7 @@ use crate::sys::procgroup::Group;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stopped {
     /// The run had already ended, with this status.
-    AlreadyEnded(String),
+    AlreadyEnded(RunStatus),
     /// Its supervisor was asked to stop it.
     Asked,
     /// The supervisor was gone; what lived of the run's process group was
@@ -41,7 +41,7 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
     let spec = dir.read_spec()?;
     let local = spec.host == crate::sys::host::hostname();
     let (supervisor, group) = owner(&dir, id);
-    if run.status != "running" && run.status != "queued" {
+    if !run.status.is_live() {
         // A run that ended without its supervisor may have left processes.
         return Ok(match group.filter(|_| local).map(|g| g.end(grace).found) {
             Some(n) if n > 0 => Stopped::Killed { processes: n },
@@ -74,7 +74,7 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
 /// Only a queued run can be cancelled; stopping a started one is [`stop`]'s.
 pub fn cancel(index: &Index, id: &str, by: &str) -> Result<Stopped> {
     let status = index.run(id)?.status;
-    if status != "queued" {
+    if status != RunStatus::Queued {
         return Err(Error::conflict("run", format!("run {id} is not queued (it is {status})")));
     }
     stop(index, id, &format!("cancelled from the queue by {by}"), by, Duration::ZERO)

@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::follow::{self, Clock};
 use crate::index::Index;
 use crate::model::Run;
+use crate::record::RunStatus;
 use crate::rules::Condition;
 
 /// Why a wait returned. Each reason has its own exit code.
@@ -20,7 +21,7 @@ pub enum WaitEnd {
     /// Every run ended, and this one not `finished`.
     EndedOtherwise {
         run: String,
-        status: String,
+        status: RunStatus,
     },
     /// A run had a new alert.
     Alert {
@@ -86,8 +87,8 @@ fn look(
     alerts_before: &HashMap<String, u64>,
 ) -> Result<Option<WaitEnd>> {
     let runs: Vec<Run> = ids.iter().map(|id| index.run(id)).collect::<Result<_>>()?;
-    if runs.iter().all(|r| r.status != "running" && r.status != "queued") {
-        return Ok(Some(match runs.iter().find(|r| r.status != "finished") {
+    if runs.iter().all(|r| !r.status.is_live()) {
+        return Ok(Some(match runs.iter().find(|r| r.status != RunStatus::Finished) {
             Some(r) => WaitEnd::EndedOtherwise { run: r.id.clone(), status: r.status.clone() },
             None => WaitEnd::Finished,
         }));

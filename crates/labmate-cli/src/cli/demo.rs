@@ -15,6 +15,7 @@ use labmate::follow::{self, Wall};
 use labmate::launch;
 use labmate::notebook::{self, NewEntry};
 use labmate::query::Path as KeyPath;
+use labmate::record::RunStatus;
 use labmate::spec::LaunchRequest;
 use labmate::supervisor;
 use labmate::{Index, Lab, charts, clock, compare, plot, registry};
@@ -137,7 +138,7 @@ the babysitter at work:"
     }
 
     // The registry's view: learning rates across seeds, a verdict, a plot.
-    let healthy: Vec<_> = index.runs(None)?.into_iter().filter(|r| r.status == "finished").collect();
+    let healthy: Vec<_> = index.runs(None)?.into_iter().filter(|r| r.status == RunStatus::Finished).collect();
     let key = |k| KeyPath::parse(k).map_err(|why| labmate::Error::internal("key", why));
     let by = vec![key("config.lr")?];
     let of = vec![key("metrics.val_loss.last")?];
@@ -190,7 +191,7 @@ the babysitter at work:"
         held.id,
     );
 
-    let diverged = runs.iter().find(|r| r.status != "finished").map_or("lr3.0-s1".into(), |r| r.id.clone());
+    let diverged = runs.iter().find(|r| r.status != RunStatus::Finished).map_or("lr3.0-s1".into(), |r| r.id.clone());
     let good =
         runs.iter().find(|r| r.name.as_deref() == Some("lr0.01-s1")).map_or("lr0.01-s1".into(), |r| r.id.clone());
     println!(

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use labmate::clock;
 use labmate::follow::{self, Wall};
+use labmate::record::RunStatus;
 use labmate::stop::Stopped;
 use labmate::text::escape_controls as esc;
 
@@ -48,7 +49,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         say!("labmate: cancelled {}", runs.join(", "));
         return Ok(ExitCode::SUCCESS);
     }
-    let mut queued: Vec<_> = index.runs(None)?.into_iter().filter(|r| r.status == "queued").collect();
+    let mut queued: Vec<_> = index.runs(None)?.into_iter().filter(|r| r.status == RunStatus::Queued).collect();
     queued.reverse(); // oldest first: the order they start in
     if args.json {
         print_json(&queued)?;

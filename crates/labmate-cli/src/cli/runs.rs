@@ -8,6 +8,7 @@ use labmate::clock;
 use labmate::model::{Run, key_metrics};
 use labmate::policy::Policy;
 use labmate::query::{Expr, Path};
+use labmate::record::RunStatus;
 use labmate::registry::{self, Group, SortKey};
 use labmate::text::{escape_controls, num};
 use serde_json::Value;
@@ -176,14 +177,14 @@ fn signed(v: f64) -> String {
 }
 
 fn status_cell(run: &Run) -> String {
-    let mut s = run.status.clone();
-    match (run.status.as_str(), run.exit_code, run.signal) {
+    let mut s = run.status.to_string();
+    match (&run.status, run.exit_code, run.signal) {
         // A stopped run says what stopped it: the rule, or who.
-        ("stopped", _, _) if run.reason.is_some() => {
+        (RunStatus::Stopped, _, _) if run.reason.is_some() => {
             let reason = run.reason.as_deref().unwrap_or("");
             let _ = write!(s, " ({})", reason.split(':').next().unwrap_or(reason));
         }
-        ("failed", Some(c), _) => {
+        (RunStatus::Failed, Some(c), _) => {
             let _ = write!(s, " ({c})");
         }
         (_, None, Some(sig)) => {

@@ -36,7 +36,7 @@ fn render(d: &RunDetail) -> String {
     let r = &d.run;
     let mut s = String::new();
     let _ = writeln!(s, "run      {}{}", r.id, r.name.as_ref().map_or(String::new(), |n| format!("  ({})", esc(n))));
-    let mut status = r.status.clone();
+    let mut status = r.status.to_string();
     if r.exit_code.is_some() || r.signal.is_some() {
         let _ = write!(status, ", {}", how_ended(r.exit_code, r.signal));
     }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::Index;
 use crate::error::{Error, Result};
 use crate::model::Point;
-use crate::record::{Event, Leader, Record, how_ended};
+use crate::record::{Event, Leader, Record, RunStatus, how_ended};
 use crate::rundir::RunDir;
 use crate::series;
 use crate::spec::RunSpec;
@@ -36,7 +36,7 @@ pub struct SyncReport {
 struct RunState {
     id: String,
     name: Option<String>,
-    status: String,
+    status: RunStatus,
     created_at: f64,
     started_at: Option<f64>,
     ended_at: Option<f64>,
@@ -221,7 +221,7 @@ fn ingest_run(tx: &Transaction, dir: &RunDir, id: &str, now: f64, report: &mut S
                 0
             };
             let lost = dir.mark_lost(now, ended)?;
-            st.status = "lost".into();
+            st.status = RunStatus::Lost;
             st.ended = true;
             st.ended_at = Some(lost.time);
             let mut reason = if st.origin == "client" {
@@ -246,7 +246,7 @@ fn ingest_run(tx: &Transaction, dir: &RunDir, id: &str, now: f64, report: &mut S
     }
     // A lost run's command may outlive its supervisor and keep writing
     // (a client flushing at exit): keep reading until it is gone too.
-    let complete = st.ended && !(st.status == "lost" && st.command_alive());
+    let complete = st.ended && !(st.status == RunStatus::Lost && st.command_alive());
     if complete {
         for name in dir.streams()? {
             let size = fs::metadata(dir.file(&name)).map_or(0, |m| m.len());
@@ -379,7 +379,7 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
         Record::Event(e) => batch.events.push(e),
         Record::Queued { time, .. } => {
             if st.started_at.is_none() && !st.ended {
-                st.status = "queued".into();
+                st.status = RunStatus::Queued;
                 batch.events.push(lifecycle(time, "queued".into()));
             }
         }
@@ -388,7 +388,7 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
             st.pgid = pgid;
             st.leader = leader;
             if !st.ended {
-                st.status = "running".into();
+                st.status = RunStatus::Running;
             }
             let mut data = Map::new();
             data.insert("pid".into(), pid.into());
@@ -591,7 +591,7 @@ impl RunState {
             spec: serde_json::to_string(&spec).expect("specs serialise"),
             id: spec.id,
             name: spec.name,
-            status: "running".into(),
+            status: RunStatus::Running,
             created_at: spec.created_at,
             started_at: None,
             ended_at: None,
@@ -621,14 +621,14 @@ fn load_state(tx: &Transaction, id: &str) -> Result<Option<RunState>> {
             let json = |i: usize| -> rusqlite::Result<String> { r.get(i) };
             let spec: String = r.get(11)?;
             let (origin, host) = serde_json::from_str::<RunSpec>(&spec).map(|s| (s.origin, s.host)).unwrap_or_default();
-            let status: String = r.get(1)?;
+            let status = RunStatus::from(r.get::<_, String>(1)?);
             let created_at: f64 = r.get(2)?;
             let started_at: Option<f64> = r.get(3)?;
             let ended_at: Option<f64> = r.get(4)?;
             Ok(RunState {
                 id: id.to_string(),
                 name: r.get(0)?,
-                ended: !matches!(status.as_str(), "running" | "queued"),
+                ended: !status.is_live(),
                 status,
                 created_at,
                 started_at,
@@ -661,7 +661,7 @@ fn save_state(tx: &Transaction, st: &RunState, complete: bool) -> Result<()> {
     .execute(params![
         st.id,
         st.name,
-        st.status,
+        st.status.as_str(),
         st.created_at,
         st.started_at,
         st.ended_at,

@@ -249,7 +249,7 @@ fn row_to_run(r: &Row) -> rusqlite::Result<(Run, String)> {
     let run = Run {
         id: r.get(0)?,
         name: r.get(1)?,
-        status: r.get(2)?,
+        status: r.get::<_, String>(2)?.into(),
         exit_code: r.get(6)?,
         signal: r.get(7)?,
         reason: r.get(8)?,

@@ -178,7 +178,8 @@ fn run_rows(index: &Index, runs: &[Run], columns: &[String], baseline: Option<&S
     let rows = runs
         .iter()
         .map(|r| {
-            let mut row = vec![format!("`{}`", r.id), r.name.clone().unwrap_or_else(|| "-".into()), r.status.clone()];
+            let mut row =
+                vec![format!("`{}`", r.id), r.name.clone().unwrap_or_else(|| "-".into()), r.status.to_string()];
             for k in &config {
                 let path: Vec<String> = k.split('.').skip(1).map(String::from).collect();
                 row.push(show(&Path::Config(path).get(r, &value_at)));

@@ -31,7 +31,7 @@ use crate::error::Result;
 use crate::lab::Lab;
 use crate::policy::Policy;
 use crate::queue;
-use crate::record::{End, Event, Leader, Record};
+use crate::record::{End, Event, Leader, Record, RunStatus};
 use crate::rules::Babysitter;
 use crate::rundir::{self, OwnerLock, RunDir};
 use crate::spec::RunSpec;
@@ -63,7 +63,7 @@ impl Prepared {
 /// How a supervised run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
-    pub status: String,
+    pub status: RunStatus,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub reason: Option<String>,
@@ -121,7 +121,7 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
             record(&Record::Event(Event::warning(clock::now(), reason.clone(), None)));
             let code = if e.kind() == io::ErrorKind::NotFound { 127 } else { 126 };
             let outcome =
-                Outcome { status: "failed".into(), exit_code: Some(code), signal: None, reason: Some(reason) };
+                Outcome { status: RunStatus::Failed, exit_code: Some(code), signal: None, reason: Some(reason) };
             record(&end_record(&outcome));
             signals.unblock();
             drop(lock);
@@ -254,11 +254,10 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
     let stop = stopper.reason();
     let outcome = Outcome {
         status: match (&stop, status.code()) {
-            (Some(_), _) => "stopped",
-            (None, Some(0)) => "finished",
-            _ => "failed",
-        }
-        .into(),
+            (Some(_), _) => RunStatus::Stopped,
+            (None, Some(0)) => RunStatus::Finished,
+            _ => RunStatus::Failed,
+        },
         exit_code: status.code(),
         signal: status.signal(),
         reason: stop,
@@ -318,7 +317,12 @@ fn take_turn(
             place.leave();
             let reason =
                 signals::stop_request(dir).unwrap_or_else(|| format!("cancelled while queued ({})", signal_name(sig)));
-            return Ok(Err(Outcome { status: "stopped".into(), exit_code: None, signal: None, reason: Some(reason) }));
+            return Ok(Err(Outcome {
+                status: RunStatus::Stopped,
+                exit_code: None,
+                signal: None,
+                reason: Some(reason),
+            }));
         }
     }
 }
@@ -382,7 +386,7 @@ mod tests {
 
     #[test]
     fn shell_codes_follow_the_child() {
-        let o = |code, sig| Outcome { status: String::new(), exit_code: code, signal: sig, reason: None };
+        let o = |code, sig| Outcome { status: RunStatus::Failed, exit_code: code, signal: sig, reason: None };
         assert_eq!(o(Some(3), None).shell_code(), 3);
         assert_eq!(o(None, Some(9)).shell_code(), 137);
     }
