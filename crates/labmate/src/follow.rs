@@ -219,7 +219,7 @@ pub fn decision(lab: &Lab, id: &str, clock: &impl Clock, every: Duration) -> Res
         }
         seen = size;
         match review::load(lab)?.requests.into_iter().find(|r| r.request.id == id) {
-            Some(r) if r.state != "pending" => Ok(Some(r)),
+            Some(r) if r.state != review::ReviewState::Pending => Ok(Some(r)),
             Some(_) => Ok(None),
             None => Err(Error::not_found("approval request", format!("no approval request '{id}'"))),
         }
@@ -436,7 +436,7 @@ mod tests {
             }
         });
         let answer = decision(&lab, &r.id, &clock, EVERY).unwrap();
-        assert_eq!(answer.state, "rejected");
+        assert_eq!(answer.state, review::ReviewState::Rejected);
         assert_eq!(clock.taken(), 2);
         let e = decision(&lab, "a-nope", &Wall, EVERY).unwrap_err();
         assert!(e.to_string().contains("no approval request 'a-nope'"), "{e}");

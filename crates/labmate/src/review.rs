@@ -72,6 +72,48 @@ pub struct Item {
     pub key: Option<String>,
 }
 
+/// Where a request or an item stands; a decision names the state it leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReviewState {
+    /// Waiting for a human (requests and items).
+    Pending,
+    /// A request a human said yes to: it launched.
+    Approved,
+    /// A request a human said no to.
+    Rejected,
+    /// An item a human agreed with.
+    Accepted,
+    /// An item a human pushed back on, until resolved.
+    Disputed,
+    /// A disputed item settled.
+    Resolved,
+}
+
+impl ReviewState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewState::Pending => "pending",
+            ReviewState::Approved => "approved",
+            ReviewState::Rejected => "rejected",
+            ReviewState::Accepted => "accepted",
+            ReviewState::Disputed => "disputed",
+            ReviewState::Resolved => "resolved",
+        }
+    }
+
+    /// An item still asks for a human: pending or disputed.
+    pub fn is_open(self) -> bool {
+        matches!(self, ReviewState::Pending | ReviewState::Disputed)
+    }
+}
+
+impl std::fmt::Display for ReviewState {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A decision on a request or an item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
@@ -80,7 +122,7 @@ pub struct Decision {
     pub time: f64,
     pub by: String,
     /// `approved`, `rejected` (requests); `accepted`, `disputed`, `resolved` (items).
-    pub decision: String,
+    pub decision: ReviewState,
     pub note: Option<String>,
     /// The run an approval launched.
     pub launched: Option<String>,
@@ -102,7 +144,7 @@ pub struct RequestState {
     #[serde(flatten)]
     pub request: Request,
     /// `pending`, `approved` or `rejected`.
-    pub state: String,
+    pub state: ReviewState,
     pub decision: Option<Decision>,
 }
 
@@ -112,7 +154,7 @@ pub struct ItemState {
     #[serde(flatten)]
     pub item: Item,
     /// `pending`, `accepted`, `disputed` or `resolved`.
-    pub state: String,
+    pub state: ReviewState,
     /// Every decision on it, oldest first.
     pub decisions: Vec<Decision>,
 }
@@ -144,12 +186,12 @@ pub enum Target<'a> {
 impl Reviews {
     /// Requests still waiting for a human.
     pub fn pending_requests(&self) -> impl Iterator<Item = &RequestState> {
-        self.requests.iter().filter(|r| r.state == "pending")
+        self.requests.iter().filter(|r| r.state == ReviewState::Pending)
     }
 
     /// Items a human has not answered, or disputed and not resolved.
     pub fn open_items(&self) -> impl Iterator<Item = &ItemState> {
-        self.items.iter().filter(|i| i.state == "pending" || i.state == "disputed")
+        self.items.iter().filter(|i| i.state.is_open())
     }
 
     /// A request or item by full id, unique id prefix, or the last 4 characters of its id.
@@ -201,7 +243,7 @@ pub fn load(lab: &Lab) -> Result<Reviews> {
 
 /// Review items disputed and not resolved: the pushback an agent must see.
 pub fn disputed(lab: &Lab) -> Result<Vec<ItemState>> {
-    Ok(load(lab)?.items.into_iter().filter(|i| i.state == "disputed").collect())
+    Ok(load(lab)?.items.into_iter().filter(|i| i.state == ReviewState::Disputed).collect())
 }
 
 /// Records a launch that needs approval.
@@ -306,7 +348,7 @@ pub fn decide(
         Target::Item(i) => (i.item.id.clone(), i.item.author.clone(), "review item"),
     };
     if let Target::Request(r) = target {
-        if r.state != "pending" {
+        if r.state != ReviewState::Pending {
             let d = r.decision.as_ref().map_or(String::new(), |d| format!(" by {}", d.by));
             return Err(Error::conflict("request", format!("request {id} was already {}{d}", r.state)));
         }
@@ -342,9 +384,9 @@ pub fn decide(
                         Err(e) => notices.push(format!("warning: the review item could not be recorded: {e}")),
                     }
                 }
-                "approved"
+                ReviewState::Approved
             } else {
-                "rejected"
+                ReviewState::Rejected
             }
         }
         (Target::Request(_), Verdict::Resolve) => {
@@ -353,10 +395,10 @@ pub fn decide(
                 format!("{id} is an approval request: approve or reject it (resolve settles a disputed review item)"),
             ));
         }
-        (Target::Item(i), _) => match (i.state.as_str(), verdict) {
-            ("pending" | "disputed", Verdict::Yes) => "accepted",
-            ("pending", Verdict::No) => "disputed",
-            ("disputed", Verdict::Resolve) => "resolved",
+        (Target::Item(i), _) => match (i.state, verdict) {
+            (ReviewState::Pending | ReviewState::Disputed, Verdict::Yes) => ReviewState::Accepted,
+            (ReviewState::Pending, Verdict::No) => ReviewState::Disputed,
+            (ReviewState::Disputed, Verdict::Resolve) => ReviewState::Resolved,
             (state, Verdict::Resolve) => {
                 return Err(Error::conflict(
                     "review item",
@@ -370,7 +412,7 @@ pub fn decide(
         id: id.clone(),
         time: clock::now(),
         by: by.to_string(),
-        decision: decision.to_string(),
+        decision,
         note: note.clone(),
         launched: launched.clone(),
     };
@@ -393,7 +435,7 @@ fn notebook_text(d: &Decision, request: Option<&Request>, item: Option<&Item>) -
     let mut text = match (request, item) {
         (Some(r), _) => format!(
             "{} the launch {} asked for by {} ({}): `{}`",
-            capitalized(&d.decision),
+            capitalized(d.decision.as_str()),
             r.id,
             r.author,
             r.reason.join("; "),
@@ -401,20 +443,20 @@ fn notebook_text(d: &Decision, request: Option<&Request>, item: Option<&Item>) -
         ),
         (_, Some(i)) => format!(
             "{} review item {} by {}{}: {}",
-            capitalized(&d.decision),
+            capitalized(d.decision.as_str()),
             i.id,
             i.author,
             i.run.as_ref().map_or(String::new(), |r| format!(" on run {r}")),
             i.note
         ),
-        _ => capitalized(&d.decision),
+        _ => capitalized(d.decision.as_str()),
     };
     if let Some(run) = &d.launched {
         text.push_str(&format!("; it runs as {run}"));
     }
     text.push('.');
     if let Some(n) = &d.note {
-        text.push_str(&format!(" {}: {n}", if d.decision == "approved" { "Note" } else { "Why" }));
+        text.push_str(&format!(" {}: {n}", if d.decision == ReviewState::Approved { "Note" } else { "Why" }));
     }
     text
 }
@@ -516,18 +558,20 @@ fn fold(bytes: &[u8]) -> Reviews {
         };
         match line {
             Line::Request(request) => {
-                reviews.requests.push(RequestState { request, state: "pending".into(), decision: None })
+                reviews.requests.push(RequestState { request, state: ReviewState::Pending, decision: None })
             }
-            Line::Item(item) => reviews.items.push(ItemState { item, state: "pending".into(), decisions: Vec::new() }),
+            Line::Item(item) => {
+                reviews.items.push(ItemState { item, state: ReviewState::Pending, decisions: Vec::new() })
+            }
             Line::Decision(d) => {
                 if let Some(r) = reviews.requests.iter_mut().find(|r| r.request.id == d.id) {
                     // The first decision on a request is the one that counts.
                     if r.decision.is_none() {
-                        r.state = d.decision.clone();
+                        r.state = d.decision;
                         r.decision = Some(d);
                     }
                 } else if let Some(i) = reviews.items.iter_mut().find(|i| i.item.id == d.id) {
-                    i.state = d.decision.clone();
+                    i.state = d.decision;
                     i.decisions.push(d);
                 } else {
                     reviews.problems.push(format!("{REVIEWS_FILE} line {}: a decision on unknown '{}'", n + 1, d.id));
@@ -576,11 +620,11 @@ mod tests {
         assert!(item.id.starts_with("v-"));
         assert_eq!(open_item(&lab, new).unwrap(), None, "the same key opens one item");
         let d = decide(&lab, &r.id, Verdict::No, &who("me"), Some("too big".into()), not_launched).unwrap();
-        assert_eq!(d.decision.decision, "rejected");
+        assert_eq!(d.decision.decision, ReviewState::Rejected);
         decide(&lab, &item.id[..5], Verdict::No, &who("me"), Some("wrong baseline".into()), not_launched).unwrap();
         let reviews = load(&lab).unwrap();
-        assert_eq!(reviews.requests[0].state, "rejected");
-        assert_eq!(reviews.items[0].state, "disputed");
+        assert_eq!(reviews.requests[0].state, ReviewState::Rejected);
+        assert_eq!(reviews.items[0].state, ReviewState::Disputed);
         assert_eq!(disputed(&lab).unwrap().len(), 1);
         decide(&lab, &item.id, Verdict::Resolve, &who("me"), None, not_launched).unwrap();
         assert!(disputed(&lab).unwrap().is_empty());
@@ -603,7 +647,7 @@ mod tests {
         let marked = Author { is_agent: true, ..who("helper") };
         let e = decide(&lab, &r2.id, Verdict::Yes, &marked, None, not_launched).unwrap_err().to_string();
         assert!(e.contains("helper is an agent"), "{e}");
-        assert!(load(&lab).unwrap().requests.iter().all(|r| r.state == "pending"));
+        assert!(load(&lab).unwrap().requests.iter().all(|r| r.state == ReviewState::Pending));
     }
 
     #[test]

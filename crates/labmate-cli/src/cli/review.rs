@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use labmate::review::{self, Decided, ItemState, RequestState, Reviews, Verdict};
+use labmate::review::{self, Decided, ItemState, RequestState, ReviewState, Reviews, Verdict};
 use labmate::text::escape_controls as esc;
 use labmate::{Lab, clock};
 use serde::Serialize;
@@ -97,8 +97,8 @@ fn list(lab: &Lab, json: bool, all: bool) -> anyhow::Result<ExitCode> {
     }
     if json {
         let listing = Listing {
-            requests: reviews.requests.iter().filter(|r| all || r.state == "pending").collect(),
-            items: reviews.items.iter().filter(|i| all || i.state == "pending" || i.state == "disputed").collect(),
+            requests: reviews.requests.iter().filter(|r| all || r.state == ReviewState::Pending).collect(),
+            items: reviews.items.iter().filter(|i| all || i.state.is_open()).collect(),
         };
         print_json(&listing)?;
     } else {
@@ -126,7 +126,7 @@ fn render(reviews: &Reviews, all: bool, now: f64) -> String {
             let _ = writeln!(s, "{what}");
         }
     }
-    for (title, state) in [("waiting for review", "pending"), ("disputed", "disputed")] {
+    for (title, state) in [("waiting for review", ReviewState::Pending), ("disputed", ReviewState::Disputed)] {
         let items: Vec<&ItemState> = reviews.items.iter().filter(|i| i.state == state).collect();
         if items.is_empty() {
             continue;
@@ -136,7 +136,7 @@ fn render(reviews: &Reviews, all: bool, now: f64) -> String {
             let it = &i.item;
             let on = it.run.as_ref().map_or(String::new(), |r| format!(" on {}", esc(r)));
             let _ = writeln!(s, "  {}  by {}{on}, {}: {}", it.id, esc(&it.author), ago(it.time), esc(&it.note));
-            if let Some(d) = i.last_decision().filter(|_| state == "disputed") {
+            if let Some(d) = i.last_decision().filter(|_| state == ReviewState::Disputed) {
                 let _ = writeln!(
                     s,
                     "    disputed by {}: {}  (labmate review resolve {} once settled)",
@@ -151,7 +151,7 @@ fn render(reviews: &Reviews, all: bool, now: f64) -> String {
         let decided: Vec<String> = reviews
             .requests
             .iter()
-            .filter(|r| r.state != "pending")
+            .filter(|r| r.state != ReviewState::Pending)
             .map(|r| {
                 let d = r.decision.as_ref();
                 let run = d.and_then(|d| d.launched.as_ref()).map_or(String::new(), |r| format!(", run {r}"));
@@ -163,10 +163,14 @@ fn render(reviews: &Reviews, all: bool, now: f64) -> String {
                     esc(&r.request.launch.command.join(" "))
                 )
             })
-            .chain(reviews.items.iter().filter(|i| i.state == "accepted" || i.state == "resolved").map(|i| {
-                let by = i.last_decision().map_or("", |d| &d.by);
-                format!("  {}  {} by {}: {}", i.item.id, i.state, esc(by), esc(&i.item.note))
-            }))
+            .chain(
+                reviews.items.iter().filter(|i| matches!(i.state, ReviewState::Accepted | ReviewState::Resolved)).map(
+                    |i| {
+                        let by = i.last_decision().map_or("", |d| &d.by);
+                        format!("  {}  {} by {}: {}", i.item.id, i.state, esc(by), esc(&i.item.note))
+                    },
+                ),
+            )
             .collect();
         if !decided.is_empty() {
             let _ = writeln!(s, "decided ({}):", decided.len());

@@ -119,7 +119,7 @@ fn wait_for_approval(lab: &Lab, id: &str, detach: bool) -> anyhow::Result<ExitCo
         anyhow::bail!("request {id} has no decision");
     };
     let note = decision.note.as_ref().map_or(String::new(), |n| format!(": {n}"));
-    let Some(run) = decision.launched.filter(|_| answer.state == "approved") else {
+    let Some(run) = decision.launched.filter(|_| answer.state == labmate::review::ReviewState::Approved) else {
         say!("labmate: request {id} {} by {}{note}", answer.state, decision.by);
         return Ok(ExitCode::from(REJECTED));
     };
