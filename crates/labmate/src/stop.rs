@@ -88,22 +88,36 @@ fn owner(dir: &RunDir, run_id: &str) -> (Option<i32>, Option<Group>) {
     for line in text.lines().take(50) {
         match Record::parse(line) {
             Ok(Record::Start { pid: p, pgid, leader, .. }) => {
-                pid = pid.or(p.map(|p| p as i32));
+                pid = pid.or(p.and_then(process_id));
                 group = pgid.filter(|g| *g > 1).map(|pgid| {
                     Group::recorded(run_id, pgid, leader.as_ref().map(|l| l.start), leader.and_then(|l| l.boot_id))
                 });
                 break;
             }
-            Ok(Record::Queued { pid: p, .. }) => pid = Some(p as i32),
+            Ok(Record::Queued { pid: p, .. }) => pid = process_id(p),
             _ => {}
         }
     }
     (pid, group)
 }
 
+/// A recorded pid that can be signalled as one process: never 0 or 1 (the
+/// caller's own group, init) nor one that reads as negative (a whole group).
+fn process_id(recorded: u32) -> Option<i32> {
+    i32::try_from(recorded).ok().filter(|p| *p > 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_torn_or_forged_pid_is_never_signalled() {
+        assert_eq!(process_id(0), None);
+        assert_eq!(process_id(1), None);
+        assert_eq!(process_id(u32::MAX), None);
+        assert_eq!(process_id(4242), Some(4242));
+    }
     use crate::follow::testing::{end, lab, live_run};
 
     #[test]
