@@ -364,6 +364,29 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
                 ));
             }
         }
+        Record::Batch(b) => {
+            for column in &b.columns {
+                let points = b.points(column);
+                match batch.points.get_mut(&column.key) {
+                    Some(v) => v.extend(points),
+                    None => {
+                        batch.points.insert(column.key.clone(), points.collect());
+                    }
+                }
+                batch.n_points += column.values.len();
+            }
+            if !b.dropped.is_empty() {
+                batch.events.push(Event::warning(
+                    b.last_time(),
+                    format!(
+                        "dropped non-numeric value(s) of {} in a batch from step {}",
+                        b.dropped.join(", "),
+                        b.steps[0]
+                    ),
+                    None,
+                ));
+            }
+        }
         Record::Config { data, .. } => st.config.extend(data),
         Record::Summary { data, .. } => st.summary.extend(data),
         Record::Meta { name, tags, .. } => {

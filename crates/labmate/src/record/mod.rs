@@ -1,6 +1,8 @@
 //! The record format of run folders (docs/FORMAT.md): one JSON object per
 //! line, typed by `t`. Shared by every writer and the index's reader.
 
+pub mod batch;
+
 use std::borrow::Cow;
 use std::fmt;
 
@@ -8,6 +10,8 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+pub use batch::Batch;
 
 /// A metric value: an f64 that writes NaN and ±Inf as the strings `"NaN"`,
 /// `"Infinity"` and `"-Infinity"` (JSON has no such numbers).
@@ -239,6 +243,8 @@ pub enum Record {
         leader: Option<Leader>,
     },
     End(End),
+    /// A block of points, column by column (format 2).
+    Batch(Batch),
     /// A record of a type this build does not know (written by a newer writer).
     Unknown,
 }
@@ -369,6 +375,10 @@ struct Line<'a> {
     t: Cow<'a, str>,
     step: Option<Step>,
     time: Option<MaybeNum>,
+    n: Option<u64>,
+    #[serde(borrow)]
+    dstep: Option<&'a RawValue>,
+    dt_us: Option<Vec<i64>>,
     #[serde(borrow)]
     data: Option<&'a RawValue>,
     name: Option<String>,
@@ -442,6 +452,7 @@ impl Record {
                 signal: l.signal,
                 reason: l.reason,
             }),
+            "batch" => Record::Batch(Batch::from_fields(l.n, l.step, l.dstep, Some(time), l.dt_us, l.data)?),
             _ => Record::Unknown,
         })
     }
@@ -457,6 +468,7 @@ impl Record {
             | Record::Queued { time, .. } => Some(*time),
             Record::Event(e) => Some(e.time),
             Record::End(e) => Some(e.time),
+            Record::Batch(b) => Some(b.last_time()),
             Record::Unknown => None,
         }
     }
@@ -493,6 +505,7 @@ impl Record {
             }
             Record::Queued { time, pid } => tagged("queued", *time, &[("pid", json(pid))]),
             Record::End(e) => with_type("end", e),
+            Record::Batch(b) => b.to_line(),
             Record::Unknown => String::from("{\"t\":\"unknown\"}"),
         };
         line.push('\n');
