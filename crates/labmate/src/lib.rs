@@ -4,8 +4,8 @@
 //! # Layout
 //!
 //! - [`sys`]: OS facts: file locks, processes with timeouts and group kills, a run's process group, signals.
-//! - [`lab`]: the `.labmate/` folder: finding, creating, its format version.
-//! - [`id`]: run ids, short and sortable by creation time.
+//! - [`lab`]: the `.labmate/` folder: finding, creating, its format version; the clock and ids it records with.
+//! - [`id`]: run ids, short and sortable by creation time; random, or seeded for exact output.
 //! - [`record`]: the record format of run folders, shared with every writer.
 //! - [`spec`]: what a run records at launch (`run.json`), with [`git`] provenance.
 //! - [`rundir`]: one run's folder: atomic creation, appenders, the owner lock.
@@ -36,7 +36,7 @@
 //! - [`export`]: run summaries and series as CSV, JSON lines or Parquet.
 //! - [`parquet`]: a small Parquet writer for exports.
 //! - [`text`]: text for people: numbers to significant digits, clipped strings, user strings escaped.
-//! - [`clock`], [`error`]: wall time; the error type and the [`Kind`] each face maps.
+//! - [`clock`], [`error`]: wall time and the lab's "now", which a face may fix; the error type and the [`Kind`] each face maps.
 //!
 //! The on-disk format is specified in `docs/FORMAT.md`.
 

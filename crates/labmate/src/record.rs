@@ -395,6 +395,22 @@ impl Record {
         }
     }
 
+    /// The record with its time set to `time` ([`Record::Unknown`] has none).
+    pub fn with_time(mut self, time: f64) -> Record {
+        match &mut self {
+            Record::Log { time: t, .. }
+            | Record::Config { time: t, .. }
+            | Record::Summary { time: t, .. }
+            | Record::Meta { time: t, .. }
+            | Record::Start { time: t, .. }
+            | Record::Queued { time: t, .. }
+            | Record::Event(Event { time: t, .. })
+            | Record::End(End { time: t, .. }) => *t = time,
+            Record::Unknown => {}
+        }
+        self
+    }
+
     /// The record as one line, newline included.
     pub fn to_line(&self) -> String {
         let mut line = match self {
