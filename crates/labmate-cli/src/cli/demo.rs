@@ -14,7 +14,7 @@ use labmate::follow::{self, Wall};
 use labmate::notebook::{self, NewEntry};
 use labmate::query::Path as KeyPath;
 use labmate::supervisor::{self, LaunchRequest};
-use labmate::{Index, Lab, charts, clock, compare, gates, plot, registry};
+use labmate::{Index, Lab, charts, compare, gates, plot, registry};
 
 use super::Context;
 
@@ -51,7 +51,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     };
     let python = supervisor_python()?;
     write_experiment(&dir)?;
-    let lab = Lab::create(&dir.join(".labmate"))?;
+    let lab = ctx.clocked(Lab::create(&dir.join(".labmate"))?);
     notebook::append(
         &lab,
         NewEntry {
@@ -115,7 +115,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let runs = index.runs(Some(ids.len()))?;
     println!("\nall {} runs ended after {:.1}s\n", runs.len(), started.elapsed().as_secs_f64());
-    print!("{}", super::runs::render(&runs, clock::now(), None));
+    print!("{}", super::runs::render(&runs, lab.now(), None));
 
     // What the babysitter did: every alert, oldest first.
     let alerts: Vec<_> = index.events_since(None, 0.0)?.into_iter().filter(|e| e.event.kind == "alert").collect();
