@@ -25,7 +25,7 @@
 //! - [`follow`]: following runs as they go: output from an offset, waiting for their end or a decision.
 //! - [`wait`], [`stop`]: waiting on runs, and stopping them from another process.
 //! - [`status`]: the compact status of a run, for models.
-//! - [`series`]: packed metric series and spike-keeping downsampling.
+//! - [`series`]: packed metric series and the one downsampling rule (spikes and non-finite values kept).
 //! - [`model`]: the run object every face shows.
 //! - [`sysmon`]: system metrics of a run's processes, host and GPUs.
 //! - [`compare`]: comparing runs and groups: config, code, metrics with verdicts.
