@@ -40,8 +40,10 @@ pub fn figure(index: &Index, runs: &[Run], metrics: &[String], opt: &Options) ->
         };
         let mut curves = Vec::new();
         if opt.group_by.is_empty() {
+            // Whole series: smoothing sees every point, and the legend counts
+            // every non-finite one; drawing thins them (`plot::thin`).
             for r in runs.iter().filter(|r| r.metrics.contains_key(key)) {
-                let points = plot::thin(&series(&r.id)?, 4 * GRID);
+                let points = series(&r.id)?;
                 curves.push(Curve { label: r.name.clone().unwrap_or_else(|| r.id.clone()), points, band: None });
             }
         } else {

@@ -1,10 +1,58 @@
 //! Wall time as the lab records it: seconds since the Unix epoch, as f64.
+//! What the lab records and shows reads a [`Now`], which a face may fix;
+//! what measures elapsed time (silence, stalls, budgets) reads [`now`].
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The machine's clock.
 pub fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
+
+/// What "now" is for what the lab records and shows: the times written to
+/// run folders, reviews and the notebook, the ages of runs and the running
+/// time of live ones.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Now {
+    /// The machine's clock.
+    #[default]
+    Wall,
+    /// One moment, whatever the machine's clock says, so that output which
+    /// records or shows times is the same on every run. Elapsed time
+    /// (silence, stalls, budgets, timeouts) still passes on the wall.
+    Fixed(f64),
+}
+
+impl Now {
+    /// The time to record or show at this moment.
+    pub fn get(self) -> f64 {
+        self.stamp(now())
+    }
+
+    /// The time to record for a moment the wall read as `wall`.
+    pub fn stamp(self, wall: f64) -> f64 {
+        match self {
+            Now::Wall => wall,
+            Now::Fixed(t) => t,
+        }
+    }
+
+    /// A fixed moment: RFC 3339 (`2026-01-01T00:00:00Z`, a date alone is
+    /// midnight UTC) or Unix seconds (`1767225600`).
+    pub fn fixed(text: &str) -> Result<Now, String> {
+        let t = text.trim();
+        let secs = match t.parse::<f64>() {
+            Ok(secs) => Some(secs).filter(|s| (0.0..=MAX_UNIX_S).contains(s)),
+            Err(_) => parse_rfc3339(t),
+        };
+        secs.map(Now::Fixed).ok_or_else(|| {
+            format!("bad time '{text}': use RFC 3339 (2026-01-01T00:00:00Z) or Unix seconds (1767225600)")
+        })
+    }
+}
+
+/// The end of year 9999, the last moment RFC 3339 writes.
+const MAX_UNIX_S: f64 = 253_402_300_799.0;
 
 /// `2026-11-26T05:56:31.250Z`: RFC 3339 in UTC, milliseconds.
 pub fn rfc3339(t: f64) -> String {
@@ -168,6 +216,21 @@ mod tests {
         assert_eq!(rfc3339(0.0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(1_764_135_391.25), "2025-11-26T05:36:31.250Z");
         assert_eq!(rfc3339(951_782_400.0), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn a_fixed_now_is_rfc3339_or_unix_seconds_and_stamps_every_moment() {
+        assert_eq!(Now::fixed("2025-11-26T05:36:31.250Z"), Ok(Now::Fixed(1_764_135_391.25)));
+        assert_eq!(Now::fixed("2000-02-29"), Ok(Now::Fixed(951_782_400.0)));
+        assert_eq!(Now::fixed(" 1767225600 "), Ok(Now::Fixed(1_767_225_600.0)));
+        for bad in ["", "yesterday", "10m", "-5", "NaN", "inf", "1e300", "2026-13-01"] {
+            let e = Now::fixed(bad).unwrap_err();
+            assert!(e.contains(&format!("'{bad}'")) && e.contains("RFC 3339"), "{bad}: {e}");
+        }
+        let fixed = Now::Fixed(100.0);
+        assert_eq!((fixed.get(), fixed.stamp(5.0)), (100.0, 100.0));
+        assert_eq!(Now::Wall.stamp(5.0), 5.0);
+        assert!(Now::Wall.get() > 1.7e9);
     }
 
     #[test]

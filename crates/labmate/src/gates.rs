@@ -127,7 +127,7 @@ pub fn over_budget(lab: &Lab, policy: &Policy, author: &str) -> Result<Vec<Strin
     if budget.daily_run_hours.is_none() && own.is_none() {
         return Ok(Vec::new());
     }
-    let now = clock::now();
+    let now = lab.now();
     let usage = usage(lab, now)?;
     // The new run counts for its cap, when it has one, on one GPU (or the GPUs it is given).
     let planned = policy.babysit_for(author).max_run_minutes.map_or(0.0, |m| m / 60.0)

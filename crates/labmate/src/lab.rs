@@ -1,9 +1,12 @@
-//! A lab: the `.labmate/` folder, how it is found, created and versioned.
+//! A lab: the `.labmate/` folder, how it is found, created and versioned;
+//! and the clock and ids what it records is made with.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::clock::Now;
 use crate::error::{Error, Result};
+use crate::id::Ids;
 
 /// The on-disk format this build reads and writes (see docs/FORMAT.md).
 pub const FORMAT_VERSION: u32 = 1;
@@ -14,6 +17,10 @@ const MARKER: &str = "lab.json";
 #[derive(Debug, Clone)]
 pub struct Lab {
     root: PathBuf,
+    /// "Now" for what is recorded and shown: the wall unless a face fixed it.
+    now: Now,
+    /// The random part of new ids: from the OS unless a face seeded it.
+    ids: Ids,
 }
 
 impl Lab {
@@ -67,13 +74,37 @@ impl Lab {
         let value: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Error::BadFile { path: marker.clone(), why: format!("not valid JSON: {e}") })?;
         match value.get("format").and_then(|f| f.as_u64()) {
-            Some(v) if v == u64::from(FORMAT_VERSION) => Ok(Lab { root: root.to_path_buf() }),
+            Some(v) if v == u64::from(FORMAT_VERSION) => {
+                Ok(Lab { root: root.to_path_buf(), now: Now::Wall, ids: Ids::default() })
+            }
             _ => Err(Error::UnsupportedFormat {
                 path: marker,
                 found: value.get("format").map_or("(missing)".into(), |f| f.to_string()),
                 supported: FORMAT_VERSION,
             }),
         }
+    }
+
+    /// The same lab, recording times from `now` and drawing ids from `ids`:
+    /// the face's choice, which tests fix so that output repeats exactly.
+    pub fn with_clock(self, now: Now, ids: Ids) -> Lab {
+        Lab { now, ids, ..self }
+    }
+
+    /// The time to record or show at this moment.
+    pub fn now(&self) -> f64 {
+        self.now.get()
+    }
+
+    /// What this lab's "now" is, for work that records from other threads.
+    pub fn clock(&self) -> Now {
+        self.now
+    }
+
+    /// A new id of a run, notebook entry or review (told apart by `prefix`)
+    /// made at `time`; its maker checks that it is not taken.
+    pub fn new_id(&self, prefix: &str, time: f64) -> String {
+        self.ids.new_id(prefix, time)
     }
 
     /// The `.labmate` folder.

@@ -8,7 +8,6 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use crate::clock;
 use crate::error::{Error, Result};
 use crate::gates;
 use crate::git;
@@ -157,8 +156,8 @@ pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
     let mut babysit = policy.babysit_for(&author);
     babysit.rules.custom.extend(req.rules);
 
-    let now = clock::now();
-    let mut spec = RunSpec::new(id::new_run_id(now), now, &req.cwd);
+    let now = lab.now();
+    let mut spec = RunSpec::new(lab.new_id(id::PREFIX, now), now, &req.cwd);
     spec.name = name;
     spec.tags = dedup(req.tags);
     spec.command = req.command;

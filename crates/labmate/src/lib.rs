@@ -10,7 +10,7 @@
 //! - [`sys`]: the one module allowed raw OS calls: file locks, processes with timeouts and group
 //!   kills, a run's process group, signals, a child's setup before exec, host and user, SQLite file controls, NVML.
 //! - [`sysmon`]: system metrics of a run's processes, host and GPUs.
-//! - [`clock`], [`error`]: wall time; the error type and the [`Kind`] each face maps.
+//! - [`clock`], [`error`]: wall time and the lab's "now", which a face may fix; the error type and the [`Kind`] each face maps.
 //! - [`text`]: text for people: numbers to significant digits, clipped strings, user strings escaped.
 //! - [`limits`]: how deep and how long user text may be, for every parser.
 //!
@@ -18,13 +18,13 @@
 //! - [`record`]: the record format of run folders, shared with every writer.
 //! - [`settings`]: the plain settings a run is launched with (rules, notifications, supervision).
 //! - [`spec`]: what a run records at launch (`run.json`), launch requests, who acts ([`spec::Author`]).
-//! - [`id`]: run ids, short and sortable by creation time.
-//! - [`lab`]: the `.labmate/` folder: finding, creating, its format version.
+//! - [`id`]: run ids, short and sortable by creation time; random, or seeded for exact output.
+//! - [`lab`]: the `.labmate/` folder: finding, creating, its format version; the clock and ids it records with.
 //! - [`model`]: the run object every face shows.
 //! - [`git`]: git provenance of a working tree.
 //!
 //! Storage
-//! - [`series`]: packed metric series and spike-keeping downsampling.
+//! - [`series`]: packed metric series and the one downsampling rule (spikes and non-finite values kept).
 //! - [`rundir`]: one run's folder: atomic creation, appenders, the owner lock.
 //! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL).
 //!

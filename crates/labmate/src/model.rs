@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::git::GitState;
+pub use crate::record::Point;
 use crate::record::RunStatus;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -98,15 +99,6 @@ pub struct RunEvent {
     pub name: Option<String>,
     #[serde(flatten)]
     pub event: EventRow,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Point {
-    pub step: i64,
-    #[serde(serialize_with = "crate::record::ser_num")]
-    pub time: f64,
-    #[serde(serialize_with = "crate::record::ser_num")]
-    pub value: f64,
 }
 
 /// The few metrics a runs table shows: losses first (validation before

@@ -13,9 +13,11 @@
 //!   count them. On a log axis values ≤ 0 are treated the same way (✕ on the
 //!   bottom edge), since they have no place on it;
 //! - axis ranges come from finite values only, with a small margin;
-//! - long series are thinned to about [`MAX_DRAWN_POINTS`] points per curve,
-//!   keeping each bucket's min and max and every non-finite point, so a
-//!   spike stays visible, drawing stays fast and files stay small.
+//! - long series are thinned to about [`MAX_DRAWN_POINTS`] points per curve
+//!   by the lab's one downsampling rule ([`crate::series::keep`]): each
+//!   bucket keeps its min and max and its first point of each non-finite
+//!   kind, so a spike stays visible, every non-finite value is still marked
+//!   where it happened, drawing stays fast and files stay small.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -29,6 +31,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{Error, Result};
+use crate::series;
 use crate::text::clip;
 
 /// Default figure width, in pixels: readable embedded in a markdown notebook.
@@ -140,92 +143,27 @@ pub fn smooth(points: &[(f64, f64)], alpha: f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Reduces a long series for drawing to about `max_points` points: the series
-/// is cut into equal buckets by index and each keeps its lowest and highest
-/// finite point, in their original order, so a spike never vanishes. Every
-/// point with a non-finite x or y is kept too (rendering collapses markers
-/// that share a pixel), as are the first and last point. `max_points` 0, or a
-/// series no longer than it, returns the series as is.
+/// Reduces a long series for drawing to about `max_points` points, by the
+/// lab's one downsampling rule ([`series::keep`]): each bucket keeps its
+/// lowest and highest finite point and its first of each non-finite kind, so
+/// a spike never vanishes and a non-finite value is still marked where it
+/// happened. A point whose x is not finite counts as NaN. `max_points` 0, or
+/// a series no longer than it, returns the series as is.
 pub fn thin(points: &[(f64, f64)], max_points: usize) -> Vec<(f64, f64)> {
-    let n = points.len();
-    if max_points == 0 || n <= max_points.max(4) {
-        return points.to_vec();
-    }
-    let buckets = (max_points.saturating_sub(2) / 2).max(1);
-    let inner = n - 2;
-    let mut keep: Vec<usize> = Vec::with_capacity(max_points + 16);
-    keep.push(0);
-    for b in 0..buckets {
-        let lo = 1 + (b as u128 * inner as u128 / buckets as u128) as usize;
-        let hi = 1 + ((b + 1) as u128 * inner as u128 / buckets as u128) as usize;
-        let start = keep.len();
-        let (mut min_i, mut max_i) = (usize::MAX, usize::MAX);
-        let (mut min_v, mut max_v) = (f64::INFINITY, f64::NEG_INFINITY);
-        for (i, &(x, y)) in points[lo..hi].iter().enumerate() {
-            if x.is_finite() && y.is_finite() {
-                if y < min_v {
-                    (min_v, min_i) = (y, lo + i);
-                }
-                if y > max_v {
-                    (max_v, max_i) = (y, lo + i);
-                }
-            } else {
-                keep.push(lo + i);
-            }
-        }
-        if min_i != usize::MAX {
-            keep.push(min_i);
-            if max_i != min_i {
-                keep.push(max_i);
-            }
-        }
-        // Only this bucket's few indices are out of order.
-        keep[start..].sort_unstable();
-    }
-    keep.push(n - 1);
-    keep.into_iter().map(|i| points[i]).collect()
+    let value = |i: usize| if points[i].0.is_finite() { points[i].1 } else { f64::NAN };
+    series::keep(points.len(), max_points, |i| (value(i), value(i))).into_iter().map(|i| points[i]).collect()
 }
 
-/// Reduces a band to about `max_entries` entries: each bucket becomes its
-/// envelope (lowest lo, highest hi) at the bucket's first and last x, so the
-/// shaded area only ever grows. A bucket holding a non-finite entry ends with
-/// one, which breaks the shaded area there.
+/// Reduces a band to about `max_entries` entries by the same rule, judged by
+/// its edges: each bucket keeps its lowest lower edge and its highest upper
+/// edge, so the shaded area keeps its extremes, and its first non-finite
+/// entry of each kind, which breaks the shaded area there.
 fn thin_band(band: &[(f64, f64, f64)], max_entries: usize) -> Vec<(f64, f64, f64)> {
-    let n = band.len();
-    if n <= max_entries.max(4) {
-        return band.to_vec();
-    }
-    let buckets = (max_entries / 2).max(1);
-    let mut out = Vec::with_capacity(max_entries + 16);
-    for b in 0..buckets {
-        let lo = (b as u128 * n as u128 / buckets as u128) as usize;
-        let hi = ((b + 1) as u128 * n as u128 / buckets as u128) as usize;
-        let (mut first_x, mut last_x) = (f64::NAN, f64::NAN);
-        let (mut env_lo, mut env_hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        let mut broken = false;
-        for &(x, l, h) in &band[lo..hi] {
-            if x.is_finite() && l.is_finite() && h.is_finite() {
-                if first_x.is_nan() {
-                    first_x = x;
-                }
-                last_x = x;
-                env_lo = env_lo.min(l);
-                env_hi = env_hi.max(h);
-            } else {
-                broken = true;
-            }
-        }
-        if !first_x.is_nan() {
-            out.push((first_x, env_lo, env_hi));
-            if last_x != first_x {
-                out.push((last_x, env_lo, env_hi));
-            }
-        }
-        if broken {
-            out.push((f64::NAN, f64::NAN, f64::NAN));
-        }
-    }
-    out
+    let edges = |i: usize| {
+        let (x, lo, hi) = band[i];
+        if x.is_finite() { (lo, hi) } else { (f64::NAN, f64::NAN) }
+    };
+    series::keep(band.len(), max_entries, edges).into_iter().map(|i| band[i]).collect()
 }
 
 /// Renders `fig` to `out` as `format`. The file is written whole or not at
@@ -498,8 +436,8 @@ fn prepare(panel: &Panel, width: u32, panel_height: u32) -> Prepared {
                 run.clear();
             }
         }
-        // Counted on the full series: thinning keeps every non-finite point
-        // but not every value ≤ 0 on a log axis.
+        // Counted on the full series: thinning keeps one non-finite point of
+        // each kind per bucket, and not every value ≤ 0 on a log axis.
         let hidden = c.points.iter().filter(|&&(px, py)| !drawable(px, py)).count();
         let mut label = clip(&c.label, LABEL_CHARS);
         if hidden > 0 {
@@ -1113,6 +1051,15 @@ mod tests {
         // Short series and max_points 0 are left alone.
         assert_eq!(thin(&pts[200..300], 2000), pts[200..300].to_vec());
         assert_eq!(thin(&pts[200..300], 0).len(), 100);
+    }
+
+    #[test]
+    fn plot_thin_counts_a_point_without_a_finite_x_as_nan() {
+        let mut pts: Vec<(f64, f64)> = (0..100).map(|i| (i as f64, 1.0)).collect();
+        pts[50] = (f64::NAN, 100.0);
+        let out = thin(&pts, 10);
+        assert!(out.iter().any(|p| p.0.is_nan()), "kept: the line breaks there");
+        assert!(out.iter().filter(|p| p.0.is_finite()).all(|p| p.1 == 1.0), "no bucket's highest: {out:?}");
     }
 
     #[test]

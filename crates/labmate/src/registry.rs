@@ -193,7 +193,7 @@ pub fn set_baseline(index: &Index, side: &str, by: &str) -> Result<(String, usiz
         side.to_string()
     };
     let path = index.lab().root().join(BASELINE_FILE);
-    let body = serde_json::json!({"side": stored, "set_at": crate::clock::rfc3339(crate::clock::now()), "by": by});
+    let body = serde_json::json!({"side": stored, "set_at": crate::clock::rfc3339(index.lab().now()), "by": by});
     std::fs::write(&path, format!("{body:#}\n")).map_err(|e| Error::io(&path, e))?;
     Ok((stored, resolved.runs.len()))
 }

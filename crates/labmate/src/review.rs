@@ -18,7 +18,6 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock;
 use crate::error::{Error, Result};
 use crate::lab::Lab;
 use crate::notebook::{self, NewEntry, Written};
@@ -256,8 +255,8 @@ pub fn request_approval(
     let mut store = Store::open(lab)?;
     let existing = store.read()?;
     let author = launch.author.clone().ok_or_else(|| Error::invalid("author", NO_AUTHOR))?;
-    let now = clock::now();
-    let request = Request { id: new_id(REQUEST_PREFIX, now, &existing), time: now, author, reason, launch, gates };
+    let now = lab.now();
+    let request = Request { id: new_id(lab, REQUEST_PREFIX, now, &existing), time: now, author, reason, launch, gates };
     store.append(&Line::Request(request.clone()))?;
     Ok(request)
 }
@@ -410,7 +409,7 @@ pub fn decide(
     };
     let decision = Decision {
         id: id.clone(),
-        time: clock::now(),
+        time: lab.now(),
         by: by.to_string(),
         decision,
         note: note.clone(),
@@ -469,6 +468,7 @@ fn store_path(lab: &Lab) -> PathBuf {
 struct Store {
     file: File,
     path: PathBuf,
+    lab: Lab,
 }
 
 impl Store {
@@ -477,7 +477,7 @@ impl Store {
         let file =
             OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(|e| Error::io(&path, e))?;
         flock::lock(&file, Mode::Exclusive).map_err(|e| Error::io(&path, e))?;
-        Ok(Store { file, path })
+        Ok(Store { file, path, lab: lab.clone() })
     }
 
     fn read(&mut self) -> Result<Reviews> {
@@ -513,9 +513,9 @@ impl Store {
         if new.key.is_some() && existing.items.iter().any(|i| i.item.key == new.key) {
             return Ok(None);
         }
-        let now = clock::now();
+        let now = self.lab.now();
         let item = Item {
-            id: new_id(ITEM_PREFIX, now, &existing),
+            id: new_id(&self.lab, ITEM_PREFIX, now, &existing),
             time: now,
             author: new.author,
             run: new.run,
@@ -529,9 +529,9 @@ impl Store {
 }
 
 /// A fresh id like a run id, with the given prefix, not yet in the store.
-fn new_id(prefix: &str, now: f64, existing: &Reviews) -> String {
+fn new_id(lab: &Lab, prefix: &str, now: f64, existing: &Reviews) -> String {
     loop {
-        let id = format!("{prefix}{}", &crate::id::new_run_id(now)[crate::id::PREFIX.len()..]);
+        let id = lab.new_id(prefix, now);
         if existing.find(&id).is_err() {
             return id;
         }

@@ -37,14 +37,16 @@ impl RunDir {
 
     /// Creates the folder of `spec` with its lock held, complete before it
     /// appears under its id. When the id is taken (runs made in the same
-    /// second can draw the same 20 random bits), `spec` gets a fresh id.
+    /// second can draw the same 20 random bits), `spec` gets a fresh id; a
+    /// seeded id source draws the next one, so under a fixed clock a new run
+    /// walks past every id taken.
     pub fn create(lab: &Lab, spec: &mut RunSpec, patch: &[u8]) -> Result<(RunDir, OwnerLock)> {
         let mut tries = 0;
         loop {
             match RunDir::create_as(lab, spec, patch) {
-                Err(Error::Io { source, .. }) if id_taken(&source) && tries < 50 => {
+                Err(Error::Io { source, .. }) if id_taken(&source) && tries < 1024 => {
                     tries += 1;
-                    spec.id = crate::id::new_run_id(spec.created_at);
+                    spec.id = lab.new_id(crate::id::PREFIX, spec.created_at);
                 }
                 other => return other,
             }

@@ -1,5 +1,6 @@
-//! Metric series: the packed form the index stores them in, and downsampling
-//! that keeps every spike.
+//! Metric series: the packed form the index stores them in, and the one
+//! downsampling rule (`metrics --points`, plots, charts), which keeps every
+//! spike and every kind of non-finite value.
 
 use crate::model::Point;
 
@@ -29,49 +30,76 @@ pub fn decode_into(out: &mut Vec<Point>, bytes: &[u8]) {
     }
 }
 
-/// Reduces `points` (in step order) to about `target` points. The series is
-/// cut into equal buckets and each keeps its lowest and highest value (a
-/// spike never vanishes) and its first non-finite value of each kind (NaN,
-/// +Inf, -Inf), plus the first and last point of the series.
+/// Reduces `points` (in step order) to about `target` points by [`keep`]'s
+/// rule: every spike and every kind of non-finite value stays.
 pub fn downsample(points: &[Point], target: usize) -> Vec<Point> {
-    let n = points.len();
-    if target == 0 || n <= target.max(2) {
-        return points.to_vec();
+    keep(points.len(), target, |i| (points[i].value, points[i].value)).into_iter().map(|i| points[i]).collect()
+}
+
+/// The one downsampling rule of the lab, for `metrics --points`, plots and
+/// charts: which of `n` points, in order, to keep so that about `target`
+/// remain. `bounds(i)` is point `i`'s value as (the one judged lowest, the
+/// one judged highest): a curve gives its value twice, a band its lower and
+/// upper edge.
+///
+/// The first and last points stay. The points between are cut into
+/// `(target - 2) / 2` buckets (at least one) of equal count, and each bucket
+/// keeps
+/// - its lowest and its highest finite point, so that a spike never
+///   vanishes, and
+/// - its first point of each non-finite kind (NaN, +Inf, -Inf; a point is
+///   non-finite when either of its bounds is, of the kind of the first such,
+///   lower bound first), so that a non-finite value stays visible where it
+///   happened without a long stretch of them defeating the reduction.
+///
+/// So at most 5 points a bucket, 2 where every value is finite. Indices come
+/// back ascending. `target` 0, or `n` at most `target` (or 4), keeps all.
+pub fn keep(n: usize, target: usize, bounds: impl Fn(usize) -> (f64, f64)) -> Vec<usize> {
+    if target == 0 || n <= target.max(4) {
+        return (0..n).collect();
     }
     let buckets = (target.saturating_sub(2) / 2).max(1);
-    let mut keep = vec![0, n - 1];
-    let inner = 1..n - 1;
-    let width = inner.len() as f64 / buckets as f64;
+    let inner = n - 2;
+    let mut kept = Vec::with_capacity(target + 16);
+    kept.push(0);
     for b in 0..buckets {
-        let lo = inner.start + (b as f64 * width) as usize;
-        let hi = (inner.start + ((b + 1) as f64 * width) as usize).min(inner.end);
-        if lo >= hi {
-            continue;
-        }
-        let (mut min_i, mut max_i) = (None::<usize>, None::<usize>);
-        let (mut nan, mut pos_inf, mut neg_inf) = (None, None, None);
+        // Exact integer bounds: every inner point falls in exactly one bucket.
+        let lo = 1 + (b as u128 * inner as u128 / buckets as u128) as usize;
+        let hi = 1 + ((b + 1) as u128 * inner as u128 / buckets as u128) as usize;
+        let start = kept.len();
+        let (mut min_i, mut max_i) = (None::<(usize, f64)>, None::<(usize, f64)>);
+        let mut non_finite = [None::<usize>; 3];
         for i in lo..hi {
-            let v = points[i].value;
-            if v.is_nan() {
-                nan.get_or_insert(i);
-            } else if v == f64::INFINITY {
-                pos_inf.get_or_insert(i);
-            } else if v == f64::NEG_INFINITY {
-                neg_inf.get_or_insert(i);
-            } else {
-                if min_i.is_none_or(|m| v < points[m].value) {
-                    min_i = Some(i);
+            let (low, high) = bounds(i);
+            match [low, high].into_iter().find(|v| !v.is_finite()) {
+                Some(v) => {
+                    let kind = if v.is_nan() {
+                        0
+                    } else if v > 0.0 {
+                        1
+                    } else {
+                        2
+                    };
+                    non_finite[kind].get_or_insert(i);
                 }
-                if max_i.is_none_or(|m| v > points[m].value) {
-                    max_i = Some(i);
+                None => {
+                    if min_i.is_none_or(|(_, m)| low < m) {
+                        min_i = Some((i, low));
+                    }
+                    if max_i.is_none_or(|(_, m)| high > m) {
+                        max_i = Some((i, high));
+                    }
                 }
             }
         }
-        keep.extend([min_i, max_i, nan, pos_inf, neg_inf].into_iter().flatten());
+        kept.extend([min_i.map(|(i, _)| i), max_i.map(|(i, _)| i)].into_iter().chain(non_finite).flatten());
+        // Only this bucket's few indices are out of order.
+        kept[start..].sort_unstable();
     }
-    keep.sort_unstable();
-    keep.dedup();
-    keep.into_iter().map(|i| points[i]).collect()
+    kept.push(n - 1);
+    // One point can be a bucket's lowest and highest at once.
+    kept.dedup();
+    kept
 }
 
 /// Sorts points by step, keeping the logged order among equal steps. Most
@@ -118,6 +146,59 @@ mod tests {
             assert!(down.iter().any(|p| p.step == step), "lost step {step}");
         }
         assert!(down.windows(2).all(|w| w[0].step < w[1].step));
+    }
+
+    #[test]
+    fn each_bucket_keeps_the_first_point_of_each_non_finite_kind() {
+        // 2 + 4 buckets of 5 points each.
+        let mut values = vec![0.0; 22];
+        values[1..6].copy_from_slice(&[f64::NAN, 3.0, f64::NAN, f64::INFINITY, -1.0]);
+        values[6..11].copy_from_slice(&[f64::NEG_INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NAN, 2.0]);
+        let kept: Vec<i64> = downsample(&series(&values), 10).iter().map(|p| p.step).collect();
+        // Bucket 1: NaN at 1 (not 3), +Inf at 4, lowest -1 at 5, highest 3 at 2.
+        // Bucket 2: -Inf at 6 (not 7), +Inf at 8, NaN at 9, the one finite 2 at 10.
+        // Buckets 3 and 4 are flat: their first point is both lowest and highest.
+        assert_eq!(kept, [0, 1, 2, 4, 5, 6, 8, 9, 10, 11, 16, 21]);
+    }
+
+    #[test]
+    fn a_long_stretch_of_non_finite_values_is_reduced_too() {
+        let mut values = vec![f64::NAN; 100_000];
+        values[99_999] = f64::INFINITY;
+        let down = downsample(&series(&values), 1000);
+        assert_eq!(down.len(), 2 + 499, "the ends and one NaN a bucket");
+        assert!(down[..down.len() - 1].iter().all(|p| p.value.is_nan()));
+        assert_eq!(down.last().map(|p| p.value), Some(f64::INFINITY), "the last point stays, whatever it is");
+        // Non-finite ends stay, and no NaN is ever taken for a bucket's extreme.
+        let mut values: Vec<f64> = (0..10_000).map(|i| (i % 10) as f64).collect();
+        values[0] = f64::NEG_INFINITY;
+        values[5_000] = f64::NAN;
+        let down = downsample(&series(&values), 100);
+        assert_eq!(down[0].value, f64::NEG_INFINITY);
+        assert!(down.iter().any(|p| p.step == 5_000 && p.value.is_nan()));
+        assert_eq!(down.iter().filter(|p| p.value.is_nan()).count(), 1);
+        assert!(down.iter().filter(|p| p.value.is_finite()).all(|p| p.value == 0.0 || p.value == 9.0));
+    }
+
+    #[test]
+    fn a_band_keeps_its_lowest_lower_and_highest_upper_edge() {
+        // (lo, hi) per entry; 2 + 2 buckets of 4.
+        let band = [
+            (0.0, 1.0),
+            (-1.0, 1.0),
+            (-5.0, 0.0),
+            (0.0, 7.0),
+            (-2.0, 2.0),
+            (0.0, f64::NAN),
+            (0.0, 1.0),
+            (f64::NEG_INFINITY, 1.0),
+            (0.0, 3.0),
+            (0.0, 1.0),
+        ];
+        let kept = keep(band.len(), 6, |i| band[i]);
+        // Bucket 1 keeps its lowest lo (2) and highest hi (3); bucket 2 its
+        // NaN (5), its -Inf (7), and 8 for the highest hi and 6 for the lowest lo.
+        assert_eq!(kept, [0, 2, 3, 5, 6, 7, 8, 9]);
     }
 
     #[test]

@@ -7,7 +7,6 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::time::Duration;
 
-use crate::clock;
 use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::record::{Record, RunStatus};
@@ -51,7 +50,7 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
     if !local {
         return Err(Error::conflict("host", format!("run {id} runs on host {}; stop it from there", spec.host)));
     }
-    let request = serde_json::json!({"time": clock::now(), "reason": reason, "by": by});
+    let request = serde_json::json!({"time": index.lab().now(), "reason": reason, "by": by});
     match OpenOptions::new().write(true).create_new(true).open(dir.file(STOP_FILE)) {
         Ok(mut f) => f.write_all(format!("{request}\n").as_bytes()).map_err(|e| Error::io(dir.file(STOP_FILE), e))?,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {} // the first reason stands

@@ -18,7 +18,7 @@ use labmate::query::Path as KeyPath;
 use labmate::record::RunStatus;
 use labmate::spec::LaunchRequest;
 use labmate::supervisor;
-use labmate::{Index, Lab, charts, clock, compare, plot, registry};
+use labmate::{Index, Lab, charts, compare, plot, registry};
 
 use super::Context;
 
@@ -55,7 +55,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     };
     let python = supervisor_python()?;
     write_experiment(&dir)?;
-    let lab = Lab::create(&dir.join(".labmate"))?;
+    let lab = ctx.clocked(Lab::create(&dir.join(".labmate"))?);
     let demo = Author::new("demo")?;
     facade::note(
         &lab,
@@ -121,7 +121,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let runs = index.runs(Some(ids.len()))?;
     println!("\nall {} runs ended after {:.1}s\n", runs.len(), started.elapsed().as_secs_f64());
-    print!("{}", super::runs::render(&runs, clock::now(), None));
+    print!("{}", super::runs::render(&runs, lab.now(), None));
 
     // What the babysitter did: every alert, oldest first.
     let alerts: Vec<_> = index.events_since(None, 0.0)?.into_iter().filter(|e| e.event.kind == "alert").collect();

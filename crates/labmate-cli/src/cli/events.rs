@@ -24,7 +24,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let index = ctx.index()?;
     let id = args.run.as_deref().map(|r| index.resolve(r)).transpose()?;
     let since = match &args.since {
-        Some(s) => clock::parse_time(s, clock::now())
+        Some(s) => clock::parse_time(s, ctx.now())
             .map_err(|why| labmate::Error::invalid("since", format!("--since: {why}")))?,
         None => f64::MIN,
     };

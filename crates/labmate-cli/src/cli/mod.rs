@@ -49,7 +49,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use labmate::clock::Now;
 use labmate::facade::Author;
+use labmate::id::Ids;
 use labmate::text::escape_keeping_lines;
 use labmate::{Index, Kind, Lab};
 
@@ -156,6 +158,10 @@ pub struct Context {
     pub lab_dir: Option<PathBuf>,
     /// `LABMATE_AUTHOR`: who acts when `--author` does not say.
     pub author_env: Option<String>,
+    /// `LABMATE_NOW` (for tests): the moment every time recorded or shown reads.
+    now: Now,
+    /// `LABMATE_ID_SEED` (for tests): new ids count up from it instead of being random.
+    ids: Ids,
 }
 
 /// `--author`, for every command that records who acts.
@@ -172,7 +178,23 @@ impl Context {
             cwd: std::env::current_dir().context("the current directory is not readable")?,
             lab_dir: std::env::var_os("LABMATE_DIR").filter(|v| !v.is_empty()).map(PathBuf::from),
             author_env: std::env::var("LABMATE_AUTHOR").ok().filter(|a| !a.trim().is_empty()),
+            now: test_var("LABMATE_NOW", Now::fixed)?.unwrap_or_default(),
+            ids: test_var("LABMATE_ID_SEED", |s| {
+                let range = format!("use a whole number from 0 to {}", labmate::id::RANDOM_VALUES - 1);
+                s.trim().parse::<u64>().map_err(|_| format!("bad id seed '{s}': {range}")).and_then(Ids::seeded)
+            })?
+            .unwrap_or_default(),
         })
+    }
+
+    /// The time to record or show at this moment.
+    pub fn now(&self) -> f64 {
+        self.now.get()
+    }
+
+    /// `lab`, recording with this command's clock and ids.
+    pub fn clocked(&self, lab: Lab) -> Lab {
+        lab.with_clock(self.now, self.ids.clone())
     }
 
     /// Who acts: `--author`, else `LABMATE_AUTHOR`, else the user name. The
@@ -186,7 +208,7 @@ impl Context {
     }
 
     pub fn lab(&self) -> labmate::Result<Lab> {
-        Lab::find(&self.cwd, self.lab_dir.as_deref())
+        Lab::find(&self.cwd, self.lab_dir.as_deref()).map(|lab| self.clocked(lab))
     }
 
     /// The lab's index, caught up with its run folders.
@@ -197,6 +219,16 @@ impl Context {
         }
         Ok(index)
     }
+}
+
+/// A variable that tests set so that output repeats exactly, parsed by
+/// `parse`; unset or empty is None. A bad value names the variable.
+fn test_var<T>(name: &'static str, parse: impl Fn(&str) -> Result<T, String>) -> labmate::Result<Option<T>> {
+    let Some(raw) = std::env::var_os(name).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let text = raw.to_str().ok_or_else(|| labmate::Error::invalid("environment", format!("{name} is not UTF-8")))?;
+    parse(text).map(Some).map_err(|why| labmate::Error::invalid("environment", format!("{name}: {why}")))
 }
 
 /// Prints an error the way users should see it, with a hint where one

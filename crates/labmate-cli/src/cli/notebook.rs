@@ -110,7 +110,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         Action::Show { since, kind, run, last, json } => {
             let lab = ctx.lab()?;
             let since = since
-                .map(|s| clock::parse_time(&s, clock::now()))
+                .map(|s| clock::parse_time(&s, ctx.now()))
                 .transpose()
                 .map_err(|why| labmate::Error::invalid("since", format!("--since: {why}")))?;
             let run = run.map(|r| ctx.index().and_then(|i| i.resolve(&r))).transpose()?;

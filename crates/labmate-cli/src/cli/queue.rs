@@ -59,7 +59,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if queued.is_empty() {
         out.push_str("the queue is empty\n");
     }
-    let now = clock::now();
+    let now = ctx.now();
     for (i, r) in queued.iter().enumerate() {
         let _ = writeln!(
             out,

@@ -102,7 +102,7 @@ fn list(lab: &Lab, json: bool, all: bool) -> anyhow::Result<ExitCode> {
         };
         print_json(&listing)?;
     } else {
-        super::print_text(&render(&reviews, all, clock::now()))?;
+        super::print_text(&render(&reviews, all, lab.now()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -60,7 +60,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let lab = Lab::find_or_create(&ctx.cwd, ctx.lab_dir.as_deref())?;
+    let lab = ctx.clocked(Lab::find_or_create(&ctx.cwd, ctx.lab_dir.as_deref())?);
     let request = LaunchRequest {
         name: args.name,
         tags: args.tags,

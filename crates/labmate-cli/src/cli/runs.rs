@@ -104,7 +104,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             Style::Text if args.json => print_json(&runs)?,
             Style::Text => {
                 let baseline = baseline_delta(&index, &runs);
-                super::print_text(&render(&runs, clock::now(), baseline.as_ref()))?;
+                super::print_text(&render(&runs, index.lab().now(), baseline.as_ref()))?;
             }
             _ => {
                 let mut cols = vec!["id", "name", "status", "created_at", "duration_s"]

@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use labmate::clock;
 use labmate::status::{render, render_disputed, run_status};
 
 use super::{Context, print_json};
@@ -20,7 +19,7 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let index = ctx.index()?;
     let ids = if args.runs.is_empty() {
-        index.active_or_ended_since(clock::now() - 3600.0)?
+        index.active_or_ended_since(ctx.now() - 3600.0)?
     } else {
         args.runs.iter().map(|r| index.resolve(r)).collect::<labmate::Result<_>>()?
     };

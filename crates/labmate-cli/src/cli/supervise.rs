@@ -15,7 +15,7 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     // The run folder is <lab>/runs/<id>: its lab is two levels up.
     let lab_root = args.run_dir.parent().and_then(|p| p.parent());
-    let lab = labmate::Lab::find(&ctx.cwd, lab_root)?;
+    let lab = ctx.clocked(labmate::Lab::find(&ctx.cwd, lab_root)?);
     let outcome = supervisor::supervise_detached(&lab, &args.run_dir)?;
     Ok(ExitCode::from(outcome.shell_code().clamp(0, 255) as u8))
 }

@@ -14,6 +14,9 @@ fn alerts(run: &Value) -> Vec<Value> {
     run["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "alert").cloned().collect()
 }
 
+/// A shell loop that returns once the file `go` exists (a minute at most).
+const UNTIL_GO: &str = "for i in $(seq 1200); do [ -e go ] && break; sleep 0.05; done";
+
 fn detach(lab: &TestLab, args: &[&str]) -> String {
     let mut all = vec!["run", "--detach"];
     all.extend_from_slice(args);
@@ -234,18 +237,20 @@ fn alerts_reach_a_webhook_and_a_command() {
 fn queued_runs_start_in_order_and_can_be_cancelled() {
     let lab = TestLab::new();
     lab.write("labmate.toml", "[queue]\nmax_concurrent = 1\n");
-    let a = detach(&lab, &["--queue", "--name", "a", "--", "sh", "-c", "sleep 1; date +%s.%N > a.end"]);
-    let b = detach(&lab, &["--queue", "--name", "b", "--", "sh", "-c", "date +%s.%N > b.start"]);
+    // a holds the slot until the test says `go`; each notes its turn in `order`.
+    let a = detach(&lab, &["--queue", "--name", "a", "--", "sh", "-c", &format!("{UNTIL_GO}; echo a-ended >> order")]);
+    let b = detach(&lab, &["--queue", "--name", "b", "--", "sh", "-c", "echo b-started >> order"]);
     let c = detach(&lab, &["--queue", "--name", "c", "--", "true"]);
     lab.wait_for(&a, 10, |r| r["status"] == "running");
     let queue = lab.json(&["queue", "--json"]);
     let names: Vec<&str> = queue.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["b", "c"]);
     assert!(lab.run(&["queue", "cancel", "c"]).status.success());
+    lab.write("go", "");
     let out = lab.run(&["wait", &a, &b, "--timeout", "30s"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    let read = |f: &str| std::fs::read_to_string(lab.path().join(f)).unwrap().trim().parse::<f64>().unwrap();
-    assert!(read("b.start") >= read("a.end"), "b started before a ended");
+    let order = std::fs::read_to_string(lab.path().join("order")).unwrap();
+    assert_eq!(order, "a-ended\nb-started\n", "b started before a ended");
     let c = lab.show(&c);
     assert_eq!(c["status"], "stopped");
     assert!(c["reason"].as_str().unwrap().starts_with("cancelled from the queue"));

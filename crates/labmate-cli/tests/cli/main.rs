@@ -9,6 +9,7 @@ mod babysit;
 mod concurrency;
 mod conformance;
 mod demo;
+mod fixed_clock;
 mod messages;
 mod notebook;
 mod parsers;

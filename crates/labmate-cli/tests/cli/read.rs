@@ -1,5 +1,8 @@
 //! Reading the registry: runs, show, metrics, logs, naming runs, reindex.
 
+use std::io::Read;
+use std::process::Stdio;
+
 use crate::common::{TestLab, stderr, stdout};
 use serde_json::{Value, json};
 
@@ -115,9 +118,19 @@ fn logs_tail_and_follow() {
     assert_eq!(stdout(&lab.run(&["logs", "lines", "--tail", "0"])), "");
     assert_eq!(stdout(&lab.run(&["logs", "lines", "--tail", "99"])).lines().count(), 5);
 
-    let id = stdout(&lab.run(&["run", "--detach", "--", "sh", "-c", "echo a; sleep 1; echo b"])).trim().to_string();
-    let follow = lab.run(&["logs", &id, "--follow"]);
-    assert_eq!(stdout(&follow), "a\nb\n");
+    // b comes once `logs --follow` has printed a: what it prints is what grew while it followed.
+    let script = "echo a; for i in $(seq 1200); do [ -e go ] && break; sleep 0.05; done; echo b";
+    let id = stdout(&lab.run(&["run", "--detach", "--", "sh", "-c", script])).trim().to_string();
+    let mut follow = lab.cmd(&["logs", &id, "--follow"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = follow.stdout.take().unwrap();
+    let mut first = [0u8; 2];
+    out.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"a\n");
+    lab.write("go", "");
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(follow.wait().unwrap().success());
+    assert_eq!(rest, "b\n");
 }
 
 #[test]

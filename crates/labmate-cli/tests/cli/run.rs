@@ -335,7 +335,10 @@ import os, time, labmate
 labmate.init()
 for i in range(50):
     labmate.log({"seen": float(i)}, step=i)
-time.sleep(0.3)
+# Ready once the client's writer has flushed all 50 points.
+mine = os.path.join(os.environ["LABMATE_RUN_DIR"], "client-%d.jsonl" % os.getpid())
+while not os.path.exists(mine) or open(mine).read().count('{"t":"log"') < 50:
+    time.sleep(0.01)
 open("ready", "w").close()
 time.sleep(300)
 "#,

@@ -112,7 +112,7 @@ impl Index {
             return Ok(report);
         }
         work.sort();
-        let now = crate::clock::now();
+        let now = self.lab.now();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if afresh {
             tx.execute_batch(

@@ -22,7 +22,8 @@ impl Index {
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at DESC, id DESC LIMIT ?1");
         let limit = limit.map_or(-1, |l| l as i64);
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map([limit], row_to_run)?;
+        let now = self.lab.now();
+        let rows = stmt.query_map([limit], |r| row_to_run(r, now))?;
         let mut runs = rows.map(|r| r.map(|(run, _)| run)).collect::<rusqlite::Result<Vec<Run>>>()?;
         // Many runs: one scan of the summaries beats a query per run.
         if runs.len() > 50 {
@@ -44,7 +45,7 @@ impl Index {
         let (mut run, _) = self
             .conn
             .prepare_cached(&sql)?
-            .query_row([id], row_to_run)
+            .query_row([id], |r| row_to_run(r, self.lab.now()))
             .optional()?
             .ok_or_else(|| Error::UnknownRun { query: id.into(), candidates: vec![] })?;
         run.metrics = self.metric_summaries(id)?;
@@ -96,7 +97,7 @@ impl Index {
         let (mut run, spec) = self
             .conn
             .prepare_cached(&sql)?
-            .query_row([id], row_to_run)
+            .query_row([id], |r| row_to_run(r, self.lab.now()))
             .optional()?
             .ok_or_else(|| Error::UnknownRun { query: id.into(), candidates: vec![] })?;
         let spec: RunSpec = serde_json::from_str(&spec).map_err(|e| Error::BadFile {
@@ -235,7 +236,8 @@ struct SpecBrief {
     git: Option<crate::git::GitState>,
 }
 
-fn row_to_run(r: &Row) -> rusqlite::Result<(Run, String)> {
+/// The run object of a row; a live run has run until `now`.
+fn row_to_run(r: &Row, now: f64) -> rusqlite::Result<(Run, String)> {
     let created_at: f64 = r.get(3)?;
     let ended_at: Option<f64> = r.get(5)?;
     let spec_json: String = r.get(12)?;
@@ -257,7 +259,7 @@ fn row_to_run(r: &Row) -> rusqlite::Result<(Run, String)> {
         created_at: clock::rfc3339(created_at),
         created_ts: created_at,
         ended_at: ended_at.map(clock::rfc3339),
-        duration_s: round_ms(ended_at.unwrap_or_else(clock::now) - start).max(0.0),
+        duration_s: round_ms(ended_at.unwrap_or(now) - start).max(0.0),
         git: spec.git.as_ref().map(GitBrief::from),
         config: match json_col(10)? {
             serde_json::Value::Object(m) => m,

@@ -18,7 +18,6 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 
 use super::file::{self, Entry, Notebook, Settings};
-use crate::clock;
 use crate::error::{Error, Result};
 use crate::lab::Lab;
 use crate::sys::proc;
@@ -128,7 +127,7 @@ pub fn run_repro(lab: &Lab, bug: &Entry, timeout: f64) -> Result<ReproRun> {
     let dir = log.parent().expect("a log has a folder");
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let out = File::create(&log).map_err(|e| Error::io(&log, e))?;
-    let time = clock::now();
+    let time = lab.now();
     let mut cmd = Command::new(program);
     cmd.arg0(&argv[0]).args(&argv[1..]).current_dir(root);
     let options = proc::Options {

@@ -383,9 +383,9 @@ pub(crate) fn append(lab: &Lab, draft: Draft) -> Result<String> {
     let mut content = read(&path)?.unwrap_or_else(|| NEW_FILE.to_string());
     let nb = Notebook::parse(path.clone(), content.clone());
     let amends = draft.amends.as_deref().map(|q| find_entry(&nb.entries, q).map(|e| e.id.clone())).transpose()?;
-    let time = (clock::now() * 1000.0).round() / 1000.0;
+    let time = (lab.now() * 1000.0).round() / 1000.0;
     let id = loop {
-        let id = format!("n-{}", &crate::id::new_run_id(time)[crate::id::PREFIX.len()..]);
+        let id = lab.new_id("n-", time);
         if !nb.entries.iter().any(|e| e.id == id) {
             break id;
         }

@@ -12,8 +12,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{Num, Step, json, parse_non_finite};
-use crate::model::Point;
+use super::{Num, Point, Step, json, parse_non_finite};
 
 /// A block of points: one step and time per position, and each key's values.
 #[derive(Debug, Clone, PartialEq)]

@@ -272,6 +272,16 @@ pub struct Leader {
     pub boot_id: Option<String>,
 }
 
+/// One point of a metric series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Point {
+    pub step: i64,
+    #[serde(serialize_with = "ser_num")]
+    pub time: f64,
+    #[serde(serialize_with = "ser_num")]
+    pub value: f64,
+}
+
 /// Where a run is: waiting in the queue, running, or how it ended. A
 /// status this version does not know (from a newer writer) is kept as written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -471,6 +481,23 @@ impl Record {
             Record::Batch(b) => Some(b.last_time()),
             Record::Unknown => None,
         }
+    }
+
+    /// The record with its time set to `time` (a batch's points keep their
+    /// own times; [`Record::Unknown`] has none).
+    pub fn with_time(mut self, time: f64) -> Record {
+        match &mut self {
+            Record::Log { time: t, .. }
+            | Record::Config { time: t, .. }
+            | Record::Summary { time: t, .. }
+            | Record::Meta { time: t, .. }
+            | Record::Start { time: t, .. }
+            | Record::Queued { time: t, .. }
+            | Record::Event(Event { time: t, .. })
+            | Record::End(End { time: t, .. }) => *t = time,
+            Record::Batch(_) | Record::Unknown => {}
+        }
+        self
     }
 
     /// The record as one line, newline included.

@@ -3,6 +3,10 @@
 //! lines into metric records, babysits the run by its rules, passes signals
 //! on, and records how it ended.
 //!
+//! It judges by the wall ([`clock::now`]): silence, stalls, throughput and
+//! budgets are elapsed time. What it writes carries the lab's time
+//! ([`Lab::clock`]), which a face may have fixed.
+//!
 //! - [`output`]: pipes, metric lines, the tail kept for crash reports.
 //! - `watch`: the babysitting thread: rules, system metrics, actions.
 //! - [`signals`]: signal handling and stopping a run.
@@ -13,6 +17,7 @@ pub mod output;
 pub mod signals;
 mod watch;
 
+use std::borrow::Cow;
 use std::io;
 use std::os::fd::RawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -26,7 +31,7 @@ pub use detach::{spawn_detached, supervise_detached};
 pub use output::MARKER;
 pub use signals::signal_name;
 
-use crate::clock;
+use crate::clock::{self, Now};
 use crate::error::Result;
 use crate::lab::Lab;
 use crate::policy::Policy;
@@ -90,13 +95,14 @@ pub enum Stage {
 /// stderr; `on_stage` hears when the run is queued and when it starts.
 pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSpec, Stage)) -> Result<Outcome> {
     let Prepared { dir, spec, lock, lab } = prepared;
+    let lab_now = lab.clock();
     let babysit = spec.babysit.clone().unwrap_or_default();
     let stream = Arc::new(Mutex::new(dir.append(rundir::SUPERVISOR_STREAM)?));
     let output = Arc::new(Mutex::new(dir.append(rundir::OUTPUT_LOG)?));
     let stderr_log = dir.append(rundir::STDERR_LOG)?;
     let record = |r: &Record| {
         // A full disk must not end supervision; the run goes on.
-        let _ = stream.lock().expect("stream lock").write_record(r);
+        let _ = stream.lock().expect("stream lock").write_record(&stamped(r, lab_now));
     };
 
     // Signals are taken by one thread (sigwait) and passed on to the
@@ -167,6 +173,7 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
             babysitter,
             babysit,
             started,
+            lab_now,
             exited: false,
         };
         thread::spawn(move || watch.run(rx))
@@ -189,7 +196,7 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
                 if records.is_empty() {
                     return;
                 }
-                let lines: String = records.iter().map(Record::to_line).collect();
+                let lines: String = records.iter().map(|r| stamped(r, lab_now).to_line()).collect();
                 let _ = stream.lock().expect("stream lock").write_bytes(lines.as_bytes());
                 let _ = tx.send(Msg::Records(records));
             });
@@ -287,7 +294,7 @@ fn take_turn(
     if !spec.queue {
         return Ok(Ok(queue::try_take(lab, max_concurrent(), &[], 0).unwrap_or_default()));
     }
-    let queued = Record::Queued { time: clock::now(), pid: std::process::id() };
+    let queued = Record::Queued { time: lab.now(), pid: std::process::id() };
     dir.append(rundir::SUPERVISOR_STREAM)?.write_record(&queued)?;
     on_stage(spec, Stage::Queued);
     let place = queue::Place::join(lab, spec)?;
@@ -324,6 +331,15 @@ fn take_turn(
                 reason: Some(reason),
             }));
         }
+    }
+}
+
+/// `r` as the supervisor writes it: with the lab's time, where the rules
+/// had the wall's.
+fn stamped(r: &Record, lab_now: Now) -> Cow<'_, Record> {
+    match lab_now {
+        Now::Wall => Cow::Borrowed(r),
+        Now::Fixed(t) => Cow::Owned(r.clone().with_time(t)),
     }
 }
 

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::output::{Activity, Tail};
 use super::signals::Stopper;
-use crate::clock;
+use crate::clock::{self, Now};
 use crate::record::{Event, Record};
 use crate::rules::{Alert, Babysitter, Exit};
 use crate::rundir::{Appender, RunDir, SUPERVISOR_STREAM};
@@ -46,8 +46,10 @@ pub struct Watch {
     pub babysit: Babysit,
     pub babysitter: Babysitter,
     pub sampler: Sampler,
-    /// When the command started: `max_run_minutes` counts from here.
+    /// When the command started, on the wall: `max_run_minutes` counts from here.
     pub started: f64,
+    /// The lab's time, which what the watch writes carries.
+    pub lab_now: Now,
     /// The command has ended: late alerts are recorded, but stop nothing.
     pub exited: bool,
 }
@@ -209,12 +211,12 @@ impl Watch {
             if let Value::Object(m) = &mut body {
                 m.insert("run".into(), self.run_id.clone().into());
                 m.insert("name".into(), self.run_name.clone().into());
-                m.insert("time".into(), clock::rfc3339(now).into());
+                m.insert("time".into(), clock::rfc3339(self.lab_now.stamp(now)).into());
             }
-            let (cfg, stream) = (notify.clone(), self.stream.clone());
+            let (cfg, stream, lab_now) = (notify.clone(), self.stream.clone(), self.lab_now);
             pending.push(std::thread::spawn(move || {
                 for failure in crate::notify::send(&cfg, &body) {
-                    let warning = Record::Event(Event::warning(clock::now(), failure, None));
+                    let warning = Record::Event(Event::warning(lab_now.get(), failure, None));
                     let _ = stream.lock().expect("stream lock").write_record(&warning);
                 }
             }));
@@ -222,6 +224,6 @@ impl Watch {
     }
 
     fn write(&self, record: &Record) {
-        let _ = self.stream.lock().expect("stream lock").write_record(record);
+        let _ = self.stream.lock().expect("stream lock").write_record(&super::stamped(record, self.lab_now));
     }
 }

@@ -1,10 +1,12 @@
 //! A hermetic test lab: its own temp folder, a cleared environment (no real
-//! HOME, no global git config), and the real `labmate` binary.
+//! HOME, no global git config), and the real `labmate` binary; on request a
+//! fixed clock and id seed, for output compared exactly.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -16,12 +18,29 @@ pub const PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../python");
 
 pub struct TestLab {
     pub tmp: tempfile::TempDir,
+    /// `LABMATE_NOW` and `LABMATE_ID_SEED` for the commands, when fixed.
+    clock: Mutex<Option<(String, u64)>>,
 }
 
 impl TestLab {
     /// An empty experiment folder (no lab yet).
     pub fn new() -> TestLab {
-        TestLab { tmp: tempfile::tempdir().expect("temp dir") }
+        TestLab { tmp: tempfile::tempdir().expect("temp dir"), clock: Mutex::new(None) }
+    }
+
+    /// An empty experiment folder whose commands read the time `now` (RFC 3339
+    /// or Unix seconds) and draw ids counting up from 0: what they show and
+    /// record is the same on every run. Supervision still runs on the wall.
+    pub fn with_clock(now: &str) -> TestLab {
+        let lab = TestLab::new();
+        lab.set_now(now);
+        lab
+    }
+
+    /// Moves the fixed clock to `now` for the commands that follow (ids keep
+    /// their seed, and their maker skips the ones taken).
+    pub fn set_now(&self, now: &str) {
+        *self.clock.lock().unwrap() = Some((now.to_string(), 0));
     }
 
     /// An experiment folder that is a git repository with one commit.
@@ -57,6 +76,9 @@ impl TestLab {
             .env("GIT_COMMITTER_NAME", "t")
             .env("GIT_COMMITTER_EMAIL", "t@t")
             .current_dir(self.path());
+        if let Some((now, seed)) = &*self.clock.lock().unwrap() {
+            cmd.env("LABMATE_NOW", now).env("LABMATE_ID_SEED", seed.to_string());
+        }
     }
 
     pub fn git(&self, args: &[&str]) -> String {
