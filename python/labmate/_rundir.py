@@ -84,10 +84,10 @@ def _find_lab(dir: Optional[str] = None) -> str:
             version = json.loads(f.read().decode("utf-8")).get("format")
     except (OSError, ValueError, AttributeError) as exc:
         raise LabmateError("cannot read the lab marker %s: %s" % (marker, exc)) from None
-    if type(version) is not int or version != FORMAT:
+    if type(version) is not int or not 1 <= version <= 2:
         raise LabmateError(
-            "the lab %s has format %r; this labmate client knows format %d only"
-            % (lab, version, FORMAT)
+            "the lab %s has format %r; this labmate client reads formats 1 to 2"
+            % (lab, version)
         )
     os.makedirs(os.path.join(lab, "runs"), exist_ok=True)
     return lab

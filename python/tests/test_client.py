@@ -325,10 +325,10 @@ class StandaloneTest(LabTestCase):
     def test_refuses_a_lab_of_another_format(self):
         self.make_lab()
         with open(os.path.join(self.lab, "lab.json"), "w") as f:
-            f.write('{"format": 2}\n')
+            f.write('{"format": 3}\n')
         done = self.run_script("import labmate; labmate.init()", expect_rc=1)
         self.assertIn("LabmateError", done.stderr)
-        self.assertIn("format 2", done.stderr)
+        self.assertIn("format 3", done.stderr)
         self.assertEqual(self.run_dirs(), [])
 
     def test_steps_count_on_from_the_last_one(self):

@@ -78,7 +78,10 @@ pub enum Error {
         if *directory { "is a directory" } else { "is not executable" })]
     NotExecutable { command: String, found: Option<PathBuf>, directory: bool },
 
-    #[error("{}: lab format {found} is not supported (this labmate reads format {supported})", path.display())]
+    #[error(
+        "{}: lab format {found} is not supported (this labmate reads formats 1 to {supported}; a newer labmate wrote this lab)",
+        path.display()
+    )]
     UnsupportedFormat { path: PathBuf, found: String, supported: u32 },
 
     #[error("{}: {why}", path.display())]

@@ -8,8 +8,11 @@ use crate::clock::Now;
 use crate::error::{Error, Result};
 use crate::id::Ids;
 
-/// The on-disk format this build reads and writes (see docs/FORMAT.md).
-pub const FORMAT_VERSION: u32 = 1;
+/// The on-disk format this build writes, and the newest it reads (see
+/// docs/FORMAT.md, "Versions").
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format this build reads: every one since the first.
+pub const OLDEST_FORMAT: u32 = 1;
 
 const LAB_DIR: &str = ".labmate";
 const MARKER: &str = "lab.json";
@@ -17,6 +20,8 @@ const MARKER: &str = "lab.json";
 #[derive(Debug, Clone)]
 pub struct Lab {
     root: PathBuf,
+    /// The version `lab.json` names.
+    format: u32,
     /// "Now" for what is recorded and shown: the wall unless a face fixed it.
     now: Now,
     /// The random part of new ids: from the OS unless a face seeded it.
@@ -59,7 +64,7 @@ impl Lab {
         fs::create_dir_all(root.join("runs")).map_err(|e| Error::io(root, e))?;
         write_new(&root.join(".gitignore"), b"*\n")?;
         // The marker goes last: a lab without it is not a lab yet.
-        write_new(&root.join(MARKER), format!("{{\"format\": {FORMAT_VERSION}}}\n").as_bytes())?;
+        write_marker(root, FORMAT_VERSION)?;
         Lab::open(root)
     }
 
@@ -74,8 +79,8 @@ impl Lab {
         let value: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Error::BadFile { path: marker.clone(), why: format!("not valid JSON: {e}") })?;
         match value.get("format").and_then(|f| f.as_u64()) {
-            Some(v) if v == u64::from(FORMAT_VERSION) => {
-                Ok(Lab { root: root.to_path_buf(), now: Now::Wall, ids: Ids::default() })
+            Some(v) if (u64::from(OLDEST_FORMAT)..=u64::from(FORMAT_VERSION)).contains(&v) => {
+                Ok(Lab { root: root.to_path_buf(), format: v as u32, now: Now::Wall, ids: Ids::default() })
             }
             _ => Err(Error::UnsupportedFormat {
                 path: marker,
@@ -83,6 +88,23 @@ impl Lab {
                 supported: FORMAT_VERSION,
             }),
         }
+    }
+
+    /// The version `lab.json` names.
+    pub fn format(&self) -> u32 {
+        self.format
+    }
+
+    /// Marks the lab as holding records of `version` before a writer adds
+    /// the first: an older reader then refuses the lab, rather than skip
+    /// what it cannot read. `lab.json` is replaced whole (a new file renamed
+    /// over it); writers racing to do so write the same.
+    pub fn require_format(&mut self, version: u32) -> Result<()> {
+        if self.format < version {
+            write_marker(&self.root, version)?;
+            self.format = version;
+        }
+        Ok(())
     }
 
     /// The same lab, recording times from `now` and drawing ids from `ids`:
@@ -134,6 +156,18 @@ fn absolute(cwd: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) }
 }
 
+/// Writes `lab.json` naming `version`: a file of this process's renamed into
+/// place, so a reader sees the old marker or the new one, never half of it.
+fn write_marker(root: &Path, version: u32) -> Result<()> {
+    let marker = root.join(MARKER);
+    let tmp = root.join(format!(".{MARKER}.tmp-{}", std::process::id()));
+    write_new(&tmp, format!("{{\"format\": {version}}}\n").as_bytes())?;
+    fs::rename(&tmp, &marker).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::io(&marker, e)
+    })
+}
+
 fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
     fs::write(path, bytes).map_err(|e| Error::io(path, e))
 }
@@ -161,6 +195,23 @@ mod tests {
         fs::write(root.join(MARKER), r#"{"format": 99}"#).unwrap();
         let err = Lab::find(tmp.path(), None).unwrap_err();
         assert!(err.to_string().contains("format 99 is not supported"), "{err}");
+    }
+
+    #[test]
+    fn a_version_1_lab_opens_and_is_marked_2_before_a_batch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join(".labmate");
+        fs::create_dir_all(root.join("runs")).unwrap();
+        fs::write(root.join(MARKER), "{\"format\": 1}\n").unwrap();
+        let mut lab = Lab::find(tmp.path(), None).unwrap();
+        assert_eq!(lab.format(), 1);
+        lab.require_format(2).unwrap();
+        assert_eq!(fs::read_to_string(root.join(MARKER)).unwrap(), "{\"format\": 2}\n");
+        assert_eq!(Lab::find(tmp.path(), None).unwrap().format(), 2);
+        let left = fs::read_dir(&root).unwrap().filter(|e| e.as_ref().unwrap().file_name() != "runs").count();
+        assert_eq!(left, 1, "no temporary file is left");
+        let new = Lab::create(&tmp.path().join("other/.labmate")).unwrap();
+        assert_eq!(new.format(), FORMAT_VERSION);
     }
 
     #[test]

@@ -158,7 +158,7 @@ fn reindex_answers_every_query_the_same() {
 fn the_lab_is_found_walking_up_or_through_labmate_dir() {
     let lab = TestLab::new();
     assert!(lab.run(&["init"]).status.success());
-    assert_eq!(std::fs::read_to_string(lab.path().join(".labmate/lab.json")).unwrap().trim(), "{\"format\": 1}");
+    assert_eq!(std::fs::read_to_string(lab.path().join(".labmate/lab.json")).unwrap().trim(), "{\"format\": 2}");
     let sub = lab.path().join("a/b");
     std::fs::create_dir_all(&sub).unwrap();
     let out = lab.cmd(&["run", "--name", "deep", "--", "true"]).current_dir(&sub).output().unwrap();
@@ -182,7 +182,11 @@ fn a_lab_of_another_format_is_refused() {
     lab.write(".labmate/lab.json", "{\"format\": 7}\n");
     let out = lab.run(&["runs"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("lab format 7 is not supported (this labmate reads format 1)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("lab format 7 is not supported (this labmate reads formats 1 to 2"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -190,18 +194,17 @@ fn a_run_file_cut_or_replaced_below_what_was_read_is_read_again() {
     let (lab, ids) = lab_with_runs();
     let beta = &ids[1];
     assert_eq!(lab.json(&["metrics", beta, "loss", "--json"])["loss"].as_array().unwrap().len(), 5);
-    // Keep the first two metric lines (and everything before them) of the finished run.
+    // Cut the finished run's stream after its first two points: what came
+    // before the points, then those two (however the supervisor grouped them).
     let stream = lab.run_dir(beta).join("supervisor.jsonl");
     let text = std::fs::read_to_string(&stream).unwrap();
-    let mut kept = String::new();
-    let mut logs = 0;
-    for line in text.split_inclusive('\n') {
-        logs += usize::from(line.contains("\"t\":\"log\""));
-        if logs > 2 {
-            break;
-        }
-        kept.push_str(line);
-    }
+    let mut kept: String = text
+        .split_inclusive('\n')
+        .take_while(|l| !l.contains("\"t\":\"log\"") && !l.contains("\"t\":\"batch\""))
+        .collect();
+    kept.push_str("{\"t\":\"log\",\"step\":0,\"time\":1.0,\"data\":{\"loss\":1}}\n");
+    kept.push_str("{\"t\":\"log\",\"step\":1,\"time\":1.0,\"data\":{\"loss\":2}}\n");
+    assert!(kept.len() < text.len(), "the cut stream must be shorter than the one read");
     std::fs::write(&stream, &kept).unwrap();
     let out = lab.run(&["metrics", beta, "loss", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -140,6 +140,39 @@ fn metric_lines_become_metrics_and_bad_lines_become_warnings() {
 }
 
 #[test]
+fn metric_lines_that_come_together_are_written_as_one_batch_and_read_as_they_were() {
+    let lab = TestLab::new();
+    assert!(lab.run(&["init"]).status.success());
+    // A lab of the first format is marked as holding batches before the first one.
+    std::fs::write(lab.path().join(".labmate/lab.json"), "{\"format\": 1}\n").unwrap();
+    // One write of a few lines: the supervisor reads them at once.
+    let lines: String = (0..6)
+        .map(|i| {
+            let every_third = if i % 3 == 0 { format!(", \"val\": {}", i as f64 / 10.0) } else { String::new() };
+            format!("##labmate {{\"step\": {}, \"loss\": {}{every_third}}}\\n", 100 + 2 * i, 1.0 / (i + 1) as f64)
+        })
+        .collect();
+    let out = lab.run(&["run", "--", "printf", &lines]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = TestLab::started_id(&out);
+    let stream = std::fs::read_to_string(lab.run_dir(&id).join("supervisor.jsonl")).unwrap();
+    assert!(stream.contains("\"t\":\"batch\""), "{stream}");
+    assert_eq!(std::fs::read_to_string(lab.path().join(".labmate/lab.json")).unwrap(), "{\"format\": 2}\n");
+    let metrics = lab.json(&["metrics", &id, "--json"]);
+    let points = |key: &str| -> Vec<(i64, f64)> {
+        metrics[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["step"].as_i64().unwrap(), p["value"].as_f64().unwrap()))
+            .collect()
+    };
+    let loss: Vec<(i64, f64)> = (0..6).map(|i| (100 + 2 * i, 1.0 / (i + 1) as f64)).collect();
+    assert_eq!(points("loss"), loss);
+    assert_eq!(points("val"), [(100, 0.0), (106, 0.3)], "a key absent at a step is not invented");
+}
+
+#[test]
 fn sigkill_of_the_command_fails_the_run_with_the_signal() {
     let lab = TestLab::new();
     let out = lab.run(&["run", "--", "sh", "-c", "echo started; kill -9 $$"]);

@@ -56,6 +56,33 @@ impl Batch {
         })
     }
 
+    /// The points of `log` records (step, time, metrics) as one block, in
+    /// their order; a key a record lacks has no value at its position.
+    pub fn of_logs<'a>(logs: impl IntoIterator<Item = (i64, f64, &'a [(String, f64)])>) -> Batch {
+        let mut batch = Batch { steps: Vec::new(), times: Vec::new(), columns: Vec::new(), dropped: Vec::new() };
+        let mut column_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (position, (step, time, values)) in logs.into_iter().enumerate() {
+            batch.steps.push(step);
+            batch.times.push(time);
+            for (key, value) in values {
+                let c = *column_of.entry(key).or_insert_with(|| {
+                    batch.columns.push(Column { key: key.clone(), at: Some(Vec::new()), values: Vec::new() });
+                    batch.columns.len() - 1
+                });
+                let column = &mut batch.columns[c];
+                column.at.as_mut().expect("built with positions").push(position as u32);
+                column.values.push(*value);
+            }
+        }
+        let n = batch.len();
+        for column in &mut batch.columns {
+            if column.values.len() == n {
+                column.at = None;
+            }
+        }
+        batch
+    }
+
     /// Builds a batch from its fields as a line holds them; the error says
     /// which field disagrees.
     pub(super) fn from_fields(

@@ -189,14 +189,22 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
         let (output, stream, tail, activity, tx, drained) =
             (output.clone(), stream.clone(), output_tail.clone(), activity.clone(), tx.clone(), drained_tx.clone());
         let src = child.stdout.take().expect("piped stdout");
+        let mut batch_lab = lab.clone();
         thread::spawn(move || {
             let mut scanner = MarkerScanner::default();
+            let mut batches = batch_lab.format() >= 2;
             output::pump(src, echo.then(io::stdout), &output, None, &tail, &activity, |chunk| {
                 let records = scanner.feed(chunk, clock::now());
                 if records.is_empty() {
                     return;
                 }
-                let lines: String = records.iter().map(|r| stamped(r, lab_now).to_line()).collect();
+                let stamped: Vec<_> = records.iter().map(|r| stamped(r, lab_now)).collect();
+                // Several points at once go as one batch, once the lab says it may hold them.
+                let several = stamped.iter().filter(|r| matches!(r.as_ref(), Record::Log { .. })).count() > 1;
+                if several && !batches {
+                    batches = batch_lab.require_format(2).is_ok();
+                }
+                let lines = output::lines(stamped.iter().map(|r| r.as_ref()), batches);
                 let _ = stream.lock().expect("stream lock").write_bytes(lines.as_bytes());
                 let _ = tx.send(Msg::Records(records));
             });

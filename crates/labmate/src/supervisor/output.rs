@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
-use crate::record::{Event, MetricLine, Record, Step, quote_bare_non_finite};
+use crate::record::{Batch, Event, MetricLine, Record, Step, quote_bare_non_finite};
 use crate::rundir::Appender;
 
 /// The prefix of a metrics line in a program's output.
@@ -89,6 +89,40 @@ pub fn pump(
         tail.lock().expect("tail lock").push(chunk);
         on_chunk(chunk);
     }
+}
+
+/// Records as the lines of a run file: consecutive `log` records go into
+/// one `batch` (format 2) when `batches` allows, each other record on its own.
+pub fn lines<'a>(records: impl IntoIterator<Item = &'a Record>, batches: bool) -> String {
+    let mut out = String::new();
+    let mut logs: Vec<&'a Record> = Vec::new();
+    for record in records {
+        if batches && matches!(record, Record::Log { .. }) {
+            logs.push(record);
+            continue;
+        }
+        push_logs(&mut out, &mut logs);
+        out.push_str(&record.to_line());
+    }
+    push_logs(&mut out, &mut logs);
+    out
+}
+
+/// Writes the `log` records gathered so far: one as itself, several as a batch.
+fn push_logs(out: &mut String, logs: &mut Vec<&Record>) {
+    match logs.as_slice() {
+        [] => {}
+        [one] => out.push_str(&one.to_line()),
+        several => {
+            let points = several.iter().filter_map(|r| match r {
+                Record::Log { step, time, metrics } => Some((*step, *time, metrics.values.as_slice())),
+                _ => None,
+            });
+            out.push_str(&Batch::of_logs(points).to_line());
+            out.push('\n');
+        }
+    }
+    logs.clear();
 }
 
 /// Finds `##labmate {...}` lines in a byte stream of any line length and
