@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{Num, Point, Step, json, parse_non_finite};
+use super::{Num, Point, Scalar, Step, json};
 
 /// A block of points: one step and time per position, and each key's values.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,12 +127,12 @@ impl Batch {
             for (i, v) in values.into_iter().enumerate() {
                 let p = at.as_ref().map_or(i as u32, |at| at[i]);
                 match v {
-                    Value::Number(v) => {
+                    Scalar::Number(v) => {
                         keep.push(v);
                         positions.push(p);
                     }
-                    Value::Absent => {}
-                    Value::NotNumber => not_number = true,
+                    Scalar::Null => {}
+                    Scalar::NotNumber => not_number = true,
                 }
             }
             if not_number {
@@ -214,60 +214,14 @@ fn steps(first: i64, n: usize, dstep: Option<&RawValue>) -> Result<Vec<i64>, Str
     Ok(steps)
 }
 
-/// One value of a column written as an array.
-enum Value {
-    Number(f64),
-    Absent,
-    NotNumber,
-}
-
-impl<'de> Deserialize<'de> for Value {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Value;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a number or null")
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-                Ok(Value::Number(v))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-                Ok(Value::Number(v as f64))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-                Ok(Value::Number(v as f64))
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-                Ok(Value::Number(if v { 1.0 } else { 0.0 }))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-                Ok(parse_non_finite(v).map_or(Value::NotNumber, Value::Number))
-            }
-            fn visit_unit<E>(self) -> Result<Value, E> {
-                Ok(Value::Absent)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
-                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Value::NotNumber)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
-                while a.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Value::NotNumber)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 /// A column as written: its values at every position, or at listed ones.
 enum RawColumn {
-    Dense(Vec<Value>),
-    At(Vec<u32>, Vec<Value>),
+    Dense(Vec<Scalar>),
+    At(Vec<u32>, Vec<Scalar>),
 }
 
 /// The values of a column without positions: an array or base64 doubles.
-struct Values(Vec<Value>);
+struct Values(Vec<Scalar>);
 
 impl<'de> Deserialize<'de> for Values {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -284,13 +238,13 @@ impl<'de> Deserialize<'de> for Values {
                 }
                 let values = bytes
                     .chunks_exact(8)
-                    .map(|c| Value::Number(f64::from_le_bytes(c.try_into().expect("8 bytes"))))
+                    .map(|c| Scalar::Number(f64::from_le_bytes(c.try_into().expect("8 bytes"))))
                     .collect();
                 Ok(Values(values))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Values, A::Error> {
                 let mut values = Vec::with_capacity(a.size_hint().unwrap_or(0));
-                while let Some(v) = a.next_element::<Value>()? {
+                while let Some(v) = a.next_element::<Scalar>()? {
                     values.push(v);
                 }
                 Ok(Values(values))

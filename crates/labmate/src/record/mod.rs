@@ -48,42 +48,56 @@ pub fn parse_non_finite(s: &str) -> Option<f64> {
     }
 }
 
-/// A value that may or may not be a metric number; never fails to parse.
-struct MaybeNum(Option<f64>);
+/// A value where a metric number belongs: a number (or one of the strings
+/// of non-finite numbers), `null`, or something else; never fails to parse.
+pub(super) enum Scalar {
+    Number(f64),
+    Null,
+    NotNumber,
+}
 
-impl<'de> Deserialize<'de> for MaybeNum {
+impl Scalar {
+    fn number(self) -> Option<f64> {
+        match self {
+            Scalar::Number(v) => Some(v),
+            Scalar::Null | Scalar::NotNumber => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = MaybeNum;
+            type Value = Scalar;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a number")
             }
-            fn visit_f64<E>(self, v: f64) -> Result<MaybeNum, E> {
-                Ok(MaybeNum(Some(v)))
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Number(v))
             }
-            fn visit_i64<E>(self, v: i64) -> Result<MaybeNum, E> {
-                Ok(MaybeNum(Some(v as f64)))
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Number(v as f64))
             }
-            fn visit_u64<E>(self, v: u64) -> Result<MaybeNum, E> {
-                Ok(MaybeNum(Some(v as f64)))
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar::Number(v as f64))
             }
-            fn visit_bool<E>(self, v: bool) -> Result<MaybeNum, E> {
-                Ok(MaybeNum(Some(if v { 1.0 } else { 0.0 })))
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Number(if v { 1.0 } else { 0.0 }))
             }
-            fn visit_str<E>(self, v: &str) -> Result<MaybeNum, E> {
-                Ok(MaybeNum(parse_non_finite(v)))
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(parse_non_finite(v).map_or(Scalar::NotNumber, Scalar::Number))
             }
-            fn visit_unit<E>(self) -> Result<MaybeNum, E> {
-                Ok(MaybeNum(None))
+            fn visit_unit<E>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Null)
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<MaybeNum, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Scalar, A::Error> {
                 while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(MaybeNum(None))
+                Ok(Scalar::NotNumber)
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<MaybeNum, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Scalar, A::Error> {
                 while a.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(MaybeNum(None))
+                Ok(Scalar::NotNumber)
             }
         }
         d.deserialize_any(V)
@@ -160,7 +174,7 @@ impl<'de> Deserialize<'de> for Metrics {
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Metrics, A::Error> {
                 let mut m = Metrics::default();
                 while let Some(key) = a.next_key::<Cow<'de, str>>()? {
-                    match a.next_value::<MaybeNum>()?.0 {
+                    match a.next_value::<Scalar>()?.number() {
                         Some(v) => m.values.push((key.into_owned(), v)),
                         None => m.dropped.push(key.into_owned()),
                     }
@@ -195,7 +209,7 @@ impl<'de> Deserialize<'de> for MetricLine {
                         line.step = Some(a.next_value::<Step>()?);
                         continue;
                     }
-                    match a.next_value::<MaybeNum>()?.0 {
+                    match a.next_value::<Scalar>()?.number() {
                         Some(v) => line.metrics.values.push((key.into_owned(), v)),
                         None => line.metrics.dropped.push(key.into_owned()),
                     }
@@ -384,7 +398,7 @@ struct Line<'a> {
     #[serde(borrow)]
     t: Cow<'a, str>,
     step: Option<Step>,
-    time: Option<MaybeNum>,
+    time: Option<Scalar>,
     n: Option<u64>,
     #[serde(borrow)]
     dstep: Option<&'a RawValue>,
@@ -421,7 +435,7 @@ impl Record {
     }
 
     fn from_line(l: Line) -> Result<Record, String> {
-        let time = l.time.and_then(|t| t.0).unwrap_or(f64::NAN);
+        let time = l.time.and_then(Scalar::number).unwrap_or(f64::NAN);
         let object = |raw: Option<&RawValue>| -> Result<Map<String, Value>, String> {
             match raw {
                 None => Ok(Map::new()),
