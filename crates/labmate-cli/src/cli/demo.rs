@@ -143,14 +143,14 @@ the babysitter at work:"
     let by = vec![key("config.lr")?];
     let of = vec![key("metrics.val_loss.last")?];
     let groups = registry::group(&index, &healthy, &by, &of, "seed");
-    println!("\nfinal val_loss by learning rate, across seeds (`labmate runs --group-by config.lr`):");
+    println!("\nfinal val_loss by learning rate, across seeds (`{lm} runs --group-by config.lr`):");
     print!("{}", super::runs::render_groups(&groups, &by, &of, &super::runs::Style::Text));
     let sides = ["config.lr=0.01", "config.lr=0.03"]
         .map(|s| registry::side(&index, s))
         .into_iter()
         .collect::<labmate::Result<Vec<_>>>()?;
     let report = compare::compare(&index, &sides, &of)?;
-    println!("\n`labmate compare config.lr=0.01 config.lr=0.03 --metric val_loss`:");
+    println!("\n`{lm} compare config.lr=0.01 config.lr=0.03 --metric val_loss`:");
     print!("{}", super::compare::render(&report));
     let plot_path = dir.join("plots/val_loss_by_lr.png");
     std::fs::create_dir_all(dir.join("plots"))?;
@@ -199,7 +199,7 @@ the babysitter at work:"
   experiment   {dir}  (train.py, committed to git)
   lab          {lab}
   run folders  {runs}/<id>/  (run.json, *.jsonl records, output.log, patch.diff)
-  index        {index}  (derived; `labmate reindex` rebuilds it)
+  index        {index}  (derived; `{lm} reindex` rebuilds it)
   plot         {plot}
 
 try:
