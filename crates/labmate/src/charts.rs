@@ -65,19 +65,28 @@ pub fn figure(index: &Index, runs: &[Run], metrics: &[String], opt: &Options) ->
 }
 
 /// A group's curve on a common grid of x: the mean of the runs' latest
-/// values at each x, with their min and max as the band. A non-finite value
-/// in any run makes that point non-finite, so it is marked, not hidden.
+/// values at each x, with their min and max as the band. The grid is the
+/// x the runs logged at when they are few (a metric logged every 10 steps
+/// is drawn at those steps, not held flat between them), else `GRID` even
+/// steps. A non-finite value in any run makes that point non-finite, so it
+/// is marked, not hidden.
 fn mean_curve(label: String, members: &[Vec<(f64, f64)>]) -> Curve {
     let (lo, hi) =
         members.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (x, _)| (lo.min(*x), hi.max(*x)));
     if !(lo.is_finite() && hi.is_finite()) {
         return Curve { label, points: Vec::new(), band: None };
     }
-    let steps = if hi > lo { GRID } else { 1 };
-    let mut points = Vec::with_capacity(steps);
-    let mut band = Vec::with_capacity(steps);
-    for i in 0..steps {
-        let x = lo + (hi - lo) * i as f64 / (steps.max(2) - 1) as f64;
+    let mut logged: Vec<f64> = members.iter().flatten().map(|(x, _)| *x).filter(|x| x.is_finite()).collect();
+    logged.sort_by(f64::total_cmp);
+    logged.dedup();
+    let grid: Vec<f64> = if logged.len() <= GRID {
+        logged
+    } else {
+        (0..GRID).map(|i| lo + (hi - lo) * i as f64 / (GRID - 1) as f64).collect()
+    };
+    let mut points = Vec::with_capacity(grid.len());
+    let mut band = Vec::with_capacity(grid.len());
+    for x in grid {
         let values: Vec<f64> = members
             .iter()
             .filter_map(|s| {
@@ -98,4 +107,21 @@ fn mean_curve(label: String, members: &[Vec<(f64, f64)>]) -> Curve {
         band.push((x, mn, mx));
     }
     Curve { label, points, band: Some(band) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_is_drawn_at_the_steps_its_runs_logged() {
+        let a = vec![(10.0, 4.0), (20.0, 2.0), (30.0, 1.0)];
+        let b = vec![(10.0, 6.0), (20.0, 4.0), (30.0, f64::NAN)];
+        let c = mean_curve("g".into(), &[a, b]);
+        assert_eq!(c.points[..2], [(10.0, 5.0), (20.0, 3.0)]);
+        assert!(c.points[2].0 == 30.0 && c.points[2].1.is_nan(), "a NaN in one run is marked: {:?}", c.points);
+        assert_eq!(c.band.unwrap(), [(10.0, 4.0, 6.0), (20.0, 2.0, 4.0)]);
+        let long: Vec<(f64, f64)> = (0..5000).map(|i| (i as f64, 1.0)).collect();
+        assert_eq!(mean_curve("l".into(), &[long]).points.len(), GRID);
+    }
 }
