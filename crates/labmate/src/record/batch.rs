@@ -111,6 +111,11 @@ impl Batch {
             if not_number {
                 dropped.push(key.clone());
             }
+            // A key with no value anywhere in the block is not in it, as a
+            // log record's key whose value was dropped is not.
+            if keep.is_empty() {
+                continue;
+            }
             let at = (at.is_some() || positions.len() < n).then_some(positions);
             columns.push(Column { key, at, values: keep });
         }
@@ -421,5 +426,14 @@ mod tests {
         let b = batch(r#"{"t":"batch","n":2,"step":0,"dstep":1,"time":1,"dt_us":[0,1],"data":{"x":[1,"soon"]}}"#);
         assert_eq!(b.dropped, ["x"]);
         assert_eq!(b.columns[0].at.as_deref(), Some(&[0][..]));
+    }
+
+    #[test]
+    fn a_key_without_a_value_in_the_block_has_no_column() {
+        let b = batch(
+            r#"{"t":"batch","n":2,"step":0,"dstep":1,"time":1,"dt_us":[0,1],"data":{"gaps":[null,null],"text":["a",{}],"none":{"at":[],"v":""},"x":[1,2]}}"#,
+        );
+        assert_eq!(b.columns.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(), ["x"]);
+        assert_eq!(b.dropped, ["text"]);
     }
 }
