@@ -24,6 +24,14 @@ pub struct Batch {
     pub dropped: Vec<String>,
 }
 
+/// One step of a batch, with its time and the values of the keys that have one there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub step: i64,
+    pub time: f64,
+    pub values: Vec<(String, f64)>,
+}
+
 /// One key's values in a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Column {
@@ -54,6 +62,19 @@ impl Batch {
             let p = position(i);
             Point { step: self.steps[p], time: self.times[p], value }
         })
+    }
+
+    /// The block step by step, as log records would hold it.
+    pub fn rows(&self) -> Vec<Row> {
+        let mut rows: Vec<Row> =
+            self.steps.iter().zip(&self.times).map(|(&step, &time)| Row { step, time, values: Vec::new() }).collect();
+        for column in &self.columns {
+            for (i, &value) in column.values.iter().enumerate() {
+                let position = column.at.as_ref().map_or(i, |at| at[i] as usize);
+                rows[position].values.push((column.key.clone(), value));
+            }
+        }
+        rows
     }
 
     /// Builds a batch from its fields as a line holds them; the error says
@@ -426,6 +447,26 @@ mod tests {
         let b = batch(r#"{"t":"batch","n":2,"step":0,"dstep":1,"time":1,"dt_us":[0,1],"data":{"x":[1,"soon"]}}"#);
         assert_eq!(b.dropped, ["x"]);
         assert_eq!(b.columns[0].at.as_deref(), Some(&[0][..]));
+    }
+
+    #[test]
+    fn a_batch_reads_step_by_step_as_its_log_records_would() {
+        let b = batch(
+            r#"{"t":"batch","n":3,"step":7,"dstep":[1,5],"time":10,"dt_us":[0,500000,1000000],"data":{"loss":[1,2,3],"val":{"at":[2],"v":[0.5]}}}"#,
+        );
+        let row = |step, time, v: &[(&str, f64)]| Row {
+            step,
+            time,
+            values: v.iter().map(|(k, x)| (k.to_string(), *x)).collect(),
+        };
+        assert_eq!(
+            b.rows(),
+            [
+                row(7, 10.0, &[("loss", 1.0)]),
+                row(8, 10.5, &[("loss", 2.0)]),
+                row(13, 11.0, &[("loss", 3.0), ("val", 0.5)])
+            ]
+        );
     }
 
     #[test]
