@@ -9,10 +9,13 @@ Run from the repository root:
     PYTHONPATH=python python3 -m unittest discover -s python/tests -v
 """
 
+import base64
+import binascii
 import json
 import math
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -176,6 +179,82 @@ def metric_value(value):
     return None
 
 
+def read_batch(record):
+    """The steps of a batch record as [(step, time, {key: value})], and
+    whether it had values that are no numbers; or Malformed."""
+    n, dt_us = record.get("n"), record.get("dt_us")
+    if type(n) is not int or n < 1:
+        raise Malformed("n is not a count of steps")
+    if not isinstance(dt_us, list) or len(dt_us) != n or not all(plain_int(d) for d in dt_us):
+        raise Malformed("dt_us is not n integers")
+    if record.get("step") is None:
+        raise Malformed("batch record without a step")
+    steps = [exact_step(record["step"])]
+    dstep = record.get("dstep")
+    if dstep is None and n == 1:
+        deltas = []
+    elif plain_int(dstep):
+        deltas = [dstep] * (n - 1)
+    elif isinstance(dstep, list) and len(dstep) == n - 1 and all(plain_int(d) for d in dstep):
+        deltas = dstep
+    else:
+        raise Malformed("dstep is neither an integer nor n - 1 of them")
+    for delta in deltas:
+        steps.append(steps[-1] + delta)
+        if not STEP_MIN <= steps[-1] <= STEP_MAX:
+            raise Malformed("a step runs past the signed 64-bit range")
+    base = metric_value(record.get("time"))
+    if base is None or not math.isfinite(base):
+        raise Malformed("batch record without a finite time")
+    data = record.get("data")
+    if not isinstance(data, dict):
+        raise Malformed("batch data is not an object")
+    rows = [(step, base + offset / 1e6, {}) for step, offset in zip(steps, dt_us)]
+    dropped = False
+    for key, column in data.items():
+        if isinstance(column, dict):
+            if "at" not in column or "v" not in column:
+                raise Malformed("a column object without at or v")
+            at = column["at"]
+            if not isinstance(at, list) or not all(type(p) is int for p in at) \
+                    or any(b <= a for a, b in zip(at, at[1:])) or (at and not 0 <= at[0] <= at[-1] < n):
+                raise Malformed("at is not ascending positions within the batch")
+            values = column_values(column["v"])
+        else:
+            at, values = range(n), column_values(column)
+        if len(values) != len(at):
+            raise Malformed("%r has %d values for %d positions" % (key, len(values), len(at)))
+        for position, value in zip(at, values):
+            if value is None:
+                continue  # no value at this step
+            number = metric_value(value)
+            if number is None:
+                dropped = True
+            else:
+                rows[position][2][key] = number
+    return rows, dropped
+
+
+def plain_int(value):
+    """An integer within 64 bits, written as one (not 1.0, not true)."""
+    return type(value) is int and STEP_MIN <= value <= STEP_MAX
+
+
+def column_values(values):
+    """A column's values as written: an array, or base64 of doubles."""
+    if isinstance(values, list):
+        return values
+    if isinstance(values, str):
+        try:
+            raw = base64.b64decode(values, validate=True)
+        except (binascii.Error, ValueError):
+            raise Malformed("values that are not base64")
+        if len(raw) % 8:
+            raise Malformed("base64 that is not whole doubles")
+        return list(struct.unpack("<%dd" % (len(raw) // 8), raw))
+    raise Malformed("values that are neither an array nor base64")
+
+
 def as_output(value):
     """A float as the fixtures and every --json output write it."""
     if math.isnan(value):
@@ -214,6 +293,8 @@ def read_run(folder):
                     data = record.get("data")
                     if not isinstance(data, dict):
                         raise Malformed("log data is not an object")
+                elif kind == "batch":
+                    rows, dropped = read_batch(record)
                 elif kind in ("config", "summary") and not isinstance(record.get("data", {}), dict):
                     raise Malformed("data is not an object")
                 elif kind == "end" and record.get("status") is None:
@@ -234,6 +315,10 @@ def read_run(folder):
                         dropped = True
                     else:
                         points.append((key, step, time, number))
+                run["warnings"] += dropped
+            elif kind == "batch":
+                for step, time, values in rows:
+                    points += [(key, step, time, value) for key, value in values.items()]
                 run["warnings"] += dropped
             elif kind in ("config", "summary"):
                 run[kind].update(record.get("data") or {})
@@ -263,7 +348,7 @@ class FixtureTest(unittest.TestCase):
 
     def test_every_fixture_reads_as_its_expected_json_says(self):
         names = run_fixtures()
-        self.assertEqual(len(names), 10, names)
+        self.assertEqual(len(names), 17, names)
         for name in names:
             with self.subTest(fixture=name):
                 expected = fixture_json(name, "expected.json")
