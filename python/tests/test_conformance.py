@@ -348,7 +348,7 @@ class FixtureTest(unittest.TestCase):
 
     def test_every_fixture_reads_as_its_expected_json_says(self):
         names = run_fixtures()
-        self.assertEqual(len(names), 17, names)
+        self.assertEqual(len(names), 19, names)
         for name in names:
             with self.subTest(fixture=name):
                 expected = fixture_json(name, "expected.json")
@@ -359,7 +359,8 @@ class FixtureTest(unittest.TestCase):
     def test_the_client_writes_every_record_of_the_fixtures_so_that_it_reads_the_same(self):
         # The records of both sides' fixtures, written again by the client's
         # own encoders into a run folder of their own, read back the same:
-        # non-finite values, big steps, unicode keys and all.
+        # non-finite values, big steps, unicode keys and all. Points compare
+        # step by step, whichever records (log or batch) hold them.
         for name in run_fixtures():
             with self.subTest(fixture=name):
                 _, records = read_run(os.path.join(FIXTURES, name, "run"))
@@ -368,18 +369,19 @@ class FixtureTest(unittest.TestCase):
                 records = [r for r in records if r["t"] in CLIENT_WRITES]
                 writer = labmate._writer._Writer(tmp)
                 for record in records:
-                    writer.queue.append(client_item(record))
+                    writer.queue.extend(client_items(record))
                 writer.close()
                 lines = read_lines(tmp)
                 for line in lines:  # the documented strings, never a bare NaN
                     json.loads(line.decode("utf-8"), parse_constant=_no_bare_constant)
                 again = [parse_line(line) for line in lines]
-                self.assertEqual([comparable(r) for r in again], [comparable(r) for r in records])
+                self.assertEqual([r["t"] for r in again if r["t"] == "log"], [], "points go in batches")
+                self.assertEqual(comparable(again), comparable(records))
 
     def test_the_client_fixtures_are_what_the_client_writes_today(self):
         # Byte for byte: the standalone run (run.json and records) and the
         # records the client added to a supervised run.
-        for name, supervised in (("client-standalone", False), ("client-supervised", True)):
+        for name, supervised in (("client-standalone-v2", False), ("client-supervised-v2", True)):
             with self.subTest(fixture=name):
                 fixture = os.path.join(FIXTURES, name, "run")
                 work = os.path.realpath(tempfile.mkdtemp(prefix="labmate-conformance-"))
@@ -414,7 +416,7 @@ class FixtureTest(unittest.TestCase):
                         self.assertEqual(made.read().decode(), golden.read().decode())
 
 
-CLIENT_WRITES = ("log", "config", "summary", "meta", "event", "start", "end")
+CLIENT_WRITES = ("log", "batch", "config", "summary", "meta", "event", "start", "end")
 
 
 def read_lines(folder):
@@ -436,26 +438,39 @@ def to_python(value):
     return value
 
 
-def client_item(record):
+def client_items(record):
     """What the client queues for a record: log points as (step, time,
     data), every other record already encoded."""
     if record["t"] == "log":
         data = {k: v for k, v in to_python(record["data"]).items() if metric_value(v) is not None}
-        return (exact_step(record["step"]), metric_value(record["time"]), data)
-    return labmate._records._record_line(to_python(record))
+        return [(exact_step(record["step"]), metric_value(record["time"]), data)]
+    if record["t"] == "batch":
+        return read_batch(record)[0]
+    return [labmate._records._record_line(to_python(record))]
 
 
-def comparable(record):
-    """A record as a reader takes it: log values as numbers, and times as
-    the client keeps them (to the microsecond)."""
-    record = dict(record)
-    if isinstance(record.get("time"), (int, float)):
-        record["time"] = round(record["time"], 6)
-    if record["t"] == "log":  # the client writes these fields of a point only
-        values = {k: metric_value(v) for k, v in record["data"].items()}
-        return {"t": "log", "step": exact_step(record["step"]), "time": record["time"],
-                "data": {k: as_output(v) for k, v in values.items() if v is not None}}
-    return record
+def comparable(records):
+    """Records as a reader takes them: the points of each step (of a log
+    record or of a batch) as a log record of numbers, at the time the
+    client keeps (to the microsecond)."""
+    found = []
+    for record in records:
+        if record["t"] == "batch":
+            steps = read_batch(record)[0]
+        elif record["t"] == "log":
+            values = {k: metric_value(v) for k, v in record["data"].items()}
+            steps = [(exact_step(record["step"]), metric_value(record["time"]),
+                      {k: v for k, v in values.items() if v is not None})]
+        else:
+            record = dict(record)
+            if isinstance(record.get("time"), (int, float)):
+                record["time"] = round(record["time"], 6)
+            found.append(record)
+            continue
+        for step, time, values in steps:
+            found.append({"t": "log", "step": step, "time": round(time, 6),
+                          "data": {k: as_output(v) for k, v in values.items()}})
+    return found
 
 
 class EnvFilterTest(unittest.TestCase):

@@ -116,7 +116,7 @@ fn check_events(fixture: &str, events: &[Value], expected: &Value) {
 fn every_fixture_reads_as_its_expected_json_says() {
     let all = run_fixtures();
     let names: Vec<&str> = all.iter().map(|f| f.0.as_str()).collect();
-    assert_eq!(all.len(), 17, "the fixtures are there: {names:?}");
+    assert_eq!(all.len(), 19, "the fixtures are there: {names:?}");
     assert!(FORMAT_1.iter().all(|f| names.contains(f)), "the format-1 fixtures are there: {names:?}");
     for (name, expected) in all {
         let id = expected["id"].as_str().unwrap();
