@@ -7,7 +7,10 @@ tests make them again to compare bytes.
 
 CLIENT_DIR holds the `labmate` package (python/ in this repository). The
 clock starts at 1800000000.0 and moves 0.25 s each time it is read; the pid
-is 4242, the host `gpu-01`, and the ids' random bits count on from 1.
+is 4242, the host `gpu-01`, and the ids' random bits count on from 1. The
+client's writer flushes only when the script makes it (init, flush,
+finish), never on its interval, so that which points share a batch does
+not depend on how fast the machine is.
 """
 
 import itertools
@@ -31,5 +34,8 @@ socket.gethostname = lambda: "gpu-01"
 if __name__ == "__main__":
     client_dir, script = sys.argv[1], sys.argv[2]
     sys.path.insert(0, os.path.abspath(client_dir))
+    import labmate._writer
+
+    labmate._writer._DEFAULT_FLUSH_INTERVAL = 365 * 24 * 3600.0
     sys.argv = sys.argv[2:]
     runpy.run_path(script, run_name="__main__")

@@ -1,7 +1,8 @@
 """labmate's Python client: record a training script's metrics into a lab.
 
 This package owns everything the Python side writes to a lab, following the
-on-disk contract in docs/FORMAT.md (format version 1):
+on-disk contract in docs/FORMAT.md (format version 2; it reads labs of
+version 1 and marks them version 2 before it writes its first batch):
 
 * Standalone (no ``LABMATE_RUN_DIR``): it finds or creates the lab, creates
   the run folder (``run.json``, ``patch.diff``, ``lock``) under a temporary
@@ -15,9 +16,10 @@ In both modes the process appends its records to its own
 
 ``log()`` is the hot path: it only queues ``(step, time, dict(data))`` on a
 deque. A daemon thread serialises and appends the queue once per flush
-interval with a single write; ``finish()`` and the ``atexit`` handler flush
-synchronously. Config, summary, meta and event records travel through the
-same queue, so the file keeps the order in which the script made them.
+interval with a single write, the logged points as ``batch`` records;
+``finish()`` and the ``atexit`` handler flush synchronously. Config,
+summary, meta and event records travel through the same queue, so the file
+keeps the order in which the script made them.
 
 Logging never raises inside the flusher: a value that is not a number is
 dropped with a ``warning`` event, and I/O errors become one line on stderr.
@@ -25,7 +27,7 @@ dropped with a ``warning`` event, and I/O errors become one line on stderr.
 The package is stdlib-only, so that it runs wherever a script does (the
 ``labmate`` binary's demo embeds it):
 
-* ``_records``: record encoding (lines, numbers, NaN/Inf, templates);
+* ``_records``: record encoding (lines, batches, numbers, NaN/Inf);
 * ``_writer``: the queue, the flusher thread, ``client-<pid>.jsonl``;
 * ``_rundir``: the lab, run ids, the run folder, git provenance, the
   recorded environment;
@@ -47,7 +49,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 from . import _run
 from ._records import _as_dict, _now
-from ._rundir import FORMAT, LabmateError, _create_run_folder, _find_lab
+from ._rundir import FORMAT, LabmateError, _create_run_folder, _find_lab, _supervised_lab
 from ._run import Run
 from ._writer import _warn
 
@@ -107,7 +109,7 @@ def init(
         else:
             lab = _find_lab(dir)
             run_id, run_dir, lock_fd = _create_run_folder(lab, name, tag_list, config_dict)
-            run = Run(run_id, name, tag_list, run_dir, config_dict, lock_fd, _forget)
+            run = Run(run_id, name, tag_list, run_dir, config_dict, lock_fd, _forget, lab)
             run._record({"t": "start", "time": _now(), "pid": os.getpid()})
         # The records of init() are on disk when it returns.
         run.flush()
@@ -140,6 +142,7 @@ def _join_supervised_run(run_dir: str, name, tags: list, config: dict) -> Run:
         launched_config if isinstance(launched_config, dict) else {},
         None,
         _forget,
+        _supervised_lab(run_dir),
     )
     if name is not None or tags:
         meta: dict = {"t": "meta", "time": _now()}

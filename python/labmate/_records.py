@@ -1,36 +1,38 @@
 """Record encoding: every line the client writes, as docs/FORMAT.md says.
 
-Log records are the hot part of a flush and go through bytes %-templates,
-one per set of metric names; every other record (config, summary, meta,
-events, start, end) is made plain JSON data by ``_jsonable`` and encoded by
-the json module. Non-finite numbers become the documented strings
-``"NaN"``, ``"Infinity"`` and ``"-Infinity"``.
+Logged points are the hot part of a flush and become `batch` records (format
+2): a block of points column by column, each metric's values the base64 of
+its little-endian doubles, made by array and base64 (C code, no per-value
+formatting). Every other record (config, summary, meta, events, start, end)
+is made plain JSON data by ``_jsonable`` and encoded by the json module.
+Non-finite numbers in those become the documented strings ``"NaN"``,
+``"Infinity"`` and ``"-Infinity"``.
 """
 
 from __future__ import annotations
 
+import binascii
 import collections.abc
 import json
 import math
 import operator
 import re
+import sys
 import time
+from array import array
 from typing import Any, Optional
 
 _now = time.time  # the clock of every record
 
-# Everything but the log fast path goes through _jsonable() then this.
+# Everything but batches goes through _jsonable() then this.
 _encode_plain = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
-# Log records are formatted with bytes %-templates, one per set of metric
-# names, rather than with the json module: float formatting is most of the
-# cost of a flush, and '%.17g' writes any finite double exactly (17
-# significant digits always round-trip) at about 60% of the cost of the
-# repr() that json uses. Time is written to the microsecond.
-# Steps are signed 64-bit integers on disk (docs/FORMAT.md).
+# Steps are signed 64-bit integers on disk (docs/FORMAT.md), and so is each
+# difference a batch's `dstep` lists.
 _STEP_MIN, _STEP_MAX = -(2**63), 2**63 - 1
-_LOG_PREFIX = b'{"t":"log","step":%d,"time":%.6f,"data":'
-_LOG_LINE = _LOG_PREFIX + b"%s}\n"
+_BATCH_START = b'{"t":"batch","n":%d,"step":%d'
+_BATCH_TIMES = b',"time":%s,"dt_us":%s,"data":{'
+_LITTLE_ENDIAN = sys.byteorder == "little"
 
 
 _SURROGATES = re.compile("[\ud800-\udfff]+")
@@ -52,18 +54,9 @@ def _replace_surrogates(found) -> str:
         return "\ufffd" * len(found.group())
 
 
-def _log_template(keys: tuple) -> bytes:
-    """The line template for one set of metric names, e.g.
-    {"t":"log","step":%d,"time":%.6f,"data":{"loss":%.17g,"acc":%.17g}}"""
-    fields = b",".join(
-        _encode_plain(_text(key if isinstance(key, str) else str(key))).encode().replace(b"%", b"%%")
-        + b":%.17g"
-        for key in keys
-    )
-    return _LOG_PREFIX + b"{" + fields + b"}}\n"
-
-
-_MAX_EXACT_INT = 2**53
+def _key_json(key) -> bytes:
+    """A metric name as a JSON string, the way every reader takes it."""
+    return _encode_plain(_text(key if isinstance(key, str) else str(key))).encode()
 
 
 def _finite_or_string(value: float):
@@ -75,27 +68,55 @@ def _finite_or_string(value: float):
     return value
 
 
-def _metric_value(value: Any):
-    """A metric value as JSON (int, float or a non-finite string), or None
-    when it is not a number."""
+def _metric_float(value: Any) -> Optional[float]:
+    """A metric value as the double readers hold, or None when it is not a
+    number. Integers too large for a double are infinite."""
     if value is None or isinstance(value, (str, bytes, bytearray)):
         return None
     try:
-        integer = int(operator.index(value))  # bools, numpy and torch integers
+        integer = operator.index(value)  # bools, numpy and torch integers
     except Exception:
         pass
     else:
-        if -_MAX_EXACT_INT <= integer <= _MAX_EXACT_INT:
-            return integer
-        # Readers hold doubles: a larger integer becomes the nearest one.
         try:
             return float(integer)
         except OverflowError:
-            return "Infinity" if integer > 0 else "-Infinity"
+            return math.inf if integer > 0 else -math.inf
     try:
-        return _finite_or_string(float(value))
+        return float(value)
     except Exception:
         return None
+
+
+def _doubles(values: array) -> bytes:
+    """The base64 of an array('d') as little-endian doubles."""
+    if not _LITTLE_ENDIAN:
+        values = array("d", values)
+        values.byteswap()
+    return binascii.b2a_base64(values.tobytes(), newline=False)
+
+
+def _batch_line(steps, deltas: list, times, columns: list) -> bytes:
+    """One `batch` record: the `steps` of its points (and their `deltas`,
+    each within 64 bits), their `times`, and the columns as (name as JSON,
+    positions or None for all, array('d') of the values)."""
+    parts = [_BATCH_START % (len(steps), steps[0])]
+    if deltas:
+        if deltas.count(deltas[0]) == len(deltas):
+            parts.append(b',"dstep":%d' % deltas[0])
+        else:
+            parts.append(b',"dstep":' + _encode_plain(deltas).encode())
+    base = times[0]
+    offsets = [round((t - base) * 1e6) for t in times]
+    parts.append(_BATCH_TIMES % (repr(float(base)).encode(), _encode_plain(offsets).encode()))
+    for i, (name, at, values) in enumerate(columns):
+        parts.append(b"," + name if i else name)
+        if at is None:
+            parts += (b':"', _doubles(values), b'"')
+        else:
+            parts += (b':{"at":', _encode_plain(at).encode(), b',"v":"', _doubles(values), b'"}')
+    parts.append(b"}}\n")
+    return b"".join(parts)
 
 
 def _jsonable(value: Any, depth: int = 0):

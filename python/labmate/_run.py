@@ -11,6 +11,7 @@ records.
 from __future__ import annotations
 
 import collections.abc
+import functools
 import operator
 import os
 import signal
@@ -18,6 +19,7 @@ import threading
 from typing import Any, Callable, Mapping, Optional
 
 from ._records import _STEP_MAX, _STEP_MIN, _as_dict, _event_line, _now, _record_line
+from ._rundir import _mark_format_2
 from ._writer import _MAX_QUEUED, _Writer, _warn
 
 # Held while a run ends and while the package changes its current run, so
@@ -93,6 +95,7 @@ class Run:
         config: dict,
         lock_fd,
         on_end: Optional[Callable[["Run"], None]] = None,
+        lab: Optional[str] = None,
     ):
         self.id: str = run_id
         self.name: Optional[str] = name
@@ -106,7 +109,8 @@ class Run:
         self._closed = False
         self._step = 0
         self._warned_closed = False
-        self._writer = _Writer(run_dir)
+        # The lab, when known, is marked as format 2 before the first batch.
+        self._writer = _Writer(run_dir, functools.partial(_mark_format_2, lab) if lab else None)
         self._queue = self._writer.queue
         self.config = _RecordedDict(self, "config", config)
         self.summary = _RecordedDict(self, "summary")

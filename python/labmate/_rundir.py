@@ -1,6 +1,7 @@
-"""The lab and the run folder: finding or creating the lab, run ids, and
-creating a standalone run's folder (``run.json`` with git provenance and the
-recorded environment, ``patch.diff``, the ``lock``) as docs/FORMAT.md says.
+"""The lab and the run folder: finding or creating the lab and its format
+version (``lab.json``), run ids, and creating a standalone run's folder
+(``run.json`` with git provenance and the recorded environment,
+``patch.diff``, the ``lock``) as docs/FORMAT.md says.
 
 The Rust side makes the same things for supervised runs (its ``id``,
 ``rundir``, ``spec`` and ``git`` modules): the two must agree, and
@@ -21,9 +22,11 @@ import subprocess
 from typing import Mapping, Optional
 
 from ._records import _jsonable, _now, _text
+from ._writer import _warn
 
-FORMAT = 1
-"""The lab format version this client reads and writes."""
+FORMAT = 2
+"""The lab format version this client writes (it reads labs of 1 and 2)."""
+_FORMATS_READ = (1, 2)
 
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lowercase
 _ID_EPOCH = 1704067200  # 2024-01-01T00:00:00Z
@@ -78,19 +81,52 @@ def _find_lab(dir: Optional[str] = None) -> str:
         os.makedirs(os.path.join(lab, "runs"), exist_ok=True)
         _write_new_file(os.path.join(lab, ".gitignore"), b"*\n")
         # lab.json last: it is what marks the folder as a lab.
-        _write_new_file(marker, b'{"format": 1}\n')
+        _write_new_file(marker, b'{"format": %d}\n' % FORMAT)
     try:
-        with open(marker, "rb") as f:
-            version = json.loads(f.read().decode("utf-8")).get("format")
+        version = _lab_format(marker)
     except (OSError, ValueError, AttributeError) as exc:
         raise LabmateError("cannot read the lab marker %s: %s" % (marker, exc)) from None
-    if type(version) is not int or not 1 <= version <= 2:
+    if type(version) is not int or version not in _FORMATS_READ:
         raise LabmateError(
-            "the lab %s has format %r; this labmate client reads formats 1 to 2"
-            % (lab, version)
+            "the lab %s has format %r; this labmate client knows formats %s"
+            % (lab, version, " and ".join(map(str, _FORMATS_READ)))
         )
     os.makedirs(os.path.join(lab, "runs"), exist_ok=True)
     return lab
+
+
+def _lab_format(marker: str):
+    with open(marker, "rb") as f:
+        return json.loads(f.read().decode("utf-8")).get("format")
+
+
+def _supervised_lab(run_dir: str) -> Optional[str]:
+    """The lab of a run the supervisor made: the one it names, else the
+    folder the run's folder is in, when that is a lab."""
+    named = os.environ.get("LABMATE_DIR")
+    if named:
+        return os.path.abspath(named)
+    lab = os.path.dirname(os.path.dirname(run_dir))
+    return lab if os.path.isfile(os.path.join(lab, "lab.json")) else None
+
+
+def _mark_format_2(lab: str) -> None:
+    """Before the first batch record goes into a version-1 lab, its
+    lab.json becomes {"format": 2} (a new file renamed over it), so that a
+    reader of version 1 refuses the lab rather than skip its points."""
+    marker = os.path.join(lab, "lab.json")
+    try:
+        if _lab_format(marker) != 1:
+            return
+        tmp = "%s.tmp-%d" % (marker, os.getpid())
+        with open(tmp, "wb") as f:
+            f.write(b'{"format": 2}\n')
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, marker)
+    except (OSError, ValueError, AttributeError) as exc:
+        _warn("cannot mark the lab %s as format 2 (%s); readers of format 1 will skip its points"
+              % (lab, exc))
 
 
 def _new_run_id(now: float) -> str:

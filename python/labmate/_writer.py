@@ -9,24 +9,27 @@ flush never raises: a bug or an I/O error becomes one line on stderr.
 from __future__ import annotations
 
 import collections
+import json
 import operator
 import os
 import sys
 import threading
-from itertools import chain, groupby, repeat, starmap
+from array import array
+from itertools import groupby, repeat, starmap
+from typing import Callable, Optional
 
-from ._records import _LOG_LINE, _encode_plain, _event_line, _log_template, _metric_value, _text
+from ._records import _STEP_MAX, _STEP_MIN, _batch_line, _event_line, _key_json, _metric_float
 
 # Above this many queued records log() flushes inline, so memory stays flat
 # however fast the script logs: about 20 MB at most with 10 metrics a call.
 _MAX_QUEUED = 20_000
-_CHUNK = 4096  # records encoded at a time within one flush
+_CHUNK = 4096  # records encoded at a time within one flush; a batch holds at most this many steps
 _MAX_IOV = 1024  # buffers one writev() takes (IOV_MAX on Linux)
 _DEFAULT_FLUSH_INTERVAL = 1.0
-
-_step_time_of = operator.itemgetter(0, 1)  # of a queued (step, time, data)
-_data_of = operator.itemgetter(2)
-
+# Metric names remembered (as sets, and one by one); past that many, the
+# script makes new names all the time and the caches start over.
+_MAX_NAME_SETS = 1024
+_MAX_NAMES = 16_384
 
 def _warn(message: str) -> None:
     """One line on stderr; the client never prints to stdout."""
@@ -53,13 +56,18 @@ def _flush_interval() -> float:
 
 class _Writer:
     """Owns this process's client-<pid>.jsonl in one run folder: the record
-    queue, the flusher thread, and the file (only ever appended to)."""
+    queue, the flusher thread, and the file (only ever appended to).
 
-    def __init__(self, run_dir: str):
+    `before_batches`, when given, is called once before the first batch
+    record is written (it marks the lab as format 2)."""
+
+    def __init__(self, run_dir: str, before_batches: Optional[Callable[[], None]] = None):
         self.queue: collections.deque = collections.deque()
         self._run_dir = run_dir
         self._interval = _flush_interval()
-        self._templates: dict = {}  # metric names -> log line template
+        self._before_batches = before_batches
+        self._names: dict = {}  # metric names as logged -> [(name as JSON, getter)], or None
+        self._name_json: dict = {}  # one metric name as logged -> as JSON
         self._warned_keys: set = set()
         self._write_failed = False
         self._start()
@@ -98,13 +106,10 @@ class _Writer:
         except Exception as exc:  # a bug must not stop the training script
             _warn("flushing records failed: %r" % (exc,))
 
-    # Log records are encoded in bulk: records with the same metric names
-    # share one template, and a whole run of them is checked and formatted
-    # by a few C-level calls instead of a Python loop per record.
-
     def _encode(self, items: list, add) -> None:
-        """Encode queued items in order: log tuples, and the other records
-        (config, summary, events...) that are queued already encoded."""
+        """Encode queued items in order: each run of log tuples (step, time,
+        data) as a batch record, and the other records (config, summary,
+        events...) between them, which are queued already encoded."""
         kinds = list(map(type, items))
         start = 0
         while start < len(items):
@@ -113,91 +118,120 @@ class _Writer:
             except ValueError:
                 stop = len(items)
             if stop > start:
-                logs = items[start:stop]
-                # Most often every record has the names of the first one.
-                if not self._add_same_names(tuple(logs[0][2]), logs, add):
-                    names = list(map(tuple, map(_data_of, logs)))
-                    groups = [(keys, len(list(same))) for keys, same in groupby(names)]
-                    first = 0
-                    for keys, size in groups:
-                        group = logs[first:first + size]
-                        # One group of names failed above for its values.
-                        if len(groups) == 1 or not self._add_same_names(keys, group, add):
-                            self._add_one_by_one(group, add)
-                        first += size
+                self._add_batches(items[start:stop], add)
             if stop < len(items):
                 add(items[stop])
             start = stop + 1
 
-    def _template(self, keys: tuple):
-        """(line template, getter of the values in template order)."""
-        found = self._templates.get(keys)
+    def _add_batches(self, logs: list, add) -> None:
+        """Logged points as batch records, in order: one, unless two
+        consecutive steps differ by more than a 64-bit `dstep` holds."""
+        if self._before_batches is not None:
+            before, self._before_batches = self._before_batches, None
+            before()
+        steps, times, datas = zip(*logs)
+        deltas = list(map(operator.sub, steps[1:], steps[:-1]))
+        first = 0
+        if deltas and (max(deltas) > _STEP_MAX or min(deltas) < _STEP_MIN):
+            for i, delta in enumerate(deltas):
+                if not _STEP_MIN <= delta <= _STEP_MAX:
+                    end = i + 1
+                    self._add_batch(steps[first:end], deltas[first:i], times[first:end], datas[first:end], add)
+                    first = end
+        if first:
+            steps, deltas, times, datas = steps[first:], deltas[first:], times[first:], datas[first:]
+        self._add_batch(steps, deltas, times, datas, add)
+
+    def _add_batch(self, steps, deltas, times, datas, add) -> None:
+        columns = self._same_names(datas)
+        events: list = []
+        if columns is None:
+            columns = self._columns(steps, times, datas, events)
+        add(_batch_line(steps, deltas, times, columns))
+        for event in events:
+            add(event)
+
+    # The common case costs a few C-level calls per metric and block: every
+    # point has the metric names of the first one, so an itemgetter per name
+    # takes its values and array('d') checks and converts them at once.
+
+    def _same_names(self, datas) -> Optional[list]:
+        """The columns when every point has exactly the first one's metric
+        names and only numbers; None when they do not."""
+        keys = tuple(datas[0])
+        found = self._names.get(keys, False)
+        if found is False:
+            if len(self._names) >= _MAX_NAME_SETS:
+                self._names.clear()
+            names = [_key_json(key) for key in keys]
+            # Two keys written as one name (7 and "7") are merged point by point.
+            found = None
+            if len(set(names)) == len(names):
+                found = list(zip(names, map(operator.itemgetter, keys)))
+            self._names[keys] = found
         if found is None:
-            if len(self._templates) >= 1024:  # names that change every step
-                self._templates.clear()
-            if len(keys) > 1:
-                getter = operator.itemgetter(*keys)
-            else:  # itemgetter of one key returns the bare value, not a tuple
-                getter = lambda data: tuple(data[key] for key in keys)  # noqa: E731
-            found = self._templates[keys] = (_log_template(keys), getter)
+            return None
+        # Same size and every name present: the same names.
+        if list(map(len, datas)).count(len(found)) != len(datas):
+            return None
+        columns = []
+        try:
+            for name, getter in found:
+                values = array("d")
+                values.fromlist(list(map(getter, datas)))
+                columns.append((name, None, values))
+        except Exception:  # a missing name, a value that is not a number: see below
+            return None
+        return columns
+
+    def _columns(self, steps, times, datas, events: list) -> list:
+        """The columns of points with differing metric names, value by value:
+        a name absent at a step has no value there (nothing is invented), and
+        values that are not numbers are dropped with a warning event the
+        first time a name has one."""
+        columns: dict = {}  # name as JSON -> (positions, values)
+        name_json = self._name_json
+        if len(name_json) >= _MAX_NAMES:
+            name_json.clear()
+        dropped: list = []  # (position, name) of names dropped for the first time
+        for position, data in enumerate(datas):
+            for key, value in data.items():
+                name = name_json.get(key)
+                if name is None:
+                    name = name_json[key] = _key_json(key)
+                number = value if value.__class__ is float else _metric_float(value)
+                if number is None:
+                    if name not in self._warned_keys:
+                        self._warned_keys.add(name)
+                        dropped.append((position, name))
+                    continue
+                column = columns.get(name)
+                if column is None:
+                    columns[name] = ([position], [number])
+                elif column[0][-1] == position:  # the same name twice in one point
+                    column[1][-1] = number
+                else:
+                    column[0].append(position)
+                    column[1].append(number)
+        size = len(datas)
+        found = [
+            (name, None if len(at) == size else at, array("d", values))
+            for name, (at, values) in columns.items()
+        ]
+        for position, same in groupby(dropped, operator.itemgetter(0)):
+            self._warn_dropped(steps[position], times[position], [name for _, name in same], events)
         return found
 
-    def _add_same_names(self, keys: tuple, group: list, add) -> bool:
-        """Encode a group whose records all have exactly these metric names
-        (in any order) and only finite numbers; False, having added nothing,
-        when they do not."""
-        template, getter = self._template(keys)
-        datas = list(map(_data_of, group))
-        try:
-            # Same size and every name present: the same names.
-            if list(map(len, datas)).count(len(keys)) != len(datas):
-                return False
-            # step, time, values..., step, time, values...
-            flat = tuple(chain.from_iterable(chain.from_iterable(
-                zip(map(_step_time_of, group), map(getter, datas))
-            )))
-            # One C loop checks every value: the sum raises for a value that
-            # is not a number and is NaN when one is NaN or infinite.
-            total = sum(flat)
-            if total - total == 0:
-                add((template * len(group)) % flat)
-                return True
-        except Exception:
-            pass  # a missing name, a value that is not a number: see below
-        if len(group) > 1:
-            return False
-        step, t, data = group[0]
-        self._add_slow(step, t, data, add)
-        return True
-
-    def _add_one_by_one(self, group: list, add) -> None:
-        for item in group:
-            self._add_same_names(tuple(item[2]), [item], add)
-
-    def _add_slow(self, step: int, t: float, data: dict, add) -> None:
-        """Encode one log record value by value: non-finite values as the
-        documented strings, non-numbers dropped with a warning event."""
-        clean = {}
-        dropped = []
-        for key, value in data.items():
-            key = _text(key if isinstance(key, str) else str(key))
-            number = _metric_value(value)
-            if number is None:
-                dropped.append(key)
-                continue
-            clean[key] = number
-        add(_LOG_LINE % (step, t, _encode_plain(clean).encode()))
-        new = [key for key in dropped if key not in self._warned_keys]
-        if new:
-            self._warned_keys.update(new)
-            message = "dropped non-numeric values of %s at step %d (later drops of %s are not reported)" % (
-                ", ".join(repr(k) for k in new),
-                step,
-                "this key" if len(new) == 1 else "these keys",
-            )
-            # Stamped with the point's time: it sits right after that point.
-            add(_event_line(t, "warning", message, {"keys": new, "step": step}))
-            _warn(message)
+    def _warn_dropped(self, step: int, when: float, names: list, events: list) -> None:
+        keys = [json.loads(name) for name in names]
+        message = "dropped non-numeric values of %s at step %d (later drops of %s are not reported)" % (
+            ", ".join(repr(k) for k in keys),
+            step,
+            "this key" if len(keys) == 1 else "these keys",
+        )
+        # Stamped with the point's time, and right after its batch.
+        events.append(_event_line(when, "warning", message, {"keys": keys, "step": step}))
+        _warn(message)
 
     def _write(self, chunks: list) -> None:
         """Append the chunks with one system call (writev: no joined copy)."""

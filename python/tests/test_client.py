@@ -11,12 +11,15 @@ GIT_CONFIG_NOSYSTEM=1, no inherited LABMATE_* variables). The tests marked
 names it.
 """
 
+import base64
 import fcntl
 import json
+import math
 import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -38,6 +41,15 @@ HAVE_GIT = shutil.which("git") is not None
 
 def is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def as_written(value):
+    """A double as a log record writes it: non-finite ones as the strings."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
 
 
 def wait_for(predicate, timeout=15.0, interval=0.02):
@@ -131,7 +143,16 @@ class LabTestCase(unittest.TestCase):
         return dirs[0]
 
     def parse_lines(self, path, allow_torn_tail=False):
-        """Every line of a jsonl file as a checked record."""
+        """Every line of a jsonl file as a checked record, each batch as the
+        log records of its points (one per step, holding the metrics that
+        have a value there)."""
+        records = []
+        for record in self.raw_records(path, allow_torn_tail):
+            records += self.expand(record) if record["t"] == "batch" else [record]
+        return records
+
+    def raw_records(self, path, allow_torn_tail=False):
+        """Every line of a jsonl file as a checked record, as written."""
         with open(path, "rb") as f:
             raw = f.read()
         lines = raw.split(b"\n")
@@ -149,6 +170,31 @@ class LabTestCase(unittest.TestCase):
             records.append(record)
         return records
 
+    def points_in(self, path):
+        """How many steps the complete lines of a client file hold so far."""
+        try:
+            with open(path, "rb") as f:
+                lines = f.read().split(b"\n")[:-1]
+        except FileNotFoundError:
+            return 0
+        return sum(json.loads(line)["n"] for line in lines if line.startswith(b'{"t":"batch"'))
+
+    @staticmethod
+    def expand(batch):
+        """A batch record as the log records of its points."""
+        n, step, dstep = batch["n"], batch["step"], batch.get("dstep", 0)
+        deltas = dstep if isinstance(dstep, list) else [dstep] * (n - 1)
+        steps = [step]
+        for delta in deltas:
+            steps.append(steps[-1] + delta)
+        logs = [{"t": "log", "step": s, "time": batch["time"] + d / 1e6, "data": {}}
+                for s, d in zip(steps, batch["dt_us"])]
+        for key, column in batch["data"].items():
+            at, values = (column["at"], column["v"]) if isinstance(column, dict) else (range(n), column)
+            for position, value in zip(at, struct.unpack("<%dd" % len(at), base64.b64decode(values))):
+                logs[position]["data"][key] = as_written(value)
+        return logs
+
     def client_files(self, run_dir):
         return sorted(n for n in os.listdir(run_dir) if re.match(r"^client-\d+\.jsonl$", n))
 
@@ -162,7 +208,7 @@ class LabTestCase(unittest.TestCase):
         """The field types FORMAT.md gives each record type."""
         self.assertIsInstance(record, dict)
         kind = record.get("t")
-        self.assertIn(kind, {"log", "config", "summary", "meta", "event", "start", "end"})
+        self.assertIn(kind, {"log", "batch", "config", "summary", "meta", "event", "start", "end"})
         self.assertTrue(is_number(record.get("time")), record)
         self.assertGreater(record["time"], 1.7e9)
         if kind == "log":
@@ -171,6 +217,33 @@ class LabTestCase(unittest.TestCase):
             self.assertIsInstance(record["data"], dict)
             for value in record["data"].values():
                 self.assertTrue(is_number(value) or value in NON_FINITE, record)
+        elif kind == "batch":
+            # As the client writes one: steps by a constant stride when there
+            # is one, times in whole microseconds, every column base64.
+            n = record["n"]
+            self.assertTrue(type(n) is int and 1 <= n <= 4096, record)
+            self.assertIs(type(record["step"]), int)
+            self.assertEqual(type(record["dt_us"]), list)
+            self.assertEqual(len(record["dt_us"]), n)
+            self.assertTrue(all(type(d) is int for d in record["dt_us"]), record)
+            if n == 1:
+                self.assertNotIn("dstep", record)
+            elif type(record["dstep"]) is list:
+                self.assertEqual(len(record["dstep"]), n - 1)
+                self.assertTrue(all(type(d) is int for d in record["dstep"]), record)
+                self.assertGreater(len(set(record["dstep"])), 1, "a constant stride is one integer")
+            else:
+                self.assertIs(type(record["dstep"]), int)
+            for column in record["data"].values():
+                if isinstance(column, dict):
+                    self.assertEqual(set(column), {"at", "v"})
+                    at, values = column["at"], column["v"]
+                    self.assertEqual(at, sorted(set(at)))
+                    self.assertTrue(0 <= at[0] and at[-1] < n and len(at) < n, record)
+                else:
+                    at, values = range(n), column
+                self.assertIsInstance(values, str)
+                self.assertEqual(len(base64.b64decode(values, validate=True)), 8 * len(at))
         elif kind in ("config", "summary"):
             self.assertIsInstance(record["data"], dict)
         elif kind == "meta":
@@ -211,11 +284,12 @@ class LabTestCase(unittest.TestCase):
         finally:
             os.close(fd)
 
-    def make_lab(self):
-        """A lab made as FORMAT.md says, before any writer touches it."""
+    def make_lab(self, version=2):
+        """A lab made as FORMAT.md says (by a writer of `version`), before
+        any writer touches it."""
         os.makedirs(os.path.join(self.lab, "runs"))
         with open(os.path.join(self.lab, "lab.json"), "w") as f:
-            f.write('{"format": 1}\n')
+            f.write('{"format": %d}\n' % version)
         with open(os.path.join(self.lab, ".gitignore"), "w") as f:
             f.write("*\n")
 
@@ -259,7 +333,7 @@ class StandaloneTest(LabTestCase):
         run_id, run_dir = done.stdout.split()
         # The lab.
         with open(os.path.join(self.lab, "lab.json")) as f:
-            self.assertEqual(json.load(f), {"format": 1})
+            self.assertEqual(json.load(f), {"format": 2})
         with open(os.path.join(self.lab, ".gitignore")) as f:
             self.assertEqual(f.read().strip(), "*")
         # The run folder: renamed into place, nothing temporary left.
@@ -276,7 +350,7 @@ class StandaloneTest(LabTestCase):
             doc = json.load(f)
         self.assertEqual(set(doc), {"format", "id", "name", "tags", "command", "cwd", "host",
                                     "user", "created_at", "config", "env", "git", "origin"})
-        self.assertEqual(doc["format"], 1)
+        self.assertEqual(doc["format"], 2)
         self.assertEqual(doc["id"], run_id)
         self.assertEqual(doc["name"], "lr0.1-s1")
         self.assertEqual(doc["tags"], ["baseline"])
@@ -319,17 +393,62 @@ class StandaloneTest(LabTestCase):
                         env=self.env(LABMATE_DIR=elsewhere))
         self.assertFalse(os.path.exists(self.lab))
         with open(os.path.join(elsewhere, "lab.json")) as f:
-            self.assertEqual(json.load(f), {"format": 1})
+            self.assertEqual(json.load(f), {"format": 2})
         self.assertEqual(len(os.listdir(os.path.join(elsewhere, "runs"))), 1)
 
     def test_refuses_a_lab_of_another_format(self):
-        self.make_lab()
-        with open(os.path.join(self.lab, "lab.json"), "w") as f:
-            f.write('{"format": 3}\n')
+        self.make_lab(version=3)
         done = self.run_script("import labmate; labmate.init()", expect_rc=1)
         self.assertIn("LabmateError", done.stderr)
-        self.assertIn("format 3", done.stderr)
+        self.assertIn("has format 3; this labmate client knows formats 1 and 2", done.stderr)
         self.assertEqual(self.run_dirs(), [])
+        for marker in ('{"format": "2"}', '{"format": 0}', '{}', '[2]'):
+            with self.subTest(marker=marker):
+                with open(os.path.join(self.lab, "lab.json"), "w") as f:
+                    f.write(marker)
+                done = self.run_script("import labmate; labmate.init()", expect_rc=1)
+                self.assertIn("LabmateError", done.stderr)
+                self.assertEqual(self.run_dirs(), [])
+        with open(os.path.join(self.lab, "lab.json"), "w") as f:
+            f.write('{"format": 2')
+        done = self.run_script("import labmate; labmate.init()", expect_rc=1)
+        self.assertIn("cannot read the lab marker", done.stderr)
+
+    def test_a_lab_of_format_1_becomes_format_2_before_its_first_batch(self):
+        self.make_lab(version=1)
+        marker = os.path.join(self.lab, "lab.json")
+        self.run_script("import labmate; labmate.init(name='quiet'); labmate.finish()")
+        with open(marker) as f:
+            self.assertEqual(f.read(), '{"format": 1}\n', "no batch, no new version")
+        inode = os.stat(marker).st_ino
+        self.run_script("""
+            import json, labmate
+            labmate.init(name="loud")
+            labmate.log({"loss": 1.0})
+            labmate.run.flush()
+            with open(%r) as f:
+                assert json.load(f) == {"format": 2}
+            labmate.log({"loss": 0.5})
+        """ % marker)
+        with open(marker) as f:
+            self.assertEqual(f.read(), '{"format": 2}\n')
+        self.assertNotEqual(os.stat(marker).st_ino, inode, "a new file renamed over the old one")
+        self.assertEqual(sorted(os.listdir(self.lab)), [".gitignore", "lab.json", "runs"])
+        # A lab of format 2 stays as it is.
+        inode = os.stat(marker).st_ino
+        self.run_script("import labmate; labmate.log({'loss': 0.25})")
+        self.assertEqual(os.stat(marker).st_ino, inode)
+
+    def test_a_lab_that_cannot_be_marked_still_gets_its_points(self):
+        self.make_lab(version=1)
+        done = self.run_script("""
+            import os, labmate
+            os.mkdir(os.path.join(%r, "lab.json.tmp-%%d" %% os.getpid()))  # in the way
+            labmate.log({"x": 1})
+        """ % self.lab)
+        self.assertIn("cannot mark the lab %s as format 2" % self.lab, done.stderr)
+        self.assertEqual(len(done.stderr.splitlines()), 1, done.stderr)
+        self.assertEqual([r["data"] for r in self.logs(self.records(self.only_run()))], [{"x": 1}])
 
     def test_steps_count_on_from_the_last_one(self):
         self.run_script("""
@@ -416,6 +535,48 @@ class StandaloneTest(LabTestCase):
                         "z": rng.random() * 1e-300, "n": rng.randrange(-2**53, 2**53),
                         "b": 1 if i % 2 == 0 else 0}
             self.assertEqual(record["data"], expected)
+
+    def test_points_are_written_as_batches_one_per_flush(self):
+        # 5,000 steps in one flush: blocks of at most 4,096 steps, each
+        # metric a column of base64 doubles, a metric logged every 10th step
+        # at its positions only, steps by their stride, times as
+        # microseconds after the block's first.
+        self.run_script("""
+            import itertools, time
+            clock = itertools.count()
+            time.time = lambda: 1800000000.0 + next(clock) * 0.001
+            import labmate
+            labmate.init()
+            for i in range(5000):
+                labmate.log({"loss": 1.0 / (i + 1), "val": i * 0.5} if i % 10 == 0 else {"loss": 1.0 / (i + 1)})
+            for step in (5003, 5004, 5006, 2**63 - 1, -2**63, -2**63 + 7):
+                labmate.log({"jump": float(step)}, step=step)
+        """, env=self.env(LABMATE_FLUSH_INTERVAL="3600"))
+        records = self.raw_records(os.path.join(self.only_run(), self.client_files(self.only_run())[0]))
+        self.assertEqual([(r["t"], r.get("n"), r.get("step"), r.get("dstep")) for r in records], [
+            ("start", None, None, None),
+            ("batch", 4096, 0, 1),
+            ("batch", 904 + 4, 4096, [1] * 903 + [4, 1, 2, 2**63 - 1 - 5006]),
+            ("batch", 2, -2**63, 7),
+            ("end", None, None, None),
+        ])
+        first, second, third = records[1:4]
+        # The clock read once per step, from 2 (created_at, start).
+        self.assertEqual((first["time"], first["dt_us"][:3], first["dt_us"][-1]),
+                         (1800000000.002, [0, 1000, 2000], 4095000))
+        self.assertEqual(second["time"], 1800000000.002 + 4.096)
+        self.assertEqual(set(first["data"]), {"loss", "val"})
+        self.assertIsInstance(first["data"]["loss"], str)
+        self.assertEqual(first["data"]["val"]["at"], list(range(0, 4096, 10)))
+        self.assertEqual(second["data"]["val"]["at"], list(range(4, 904, 10)))
+        self.assertEqual(second["data"]["jump"]["at"], [904, 905, 906, 907])
+        self.assertEqual(list(third["data"]), ["jump"])
+        logs = self.logs(self.parse_lines(os.path.join(self.only_run(), self.client_files(self.only_run())[0])))
+        self.assertEqual([r["data"]["loss"] for r in logs[:5000]], [1.0 / (i + 1) for i in range(5000)])
+        self.assertEqual([r["data"].get("val") for r in logs[:5000]],
+                         [i * 0.5 if i % 10 == 0 else None for i in range(5000)])
+        self.assertEqual([(r["step"], r["data"]) for r in logs[5000:]],
+                         [(s, {"jump": float(s)}) for s in (5003, 5004, 5006, 2**63 - 1, -2**63, -2**63 + 7)])
 
     def test_mixed_records_in_one_flush_keep_their_order(self):
         # Everything below lands in one flush: names that change, names in
@@ -534,8 +695,7 @@ class StandaloneTest(LabTestCase):
         path = os.path.join(run_dir, "client-%d.jsonl" % proc.pid)
 
         def five_logs():
-            with open(path, "rb") as f:
-                return f.read().count(b'"t":"log"') == 5
+            return self.points_in(path) == 5
 
         self.assertTrue(wait_for(five_logs, timeout=10), "not flushed while alive")
         self.assertIsNone(proc.poll(), "the script should still be running")
@@ -557,11 +717,7 @@ class StandaloneTest(LabTestCase):
         path = os.path.join(run_dir, "client-%d.jsonl" % proc.pid)
 
         def flushed_twice():  # at least two flushes have landed
-            try:
-                with open(path, "rb") as f:
-                    return f.read().count(b'"t":"log"') > 2000
-            except FileNotFoundError:
-                return False
+            return self.points_in(path) > 2000
 
         self.assertTrue(wait_for(flushed_twice, timeout=20))
         self.assertFalse(self.lock_is_free(run_dir))
@@ -731,8 +887,7 @@ class StandaloneTest(LabTestCase):
         self.assertLess(growth_mb, 50)
         run_dir = self.only_run()
         path = os.path.join(run_dir, self.client_files(run_dir)[0])
-        with open(path, "rb") as f:
-            self.assertEqual(f.read().count(b'"t":"log"'), 1050000)
+        self.assertEqual(self.points_in(path), 1050000)
 
 
 class GitProvenanceTest(LabTestCase):
@@ -844,6 +999,21 @@ class SupervisedTest(LabTestCase):
             {"t": "log", "step": 0, "data": {"loss": 1.0, "bad": "Infinity"}},
             {"t": "summary", "data": {"best": 1.0}},
         ])
+
+    def test_a_lab_of_format_1_becomes_format_2_before_the_first_batch(self):
+        # The lab the supervisor names, or else the one the run folder is in.
+        marker = os.path.join(self.lab, "lab.json")
+        for named in (self.lab, None):
+            with self.subTest(LABMATE_DIR=named):
+                with open(marker, "w") as f:
+                    f.write('{"format": 1}\n')
+                env = self.env(LABMATE_RUN_DIR=self.run_dir, LABMATE_RUN_ID=self.run_id, LABMATE_DIR=named)
+                self.run_script("import labmate; labmate.init(name='n'); labmate.finish()", env=env)
+                with open(marker) as f:
+                    self.assertEqual(f.read(), '{"format": 1}\n')
+                self.run_script("import labmate; labmate.log({'x': 1})", env=env)
+                with open(marker) as f:
+                    self.assertEqual(f.read(), '{"format": 2}\n')
 
     def test_exception_writes_no_end_record(self):
         env = self.env(LABMATE_RUN_DIR=self.run_dir, LABMATE_RUN_ID=self.run_id)
@@ -1018,8 +1188,7 @@ class CrossSideTest(LabTestCase):
         path = os.path.join(run_dir, "client-%d.jsonl" % proc.pid)
 
         def all_flushed():
-            with open(path, "rb") as f:
-                return f.read().count(b'"t":"log"') == 500
+            return self.points_in(path) == 500
 
         self.assertTrue(wait_for(all_flushed))
         self.assertEqual(self.run_by_id(run_id)["status"], "running")

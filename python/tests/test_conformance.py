@@ -9,10 +9,13 @@ Run from the repository root:
     PYTHONPATH=python python3 -m unittest discover -s python/tests -v
 """
 
+import base64
+import binascii
 import json
 import math
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -176,6 +179,82 @@ def metric_value(value):
     return None
 
 
+def read_batch(record):
+    """The steps of a batch record as [(step, time, {key: value})], and
+    whether it had values that are no numbers; or Malformed."""
+    n, dt_us = record.get("n"), record.get("dt_us")
+    if type(n) is not int or n < 1:
+        raise Malformed("n is not a count of steps")
+    if not isinstance(dt_us, list) or len(dt_us) != n or not all(plain_int(d) for d in dt_us):
+        raise Malformed("dt_us is not n integers")
+    if record.get("step") is None:
+        raise Malformed("batch record without a step")
+    steps = [exact_step(record["step"])]
+    dstep = record.get("dstep")
+    if dstep is None and n == 1:
+        deltas = []
+    elif plain_int(dstep):
+        deltas = [dstep] * (n - 1)
+    elif isinstance(dstep, list) and len(dstep) == n - 1 and all(plain_int(d) for d in dstep):
+        deltas = dstep
+    else:
+        raise Malformed("dstep is neither an integer nor n - 1 of them")
+    for delta in deltas:
+        steps.append(steps[-1] + delta)
+        if not STEP_MIN <= steps[-1] <= STEP_MAX:
+            raise Malformed("a step runs past the signed 64-bit range")
+    base = metric_value(record.get("time"))
+    if base is None or not math.isfinite(base):
+        raise Malformed("batch record without a finite time")
+    data = record.get("data")
+    if not isinstance(data, dict):
+        raise Malformed("batch data is not an object")
+    rows = [(step, base + offset / 1e6, {}) for step, offset in zip(steps, dt_us)]
+    dropped = False
+    for key, column in data.items():
+        if isinstance(column, dict):
+            if "at" not in column or "v" not in column:
+                raise Malformed("a column object without at or v")
+            at = column["at"]
+            if not isinstance(at, list) or not all(type(p) is int for p in at) \
+                    or any(b <= a for a, b in zip(at, at[1:])) or (at and not 0 <= at[0] <= at[-1] < n):
+                raise Malformed("at is not ascending positions within the batch")
+            values = column_values(column["v"])
+        else:
+            at, values = range(n), column_values(column)
+        if len(values) != len(at):
+            raise Malformed("%r has %d values for %d positions" % (key, len(values), len(at)))
+        for position, value in zip(at, values):
+            if value is None:
+                continue  # no value at this step
+            number = metric_value(value)
+            if number is None:
+                dropped = True
+            else:
+                rows[position][2][key] = number
+    return rows, dropped
+
+
+def plain_int(value):
+    """An integer within 64 bits, written as one (not 1.0, not true)."""
+    return type(value) is int and STEP_MIN <= value <= STEP_MAX
+
+
+def column_values(values):
+    """A column's values as written: an array, or base64 of doubles."""
+    if isinstance(values, list):
+        return values
+    if isinstance(values, str):
+        try:
+            raw = base64.b64decode(values, validate=True)
+        except (binascii.Error, ValueError):
+            raise Malformed("values that are not base64")
+        if len(raw) % 8:
+            raise Malformed("base64 that is not whole doubles")
+        return list(struct.unpack("<%dd" % (len(raw) // 8), raw))
+    raise Malformed("values that are neither an array nor base64")
+
+
 def as_output(value):
     """A float as the fixtures and every --json output write it."""
     if math.isnan(value):
@@ -214,6 +293,8 @@ def read_run(folder):
                     data = record.get("data")
                     if not isinstance(data, dict):
                         raise Malformed("log data is not an object")
+                elif kind == "batch":
+                    rows, dropped = read_batch(record)
                 elif kind in ("config", "summary") and not isinstance(record.get("data", {}), dict):
                     raise Malformed("data is not an object")
                 elif kind == "end" and record.get("status") is None:
@@ -234,6 +315,10 @@ def read_run(folder):
                         dropped = True
                     else:
                         points.append((key, step, time, number))
+                run["warnings"] += dropped
+            elif kind == "batch":
+                for step, time, values in rows:
+                    points += [(key, step, time, value) for key, value in values.items()]
                 run["warnings"] += dropped
             elif kind in ("config", "summary"):
                 run[kind].update(record.get("data") or {})
@@ -263,7 +348,7 @@ class FixtureTest(unittest.TestCase):
 
     def test_every_fixture_reads_as_its_expected_json_says(self):
         names = run_fixtures()
-        self.assertEqual(len(names), 10, names)
+        self.assertEqual(len(names), 19, names)
         for name in names:
             with self.subTest(fixture=name):
                 expected = fixture_json(name, "expected.json")
@@ -274,7 +359,8 @@ class FixtureTest(unittest.TestCase):
     def test_the_client_writes_every_record_of_the_fixtures_so_that_it_reads_the_same(self):
         # The records of both sides' fixtures, written again by the client's
         # own encoders into a run folder of their own, read back the same:
-        # non-finite values, big steps, unicode keys and all.
+        # non-finite values, big steps, unicode keys and all. Points compare
+        # step by step, whichever records (log or batch) hold them.
         for name in run_fixtures():
             with self.subTest(fixture=name):
                 _, records = read_run(os.path.join(FIXTURES, name, "run"))
@@ -283,18 +369,19 @@ class FixtureTest(unittest.TestCase):
                 records = [r for r in records if r["t"] in CLIENT_WRITES]
                 writer = labmate._writer._Writer(tmp)
                 for record in records:
-                    writer.queue.append(client_item(record))
+                    writer.queue.extend(client_items(record))
                 writer.close()
                 lines = read_lines(tmp)
                 for line in lines:  # the documented strings, never a bare NaN
                     json.loads(line.decode("utf-8"), parse_constant=_no_bare_constant)
                 again = [parse_line(line) for line in lines]
-                self.assertEqual([comparable(r) for r in again], [comparable(r) for r in records])
+                self.assertEqual([r["t"] for r in again if r["t"] == "log"], [], "points go in batches")
+                self.assertEqual(comparable(again), comparable(records))
 
     def test_the_client_fixtures_are_what_the_client_writes_today(self):
         # Byte for byte: the standalone run (run.json and records) and the
         # records the client added to a supervised run.
-        for name, supervised in (("client-standalone", False), ("client-supervised", True)):
+        for name, supervised in (("client-standalone-v2", False), ("client-supervised-v2", True)):
             with self.subTest(fixture=name):
                 fixture = os.path.join(FIXTURES, name, "run")
                 work = os.path.realpath(tempfile.mkdtemp(prefix="labmate-conformance-"))
@@ -329,7 +416,7 @@ class FixtureTest(unittest.TestCase):
                         self.assertEqual(made.read().decode(), golden.read().decode())
 
 
-CLIENT_WRITES = ("log", "config", "summary", "meta", "event", "start", "end")
+CLIENT_WRITES = ("log", "batch", "config", "summary", "meta", "event", "start", "end")
 
 
 def read_lines(folder):
@@ -351,26 +438,39 @@ def to_python(value):
     return value
 
 
-def client_item(record):
+def client_items(record):
     """What the client queues for a record: log points as (step, time,
     data), every other record already encoded."""
     if record["t"] == "log":
         data = {k: v for k, v in to_python(record["data"]).items() if metric_value(v) is not None}
-        return (exact_step(record["step"]), metric_value(record["time"]), data)
-    return labmate._records._record_line(to_python(record))
+        return [(exact_step(record["step"]), metric_value(record["time"]), data)]
+    if record["t"] == "batch":
+        return read_batch(record)[0]
+    return [labmate._records._record_line(to_python(record))]
 
 
-def comparable(record):
-    """A record as a reader takes it: log values as numbers, and times as
-    the client keeps them (to the microsecond)."""
-    record = dict(record)
-    if isinstance(record.get("time"), (int, float)):
-        record["time"] = round(record["time"], 6)
-    if record["t"] == "log":  # the client writes these fields of a point only
-        values = {k: metric_value(v) for k, v in record["data"].items()}
-        return {"t": "log", "step": exact_step(record["step"]), "time": record["time"],
-                "data": {k: as_output(v) for k, v in values.items() if v is not None}}
-    return record
+def comparable(records):
+    """Records as a reader takes them: the points of each step (of a log
+    record or of a batch) as a log record of numbers, at the time the
+    client keeps (to the microsecond)."""
+    found = []
+    for record in records:
+        if record["t"] == "batch":
+            steps = read_batch(record)[0]
+        elif record["t"] == "log":
+            values = {k: metric_value(v) for k, v in record["data"].items()}
+            steps = [(exact_step(record["step"]), metric_value(record["time"]),
+                      {k: v for k, v in values.items() if v is not None})]
+        else:
+            record = dict(record)
+            if isinstance(record.get("time"), (int, float)):
+                record["time"] = round(record["time"], 6)
+            found.append(record)
+            continue
+        for step, time, values in steps:
+            found.append({"t": "log", "step": step, "time": round(time, 6),
+                          "data": {k: as_output(v) for k, v in values.items()}})
+    return found
 
 
 class EnvFilterTest(unittest.TestCase):

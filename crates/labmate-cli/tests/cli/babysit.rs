@@ -50,6 +50,28 @@ fn a_nan_stops_the_run_with_evidence() {
 }
 
 #[test]
+fn a_nan_the_client_logs_stops_the_run() {
+    // The client writes its points in batches; the rules see each of them.
+    let lab = TestLab::new();
+    lab.write(
+        "nan.py",
+        "import time, labmate\nlabmate.init()\nfor i in range(501):\n    labmate.log({'loss': float('nan') if i == 500 else 1.0 / (i + 1)})\nlabmate.run.flush()\ntime.sleep(600)\n",
+    );
+    let out = lab
+        .cmd(&["run", "--detach", "--", "python3", "nan.py"])
+        .env("PYTHONPATH", crate::common::PYTHON)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    lab.run(&["wait", &id, "--timeout", "60s"]);
+    let run = lab.wait_for(&id, 10, |r| r["status"] != "running");
+    assert_eq!(run["status"], "stopped", "{run:#}");
+    assert!(run["reason"].as_str().unwrap().starts_with("nonfinite: loss is NaN at step 500"), "{run:#}");
+    assert_eq!(alerts(&run)[0]["data"]["step"], 500);
+}
+
+#[test]
 fn a_healthy_noisy_run_fires_no_rule() {
     let lab = TestLab::new();
     lab.write(

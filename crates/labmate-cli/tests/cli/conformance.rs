@@ -1,8 +1,10 @@
 //! The golden fixtures in `conformance/`, read by this build through the
 //! real binary: each fixture's run folder, copied into a lab of its own,
 //! answers what its `expected.json` says in `runs`, `show`, `metrics` and
-//! `events`; and the environment filter keeps what `env-filter.json` says.
-//! The Python client's suite holds its side to the same files
+//! `events`; the format-1 fixtures together, as one lab, answer `runs`,
+//! `metrics` and `export` byte for byte as the build before format 2 did;
+//! and the environment filter keeps what `env-filter.json` says. The Python
+//! client's suite holds its side to the same files
 //! (python/tests/test_conformance.py). Both sides also record the same git
 //! provenance (run.json's `git` and `patch.diff`) of the same work tree.
 
@@ -33,16 +35,37 @@ fn run_fixtures() -> Vec<(String, Value)> {
     found
 }
 
-/// A lab holding only the fixture's run folder.
+/// The fixtures written before format 2, with no batch: kept as they are,
+/// and together the lab whose answers `lab-v1/` holds.
+const FORMAT_1: [&str; 10] = [
+    "client-standalone",
+    "client-supervised",
+    "records-big-steps",
+    "records-exact-values",
+    "records-malformed",
+    "records-non-finite",
+    "records-torn-tail",
+    "records-unicode-keys",
+    "records-unknown",
+    "supervisor",
+];
+
+/// A lab holding only the fixture's run folder, at the version its writers
+/// leave it: 2 once a batch is in it.
 fn lab_with(name: &str, id: &str) -> TestLab {
     let lab = TestLab::new();
-    lab.write(".labmate/lab.json", "{\"format\": 1}\n");
+    let version = if FORMAT_1.contains(&name) { 1 } else { 2 };
+    lab.write(".labmate/lab.json", &format!("{{\"format\": {version}}}\n"));
+    copy_run(&lab, name, id);
+    lab
+}
+
+fn copy_run(lab: &TestLab, name: &str, id: &str) {
     let to = lab.run_dir(id);
     std::fs::create_dir_all(&to).unwrap();
     for entry in std::fs::read_dir(fixtures().join(name).join("run")).unwrap().flatten() {
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
-    lab
 }
 
 /// A metric value or time as every `--json` output writes it: a number, or
@@ -94,7 +117,9 @@ fn check_events(fixture: &str, events: &[Value], expected: &Value) {
 #[test]
 fn every_fixture_reads_as_its_expected_json_says() {
     let all = run_fixtures();
-    assert_eq!(all.len(), 10, "the fixtures are there: {:?}", all.iter().map(|f| &f.0).collect::<Vec<_>>());
+    let names: Vec<&str> = all.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(all.len(), 19, "the fixtures are there: {names:?}");
+    assert!(FORMAT_1.iter().all(|f| names.contains(f)), "the format-1 fixtures are there: {names:?}");
     for (name, expected) in all {
         let id = expected["id"].as_str().unwrap();
         let lab = lab_with(&name, id);
@@ -112,6 +137,61 @@ fn every_fixture_reads_as_its_expected_json_says() {
         assert_eq!(events.as_array().unwrap().len(), show["events"].as_array().unwrap().len(), "{name}: events");
         check_metrics(&name, &lab.json(&["metrics", id, "--json"]), &expected["metrics"]);
     }
+}
+
+/// What `labmate ARGS` writes to stdout here, or to the file it names after `-o`.
+fn answer(lab: &TestLab, args: &[&str]) -> Vec<u8> {
+    let out = lab.run(args);
+    assert!(out.status.success(), "labmate {args:?}: {}", crate::common::stderr(&out));
+    match args.iter().position(|a| *a == "-o") {
+        Some(i) if args[i + 1] != "-" => std::fs::read(lab.path().join(args[i + 1])).unwrap(),
+        _ => out.stdout,
+    }
+}
+
+#[test]
+fn a_lab_of_format_1_answers_as_it_did_before_format_2() {
+    // The format-1 fixtures as one lab; lab-v1/ holds what the build before
+    // format 2 answered (conformance/README.md says how it was made).
+    let lab = TestLab::new();
+    lab.write(".labmate/lab.json", "{\"format\": 1}\n");
+    let mut ids = Vec::new();
+    for name in FORMAT_1 {
+        let id = read_json(&fixtures().join(name).join("expected.json"))["id"].as_str().unwrap().to_string();
+        copy_run(&lab, name, &id);
+        ids.push(id);
+    }
+    let golden = fixtures().join("lab-v1");
+    let mut questions: Vec<(Vec<String>, PathBuf)> =
+        vec![(vec!["runs".into(), "--json".into()], golden.join("runs.json"))];
+    for id in &ids {
+        questions
+            .push((vec!["metrics".into(), id.clone(), "--json".into()], golden.join(format!("metrics/{id}.json"))));
+    }
+    for (table, series) in [("runs", None), ("series", Some("--series"))] {
+        for format in ["csv", "jsonl", "parquet"] {
+            let to = if format == "parquet" { format!("{table}.parquet") } else { "-".into() };
+            let args = ["export", "--format", format, "-o", &to].into_iter().chain(series);
+            questions.push((args.map(String::from).collect(), golden.join(format!("{table}.{format}"))));
+        }
+    }
+    for round in ["indexed afresh", "re-indexed"] {
+        if round == "re-indexed" {
+            let out = lab.run(&["reindex"]);
+            assert!(out.status.success(), "reindex: {}", crate::common::stderr(&out));
+        }
+        for (args, file) in &questions {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let found = answer(&lab, &args);
+            let expected = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            if found != expected {
+                let (found, expected) = (String::from_utf8_lossy(&found), String::from_utf8_lossy(&expected));
+                assert_eq!(found, expected, "{round}: labmate {args:?} answers otherwise than {}", file.display());
+                panic!("{round}: labmate {args:?} answers otherwise than {}", file.display());
+            }
+        }
+    }
+    assert_eq!(std::fs::read_to_string(lab.path().join(".labmate/lab.json")).unwrap(), "{\"format\": 1}\n");
 }
 
 #[test]

@@ -24,6 +24,14 @@ pub struct Batch {
     pub dropped: Vec<String>,
 }
 
+/// One step of a batch, with its time and the values of the keys that have one there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub step: i64,
+    pub time: f64,
+    pub values: Vec<(String, f64)>,
+}
+
 /// One key's values in a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Column {
@@ -83,6 +91,19 @@ impl Batch {
         batch
     }
 
+    /// The block step by step, as log records would hold it.
+    pub fn rows(&self) -> Vec<Row> {
+        let mut rows: Vec<Row> =
+            self.steps.iter().zip(&self.times).map(|(&step, &time)| Row { step, time, values: Vec::new() }).collect();
+        for column in &self.columns {
+            for (i, &value) in column.values.iter().enumerate() {
+                let position = column.at.as_ref().map_or(i, |at| at[i] as usize);
+                rows[position].values.push((column.key.clone(), value));
+            }
+        }
+        rows
+    }
+
     /// Builds a batch from its fields as a line holds them; the error says
     /// which field disagrees.
     pub(super) fn from_fields(
@@ -107,7 +128,11 @@ impl Batch {
         let Columns(parsed) = serde_json::from_str(raw.get()).map_err(|e| format!("data: {e}"))?;
         let mut columns = Vec::with_capacity(parsed.len());
         let mut dropped = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for (key, raw) in parsed {
+            if !seen.insert(key.clone()) {
+                return Err(format!("data: {key:?} is given twice"));
+            }
             let (at, values) = match raw {
                 RawColumn::Dense(values) => (None, values),
                 RawColumn::At(at, values) => (Some(at), values),
@@ -138,6 +163,11 @@ impl Batch {
             if not_number {
                 dropped.push(key.clone());
             }
+            // A key with no value anywhere in the block is not in it, as a
+            // log record's key whose value was dropped is not.
+            if keep.is_empty() {
+                continue;
+            }
             let at = (at.is_some() || positions.len() < n).then_some(positions);
             columns.push(Column { key, at, values: keep });
         }
@@ -145,7 +175,9 @@ impl Batch {
     }
 
     /// The batch as a line (without its newline): each column as the base64
-    /// of its doubles, exact; steps by their stride when it is constant.
+    /// of its doubles, exact; steps by their stride when it is constant. Its
+    /// writer keeps every step difference within 64 bits (a block is split
+    /// where it would not be), as readers require.
     pub fn to_line(&self) -> String {
         let n = self.len();
         let first = self.steps.first().copied().unwrap_or(0);
@@ -390,6 +422,7 @@ mod tests {
             ),
             (r#"{"t":"batch","n":1,"step":0.5,"time":1,"dt_us":[0],"data":{}}"#, "not an integer"),
             (r#"{"t":"batch","n":1,"step":0,"dt_us":[0],"data":{}}"#, "finite time"),
+            (r#"{"t":"batch","n":1,"step":0,"time":1,"dt_us":[0],"data":{"x":[1],"x":[2]}}"#, "given twice"),
         ];
         for (line, why) in cases {
             let err = Record::parse(line).unwrap_err();
@@ -402,5 +435,34 @@ mod tests {
         let b = batch(r#"{"t":"batch","n":2,"step":0,"dstep":1,"time":1,"dt_us":[0,1],"data":{"x":[1,"soon"]}}"#);
         assert_eq!(b.dropped, ["x"]);
         assert_eq!(b.columns[0].at.as_deref(), Some(&[0][..]));
+    }
+
+    #[test]
+    fn a_batch_reads_step_by_step_as_its_log_records_would() {
+        let b = batch(
+            r#"{"t":"batch","n":3,"step":7,"dstep":[1,5],"time":10,"dt_us":[0,500000,1000000],"data":{"loss":[1,2,3],"val":{"at":[2],"v":[0.5]}}}"#,
+        );
+        let row = |step, time, v: &[(&str, f64)]| Row {
+            step,
+            time,
+            values: v.iter().map(|(k, x)| (k.to_string(), *x)).collect(),
+        };
+        assert_eq!(
+            b.rows(),
+            [
+                row(7, 10.0, &[("loss", 1.0)]),
+                row(8, 10.5, &[("loss", 2.0)]),
+                row(13, 11.0, &[("loss", 3.0), ("val", 0.5)])
+            ]
+        );
+    }
+
+    #[test]
+    fn a_key_without_a_value_in_the_block_has_no_column() {
+        let b = batch(
+            r#"{"t":"batch","n":2,"step":0,"dstep":1,"time":1,"dt_us":[0,1],"data":{"gaps":[null,null],"text":["a",{}],"none":{"at":[],"v":""},"x":[1,2]}}"#,
+        );
+        assert_eq!(b.columns.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(), ["x"]);
+        assert_eq!(b.dropped, ["text"]);
     }
 }

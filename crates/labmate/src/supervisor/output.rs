@@ -114,12 +114,19 @@ fn push_logs(out: &mut String, logs: &mut Vec<&Record>) {
         [] => {}
         [one] => out.push_str(&one.to_line()),
         several => {
-            let points = several.iter().filter_map(|r| match r {
-                Record::Log { step, time, metrics } => Some((*step, *time, metrics.values.as_slice())),
-                _ => None,
-            });
-            out.push_str(&Batch::of_logs(points).to_line());
-            out.push('\n');
+            let points: Vec<_> = several
+                .iter()
+                .filter_map(|r| match r {
+                    Record::Log { step, time, metrics } => Some((*step, *time, metrics.values.as_slice())),
+                    _ => None,
+                })
+                .collect();
+            // A block's step differences are 64-bit integers: a jump past
+            // that (2**63 - 1, then -2**63) starts a new block.
+            for block in points.chunk_by(|a, b| b.0.checked_sub(a.0).is_some()) {
+                out.push_str(&Batch::of_logs(block.iter().copied()).to_line());
+                out.push('\n');
+            }
         }
     }
     logs.clear();

@@ -157,10 +157,20 @@ impl Watch {
     }
 
     fn observe_points(&mut self, record: &Record, pending: &mut Pending) {
-        if let Record::Log { step, time, metrics } = record {
-            for alert in self.babysitter.on_log(*step, *time, &metrics.values) {
-                self.act(alert, pending);
+        match record {
+            Record::Log { step, time, metrics } => {
+                for alert in self.babysitter.on_log(*step, *time, &metrics.values) {
+                    self.act(alert, pending);
+                }
             }
+            Record::Batch(batch) => {
+                for row in batch.rows() {
+                    for alert in self.babysitter.on_log(row.step, row.time, &row.values) {
+                        self.act(alert, pending);
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
