@@ -24,7 +24,8 @@
 //! - [`git`]: git provenance of a working tree.
 //!
 //! Storage
-//! - [`series`]: packed metric series and spike-keeping downsampling.
+//! - [`series`]: metric series in step order and spike-keeping downsampling.
+//! - [`chunk`]: the index's compact, bit-exact encoding of series chunks.
 //! - [`rundir`]: one run's folder: atomic creation, appenders, the owner lock.
 //! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL).
 //!
@@ -59,6 +60,7 @@
 #![deny(unsafe_code)]
 
 pub mod charts;
+pub mod chunk;
 pub mod clock;
 pub mod compare;
 pub mod diffstat;
