@@ -1,7 +1,8 @@
 //! Index benchmarks (issue targets in BENCHMARKS.md):
 //! - ingesting run folders: points per second;
 //! - `labmate metrics RUN loss --points 1000 --json` on a 1,000,000-point series;
-//! - `labmate runs --json` over 1,000 runs.
+//! - `labmate runs --json` over 1,000 runs;
+//! - the index's size per point of those series.
 //!
 //! Run with `cargo bench --bench index`. Whole commands are timed as a user
 //! would see them: the release binary, started fresh each time.
@@ -38,6 +39,7 @@ fn main() {
         format!("{:.0} ms = {:.2} M points/s", best * 1e3, 1.0 / best),
         ">= 1 M points/s",
     ));
+    rows.push(("index size, 100k steps x 10 metrics".to_string(), bytes_per_point(&lab, 1_000_000), "<= 12 B/point"));
 
     // 2. One 1,000,000-point series, downsampled to 1,000 points as JSON.
     let tmp2 = tempfile::tempdir().unwrap();
@@ -50,6 +52,7 @@ fn main() {
         format!("{ms:.1} ms (median of 15)"),
         "< 100 ms",
     ));
+    rows.push(("index size, 1M steps x 1 metric".to_string(), bytes_per_point(&lab2, 1_000_000), "<= 12 B/point"));
 
     // 3. 1,000 runs, 10 metrics x 100 points each.
     let tmp3 = tempfile::tempdir().unwrap();
@@ -177,6 +180,12 @@ fn write_finished(lab: &Lab, mut spec: RunSpec, mut records: String) -> String {
     dir.append(SUPERVISOR_STREAM).unwrap().write_bytes(records.as_bytes()).unwrap();
     drop(lock);
     spec.id
+}
+
+/// The size of the lab's index file (closed, so checkpointed) per point.
+fn bytes_per_point(lab: &Lab, points: u64) -> String {
+    let bytes = std::fs::metadata(lab.index_path()).unwrap().len();
+    format!("{:.1} B/point", bytes as f64 / points as f64)
 }
 
 /// Median wall time of a whole command, in milliseconds.

@@ -24,7 +24,8 @@
 //! - [`git`]: git provenance of a working tree.
 //!
 //! Storage
-//! - [`series`]: packed metric series and the one downsampling rule (spikes and non-finite values kept).
+//! - [`series`]: metric series in step order and the one downsampling rule (spikes and non-finite values kept).
+//! - [`chunk`]: the index's compact, bit-exact encoding of series chunks.
 //! - [`rundir`]: one run's folder: atomic creation, appenders, the owner lock.
 //! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL).
 //!
@@ -59,6 +60,7 @@
 #![deny(unsafe_code)]
 
 pub mod charts;
+pub mod chunk;
 pub mod clock;
 pub mod compare;
 pub mod diffstat;

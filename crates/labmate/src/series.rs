@@ -1,34 +1,9 @@
-//! Metric series: the packed form the index stores them in, and the one
-//! downsampling rule (`metrics --points`, plots, charts), which keeps every
-//! spike and every kind of non-finite value.
+//! Metric series in step order, and the one downsampling rule (`metrics
+//! --points`, plots, charts), which keeps every spike and every kind of
+//! non-finite value. The index stores series in the compact form of
+//! [`crate::chunk`].
 
 use crate::model::Point;
-
-/// Points per stored chunk.
-pub const CHUNK: usize = 4096;
-const POINT_BYTES: usize = 24;
-
-/// Appends points as little-endian (step i64, time f64, value f64).
-pub fn encode_into(out: &mut Vec<u8>, points: &[Point]) {
-    out.reserve(points.len() * POINT_BYTES);
-    for p in points {
-        out.extend_from_slice(&p.step.to_le_bytes());
-        out.extend_from_slice(&p.time.to_le_bytes());
-        out.extend_from_slice(&p.value.to_le_bytes());
-    }
-}
-
-pub fn decode_into(out: &mut Vec<Point>, bytes: &[u8]) {
-    out.reserve(bytes.len() / POINT_BYTES);
-    for c in bytes.chunks_exact(POINT_BYTES) {
-        let word = |i: usize| <[u8; 8]>::try_from(&c[i..i + 8]).expect("8 bytes");
-        out.push(Point {
-            step: i64::from_le_bytes(word(0)),
-            time: f64::from_le_bytes(word(8)),
-            value: f64::from_le_bytes(word(16)),
-        });
-    }
-}
 
 /// Reduces `points` (in step order) to about `target` points by [`keep`]'s
 /// rule: every spike and every kind of non-finite value stays.
@@ -116,19 +91,6 @@ mod tests {
 
     fn series(values: &[f64]) -> Vec<Point> {
         values.iter().enumerate().map(|(i, v)| Point { step: i as i64, time: i as f64, value: *v }).collect()
-    }
-
-    #[test]
-    fn encoding_round_trips_non_finite_values() {
-        let pts = series(&[1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0]);
-        let mut bytes = Vec::new();
-        encode_into(&mut bytes, &pts);
-        let mut back = Vec::new();
-        decode_into(&mut back, &bytes);
-        assert_eq!(back.len(), 5);
-        assert!(back[1].value.is_nan());
-        assert_eq!(back[2].value, f64::INFINITY);
-        assert_eq!(back[3].value, f64::NEG_INFINITY);
     }
 
     #[test]

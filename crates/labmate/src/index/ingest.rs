@@ -8,12 +8,12 @@ use std::io::{Read, Seek, SeekFrom};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::{Map, Value};
 
-use super::Index;
+use super::{Index, damaged_chunk};
+use crate::chunk;
 use crate::error::{Error, Result};
 use crate::model::Point;
 use crate::record::{Event, Leader, Record, RunStatus, how_ended};
 use crate::rundir::RunDir;
-use crate::series;
 use crate::spec::RunSpec;
 use crate::sys::procgroup::Group;
 
@@ -553,21 +553,26 @@ fn append_series(tx: &Transaction, id: &str, key: &str, points: &mut [Point]) ->
         .optional()?;
     let mut rest: &[Point] = points;
     let mut next_seq = 0;
-    if let Some((seq, n, mut data)) = last {
+    let mut data = Vec::new();
+    if let Some((seq, n, old)) = last {
         next_seq = seq + 1;
-        if n < series::CHUNK {
-            let take = (series::CHUNK - n).min(rest.len());
-            series::encode_into(&mut data, &rest[..take]);
+        if n < chunk::MAX_POINTS {
+            // A chunk is encoded whole: the last one is read back and
+            // written again with the new points at its end.
+            let take = (chunk::MAX_POINTS - n).min(rest.len());
+            let mut filled = Vec::with_capacity(n + take);
+            chunk::decode_into(&mut filled, &old).map_err(|e| damaged_chunk(id, key, e))?;
+            filled.extend_from_slice(&rest[..take]);
+            chunk::encode(&mut data, &filled);
             tx.prepare_cached("UPDATE series SET n = ?1, data = ?2 WHERE run_id = ?3 AND key = ?4 AND seq = ?5")?
-                .execute(params![(n + take) as i64, data, id, key, seq])?;
+                .execute(params![filled.len() as i64, data, id, key, seq])?;
             rest = &rest[take..];
         }
     }
     let mut insert = tx.prepare_cached("INSERT INTO series (run_id, key, seq, n, data) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-    let mut data = Vec::new();
-    for chunk in rest.chunks(series::CHUNK) {
+    for chunk in rest.chunks(chunk::MAX_POINTS) {
         data.clear();
-        series::encode_into(&mut data, chunk);
+        chunk::encode(&mut data, chunk);
         insert.execute(params![id, key, next_seq, chunk.len() as i64, data])?;
         next_seq += 1;
     }

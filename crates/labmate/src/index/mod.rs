@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension};
 
+use crate::chunk;
 use crate::error::{Error, Result};
 use crate::lab::Lab;
 use crate::sys::flock::{self, Mode};
@@ -22,7 +23,7 @@ use crate::sys::sqlite;
 pub use ingest::SyncReport;
 
 /// Bumped whenever the schema changes; an older index is rebuilt.
-const SCHEMA_VERSION: &str = "4";
+const SCHEMA_VERSION: &str = "5";
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -305,6 +306,15 @@ fn is_moved(e: &rusqlite::Error) -> bool {
     }
 }
 
+/// A stored chunk that does not decode, said as SQLite says a damaged
+/// database: a write ([`Index::sync`]) then derives the index again.
+fn damaged_chunk(id: &str, key: &str, why: chunk::Damaged) -> Error {
+    Error::Index(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+        Some(format!("a stored chunk of metric '{key}' of run {id} is damaged: {why}")),
+    ))
+}
+
 /// The file is not an index, or a damaged one.
 fn is_broken(e: &rusqlite::Error) -> bool {
     matches!(
@@ -335,4 +345,95 @@ fn remove_index_files(lab: &Lab) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Point;
+    use crate::record::{Metrics, Record};
+    use crate::rundir::{Appender, OwnerLock, RunDir, SUPERVISOR_STREAM};
+    use crate::spec::RunSpec;
+
+    /// A live run in a new lab, and its stream to log into.
+    fn live_run(tmp: &std::path::Path) -> (Lab, String, Appender, OwnerLock) {
+        let lab = Lab::create(&tmp.join(".labmate")).unwrap();
+        let mut spec = RunSpec::new("r-000000aaaa".into(), 1_800_000_000.0, tmp);
+        let (dir, lock) = RunDir::create(&lab, &mut spec, b"").unwrap();
+        let stream = dir.append(SUPERVISOR_STREAM).unwrap();
+        (lab, spec.id, stream, lock)
+    }
+
+    /// Logs `n` more points of `loss` after those in `logged`: steps that
+    /// mostly advance by one but jump now and then, times with jitter, and
+    /// values that repeat, change a little, or are not finite.
+    fn log(stream: &mut Appender, logged: &mut Vec<Point>, n: usize) {
+        let mut lines = String::new();
+        for _ in 0..n {
+            let i = logged.len() as i64;
+            let step = if i % 997 == 0 { i * 1_000_003 } else { i } + logged.last().map_or(0, |p| p.step);
+            let time = 1_800_000_000.0 + i as f64 * 0.1 + (i % 13) as f64 * 1e-4;
+            let value = match i % 50 {
+                7 => f64::NAN,
+                8 => f64::INFINITY,
+                9 | 10 => -0.0,
+                _ => 1.0 / (i / 3 + 1) as f64,
+            };
+            let metrics = Metrics { values: vec![("loss".into(), value)], dropped: vec![] };
+            lines.push_str(&Record::Log { step, time, metrics }.to_line());
+            logged.push(Point { step, time, value });
+        }
+        stream.write_bytes(lines.as_bytes()).unwrap();
+    }
+
+    fn bits(points: &[Point]) -> Vec<(i64, u64, u64)> {
+        points.iter().map(|p| (p.step, p.time.to_bits(), p.value.to_bits())).collect()
+    }
+
+    fn chunk_sizes(index: &Index, id: &str) -> Vec<i64> {
+        let mut stmt = index.conn.prepare("SELECT n FROM series WHERE run_id = ?1 ORDER BY seq").unwrap();
+        stmt.query_map([id], |r| r.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn points_appended_to_a_partly_filled_chunk_read_back_exactly() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (lab, id, mut stream, _lock) = live_run(tmp.path());
+        let mut index = Index::open(&lab).unwrap();
+        let mut logged = Vec::new();
+        for (n, sizes) in [
+            (3, vec![3]),
+            (1, vec![4]),
+            (4000, vec![4004]),
+            (92, vec![4096]),
+            (5000, vec![4096, 4096, 904]),
+            (10, vec![4096, 4096, 914]),
+        ] {
+            log(&mut stream, &mut logged, n);
+            index.sync().unwrap();
+            assert_eq!(bits(&index.series(&id, "loss").unwrap()), bits(&logged));
+            assert_eq!(chunk_sizes(&index, &id), sizes);
+        }
+    }
+
+    #[test]
+    fn a_damaged_chunk_is_named_when_read_and_rebuilt_when_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (lab, id, mut stream, _lock) = live_run(tmp.path());
+        let mut index = Index::open(&lab).unwrap();
+        let mut logged = Vec::new();
+        log(&mut stream, &mut logged, 10);
+        index.sync().unwrap();
+        index.conn.execute("UPDATE series SET data = x'01020101ff00ff'", []).unwrap();
+        let err = index.series(&id, "loss").unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "a stored chunk of metric 'loss' of run r-000000aaaa is damaged: it ends before its last point"
+            ),
+            "{err}"
+        );
+        log(&mut stream, &mut logged, 10);
+        index.sync().unwrap();
+        assert_eq!(bits(&index.series(&id, "loss").unwrap()), bits(&logged));
+    }
 }

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::Index;
 use super::ingest::nan_if_null;
+use super::{Index, damaged_chunk};
+use crate::chunk;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::id;
@@ -151,7 +152,7 @@ impl Index {
         let mut points = Vec::new();
         while let Some(row) = rows.next()? {
             let blob = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
-            series::decode_into(&mut points, blob);
+            chunk::decode_into(&mut points, blob).map_err(|e| damaged_chunk(id, key, e))?;
         }
         series::sort_by_step(&mut points);
         Ok(points)
