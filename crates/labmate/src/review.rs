@@ -332,8 +332,7 @@ pub fn decide(
     note: Option<String>,
     launch: impl FnOnce(&Request) -> Result<Launch>,
 ) -> Result<Decided> {
-    let acting = by;
-    let by = acting.name.as_str();
+    let who = by.name.as_str();
     let note = note.filter(|n| !n.trim().is_empty());
     if verdict == Verdict::No && note.is_none() {
         return Err(Error::invalid("reason", "a rejection or dispute needs a reason"));
@@ -342,7 +341,7 @@ pub fn decide(
     let mut store = Store::open(lab)?;
     let reviews = store.read()?;
     let target = reviews.find(query)?;
-    let (id, author, what) = match target {
+    let (id, requester, what) = match target {
         Target::Request(r) => (r.request.id.clone(), r.request.author.clone(), "request"),
         Target::Item(i) => (i.item.id.clone(), i.item.author.clone(), "review item"),
     };
@@ -351,20 +350,20 @@ pub fn decide(
             let d = r.decision.as_ref().map_or(String::new(), |d| format!(" by {}", d.by));
             return Err(Error::conflict("request", format!("request {id} was already {}{d}", r.state)));
         }
-        if author == by && verdict != Verdict::Resolve {
+        if requester == who && verdict != Verdict::Resolve {
             return Err(Error::forbidden(
                 "approver",
                 format!(
-                    "{by} asked for request {id}: the approver must differ from the requester (an agent cannot approve its own request)"
+                    "{who} asked for request {id}: the approver must differ from the requester (an agent cannot approve its own request)"
                 ),
             ));
         }
     }
-    if policy.acts_as_agent(acting) {
+    if policy.acts_as_agent(by) {
         return Err(Error::forbidden(
             "approver",
             format!(
-                "{by} is an agent: only a human decides on {what} {id} (an agent cannot approve launches or reviews)"
+                "{who} is an agent: only a human decides on {what} {id} (an agent cannot approve launches or reviews)"
             ),
         ));
     }
@@ -410,7 +409,7 @@ pub fn decide(
     let decision = Decision {
         id: id.clone(),
         time: lab.now(),
-        by: by.to_string(),
+        by: who.to_string(),
         decision,
         note: note.clone(),
         launched: launched.clone(),
@@ -424,7 +423,7 @@ pub fn decide(
     };
     let text = notebook_text(&decision, request.as_ref(), item.as_ref());
     let runs: Vec<String> = launched.iter().chain(item.as_ref().and_then(|i| i.run.as_ref())).cloned().collect();
-    let entry = NewEntry { kind: "decision".into(), text, author: by.to_string(), runs, amends: None };
+    let entry = NewEntry { kind: "decision".into(), text, author: who.to_string(), runs, amends: None };
     let notebook = notebook::append(lab, entry).map(|w| w.id);
     Ok(Decided { decision, request, item, notebook, notices })
 }
