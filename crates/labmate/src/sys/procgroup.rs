@@ -251,8 +251,10 @@ mod tests {
     #[test]
     fn a_group_is_ended_leftovers_and_all_and_a_reused_id_is_left_alone() {
         // A leader that exits at once, leaving a member that ignores SIGTERM.
+        // The member says `ready` once it does (and then lets go of the pipe),
+        // so that a busy machine cannot make SIGTERM come first.
         let mut leader = Command::new("sh")
-            .args(["-c", "sh -c 'trap \"\" TERM; while :; do sleep 0.05; done' >/dev/null & echo $!"])
+            .args(["-c", "sh -c 'trap \"\" TERM; echo ready; exec >/dev/null; while :; do sleep 0.05; done' & echo $!"])
             .stdout(std::process::Stdio::piped())
             .process_group(0)
             .spawn()
@@ -260,9 +262,10 @@ mod tests {
         let group = Group::of_leader(leader.id() as i32);
         assert!(group.leader_start.is_some());
         leader.wait().unwrap();
-        let mut member = String::new();
-        std::io::Read::read_to_string(&mut leader.stdout.take().unwrap(), &mut member).unwrap();
-        let member: i32 = member.trim().parse().unwrap();
+        let mut said = String::new();
+        std::io::Read::read_to_string(&mut leader.stdout.take().unwrap(), &mut said).unwrap();
+        assert!(said.lines().any(|l| l == "ready"), "{said}");
+        let member: i32 = said.lines().find_map(|l| l.parse().ok()).unwrap();
         assert!(group.members().contains(&member));
 
         // Recorded with another start time, the same id is somebody else's.
