@@ -168,6 +168,9 @@ def child_env(workdir):
 
 
 def run_child(args, timeout=1800):
+    # What the last child wrote goes to disk first, so that its writeback
+    # does not land on the next child's timing.
+    os.sync()
     with tempfile.TemporaryDirectory(prefix="labmate-bench-") as workdir:
         out = os.path.join(workdir, "result.json")
         done = subprocess.run(

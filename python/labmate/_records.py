@@ -17,12 +17,16 @@ import json
 import math
 import operator
 import re
+import struct
 import sys
 import time
 from array import array
 from typing import Any, Optional
 
 _now = time.time  # the clock of every record
+# The same clock in integer nanoseconds, for logged points: a batch's time
+# offsets are then integer arithmetic.
+_now_ns = time.time_ns
 
 # Everything but batches goes through _jsonable() then this.
 _encode_plain = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
@@ -96,25 +100,42 @@ def _doubles(values: array) -> bytes:
     return binascii.b2a_base64(values.tobytes(), newline=False)
 
 
-def _batch_line(steps, deltas: list, times, columns: list) -> bytes:
+_PACKERS: dict = {}  # points in a column -> Struct packing that many little-endian doubles
+
+
+def _packed_doubles(values, count: int) -> bytes:
+    """The base64 of `count` numbers from the iterable `values` as
+    little-endian doubles, converted and checked by struct in C: raises
+    when one is not a number."""
+    packer = _PACKERS.get(count)
+    if packer is None:
+        if len(_PACKERS) >= 64:
+            _PACKERS.clear()
+        packer = _PACKERS[count] = struct.Struct("<%dd" % count)
+    return binascii.b2a_base64(packer.pack(*values), newline=False)
+
+
+def _batch_line(steps, deltas: list, times_ns, columns: list) -> bytes:
     """One `batch` record: the `steps` of its points (and their `deltas`,
-    each within 64 bits), their `times`, and the columns as (name as JSON,
-    positions or None for all, array('d') of the values)."""
+    each within 64 bits), their times in integer nanoseconds, and the
+    columns as (name as JSON, positions or None for all, the values as
+    array('d') or already as base64 bytes)."""
     parts = [_BATCH_START % (len(steps), steps[0])]
     if deltas:
         if deltas.count(deltas[0]) == len(deltas):
             parts.append(b',"dstep":%d' % deltas[0])
         else:
             parts.append(b',"dstep":' + _encode_plain(deltas).encode())
-    base = times[0]
-    offsets = [round((t - base) * 1e6) for t in times]
-    parts.append(_BATCH_TIMES % (repr(float(base)).encode(), _encode_plain(offsets).encode()))
+    base = times_ns[0]
+    offsets = [(t - base + 500) // 1000 for t in times_ns]  # to the nearest microsecond
+    parts.append(_BATCH_TIMES % (repr(base / 1_000_000_000).encode(), _encode_plain(offsets).encode()))
     for i, (name, at, values) in enumerate(columns):
         parts.append(b"," + name if i else name)
+        encoded = values if values.__class__ is bytes else _doubles(values)
         if at is None:
-            parts += (b':"', _doubles(values), b'"')
+            parts += (b':"', encoded, b'"')
         else:
-            parts += (b':{"at":', _encode_plain(at).encode(), b',"v":"', _doubles(values), b'"}')
+            parts += (b':{"at":', _encode_plain(at).encode(), b',"v":"', encoded, b'"}')
     parts.append(b"}}\n")
     return b"".join(parts)
 

@@ -18,7 +18,7 @@ import signal
 import threading
 from typing import Any, Callable, Mapping, Optional
 
-from ._records import _STEP_MAX, _STEP_MIN, _as_dict, _event_line, _now, _record_line
+from ._records import _STEP_MAX, _STEP_MIN, _as_dict, _event_line, _now, _now_ns, _record_line
 from ._rundir import _mark_format_2
 from ._writer import _MAX_QUEUED, _Writer, _warn
 
@@ -143,7 +143,7 @@ class Run:
                 for name, seconds in self._spans.items():
                     data["span/" + name] = seconds
                 self._spans.clear()
-            item = (step, _now(), data)
+            item = (step, _now_ns(), data)
         except (TypeError, ValueError):
             self._event("warning", "log() wants a dict of metrics, got %s" % type(data).__name__)
             return

@@ -545,6 +545,7 @@ class StandaloneTest(LabTestCase):
             import itertools, time
             clock = itertools.count()
             time.time = lambda: 1800000000.0 + next(clock) * 0.001
+            time.time_ns = lambda: 1800000000_000000000 + next(clock) * 1_000_000
             import labmate
             labmate.init()
             for i in range(5000):

@@ -11,6 +11,7 @@ Run from the repository root:
 
 import base64
 import binascii
+import fractions
 import json
 import math
 import os
@@ -121,6 +122,28 @@ def quote_bare_non_finite(text):
     return "".join(out) if changed else None
 
 
+class JSONObject(dict):
+    """A JSON object as parsed, remembering the names it gives twice."""
+
+    twice = frozenset()
+
+
+def json_object(pairs):
+    found = JSONObject(pairs)
+    if len(found) != len(pairs):
+        seen = set()
+        found.twice = frozenset(k for k, _ in pairs if k in seen or seen.add(k))
+    return found
+
+
+# The fields a record's type may use; one given twice makes the line
+# malformed, as it does for the Rust reader (the last one does not win).
+RECORD_FIELDS = frozenset((
+    "t", "step", "time", "n", "dstep", "dt_us", "data", "name", "tags", "kind", "message",
+    "pid", "child_pid", "pgid", "leader_start", "boot_id", "status", "exit_code", "signal", "reason",
+))
+
+
 def parse_line(raw):
     """One line as a record (a dict), or Malformed."""
     try:
@@ -128,17 +151,19 @@ def parse_line(raw):
     except UnicodeDecodeError as exc:
         raise Malformed("not UTF-8: %s" % exc)
     try:
-        record = json.loads(text, parse_constant=_no_bare_constant)
+        record = json.loads(text, parse_constant=_no_bare_constant, object_pairs_hook=json_object)
     except ValueError:
         fixed = quote_bare_non_finite(text)
         if fixed is None:
             raise Malformed("not JSON")
         try:
-            record = json.loads(fixed, parse_constant=_no_bare_constant)
+            record = json.loads(fixed, parse_constant=_no_bare_constant, object_pairs_hook=json_object)
         except ValueError:
             raise Malformed("not JSON")
     if not isinstance(record, dict):
         raise Malformed("not an object")
+    if record.twice & RECORD_FIELDS:
+        raise Malformed("%s given twice" % ", ".join(sorted(record.twice & RECORD_FIELDS)))
     if not isinstance(record.get("t"), str):
         raise Malformed("no type")
     for field, want in FIELD_TYPES.items():
@@ -209,6 +234,8 @@ def read_batch(record):
     data = record.get("data")
     if not isinstance(data, dict):
         raise Malformed("batch data is not an object")
+    if getattr(data, "twice", None):
+        raise Malformed("data: %s given twice" % ", ".join(map(repr, sorted(data.twice))))
     rows = [(step, base + offset / 1e6, {}) for step, offset in zip(steps, dt_us)]
     dropped = False
     for key, column in data.items():
@@ -439,14 +466,19 @@ def to_python(value):
 
 
 def client_items(record):
-    """What the client queues for a record: log points as (step, time,
-    data), every other record already encoded."""
+    """What the client queues for a record: log points as (step, time in
+    integer nanoseconds, data), every other record already encoded."""
     if record["t"] == "log":
         data = {k: v for k, v in to_python(record["data"]).items() if metric_value(v) is not None}
-        return [(exact_step(record["step"]), metric_value(record["time"]), data)]
+        return [(exact_step(record["step"]), nanoseconds(metric_value(record["time"])), data)]
     if record["t"] == "batch":
-        return read_batch(record)[0]
+        return [(step, nanoseconds(when), data) for step, when, data in read_batch(record)[0]]
     return [labmate._records._record_line(to_python(record))]
+
+
+def nanoseconds(seconds):
+    """A time in seconds as the client's clock (time.time_ns) gives it."""
+    return round(fractions.Fraction(seconds) * 1_000_000_000)
 
 
 def comparable(records):
