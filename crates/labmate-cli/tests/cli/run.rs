@@ -480,3 +480,39 @@ fn stop_and_the_baseline_record_who_acted_as_every_command_does() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(lab.show("long")["reason"], "stopped by alice: enough");
 }
+
+#[test]
+fn a_supervisor_killed_while_it_writes_batches_keeps_every_whole_batch() {
+    // The command prints metric lines in blocks, so each pipe read holds many
+    // and the supervisor writes them as batch records; SIGKILL comes in the
+    // middle of that. What it wrote reads back as the steps from 0 on, with
+    // no gap and no step twice: a whole batch is kept, a torn one skipped.
+    let lab = TestLab::new();
+    let script = lab.write(
+        "flood.py",
+        "import sys, time\nstep = 0\nwhile True:\n    block = ''.join('##labmate {\"step\": %d, \"loss\": 0.5, \"seen\": %d.5}\\n' % (step + i, step + i) for i in range(200))\n    sys.stdout.write(block)\n    sys.stdout.flush()\n    step += 200\n    time.sleep(0.001)\n",
+    );
+    let out = lab.run(&["run", "--detach", "--", "python3", script.to_str().unwrap()]);
+    let id = stdout(&out).trim().to_string();
+    lab.wait_for(&id, 30, |r| r["metrics"]["seen"]["count"].as_u64().unwrap_or(0) >= 2000);
+    let start = std::fs::read_to_string(lab.run_dir(&id).join("supervisor.jsonl")).unwrap();
+    let start: serde_json::Value = serde_json::from_str(start.lines().next().unwrap()).unwrap();
+    let (supervisor, pgid) = (start["pid"].as_i64().unwrap() as i32, start["pgid"].as_i64().unwrap() as i32);
+    signal(supervisor, libc::SIGKILL);
+    let run = lab.wait_for(&id, 10, |r| r["status"] != "running");
+    wait_until("the command died with its supervisor", 20, || !alive(pgid));
+    assert_eq!(run["status"], "lost");
+    let written = std::fs::read_to_string(lab.run_dir(&id).join("supervisor.jsonl")).unwrap();
+    assert!(written.contains("\"t\":\"batch\""), "metric lines went as batches: {}", &written[..written.len().min(400)]);
+    let points = lab.json(&["metrics", &id, "seen", "--json"]);
+    let points = points["seen"].as_array().unwrap();
+    assert!(points.len() >= 2000, "{}", points.len());
+    for (i, point) in points.iter().enumerate() {
+        assert_eq!(point["step"], i as u64, "steps from 0 without a gap or a repeat");
+        assert_eq!(point["value"], i as f64 + 0.5);
+    }
+    // A rebuilt index reads the same points from the folder.
+    assert!(lab.run(&["reindex"]).status.success());
+    let again = lab.json(&["metrics", &id, "seen", "--json"]);
+    assert_eq!(again["seen"].as_array().unwrap().len(), points.len());
+}
