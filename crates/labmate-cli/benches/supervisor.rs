@@ -44,9 +44,13 @@ labmate.finish()
 fn main() {
     println!("| benchmark | result | target |\n|---|---|---|");
     for (how, script) in [("metric lines on stdout", LINES), ("the Python client", CLIENT)] {
-        let (sup, child, steps) = supervisor_cpu(script);
+        let (sup, child, steps, (rss0, rss1)) = supervisor_cpu(script);
         println!(
             "| supervisor CPU, 1,000 steps/s x 10 metrics via {how} | {sup:.2}% of one core (the training script itself: {child:.0}%; {steps} steps) | < 2% |"
+        );
+        println!(
+            "| supervisor memory, the same run via {how} | RSS {rss0:.1} MiB after 2 s, {rss1:.1} MiB after {:.0} s | flat |",
+            SECONDS - 2.0
         );
     }
     let mut lat: Vec<f64> = (0..5).map(|_| wait_latency()).collect();
@@ -72,8 +76,8 @@ fn labmate(dir: &Path, args: &[&str]) -> String {
 }
 
 /// CPU of the supervisor and of the command, in % of one core, over the
-/// steady middle of the run.
-fn supervisor_cpu(script: &str) -> (f64, f64, i64) {
+/// steady middle of the run; and the supervisor's RSS at its start and end.
+fn supervisor_cpu(script: &str) -> (f64, f64, i64, (f64, f64)) {
     let tmp = lab();
     std::fs::write(tmp.path().join("gen.py"), script.replace("SECONDS", &SECONDS.to_string())).unwrap();
     let id = labmate(tmp.path(), &["run", "--detach", "--", "python3", "gen.py"]).trim().to_string();
@@ -86,15 +90,25 @@ fn supervisor_cpu(script: &str) -> (f64, f64, i64) {
     };
     let (sup, child) = (start["pid"].as_i64().unwrap(), start["child_pid"].as_i64().unwrap());
     std::thread::sleep(Duration::from_secs(2));
-    let (t0, s0, c0) = (Instant::now(), ticks(sup), ticks(child));
+    let (t0, s0, c0, r0) = (Instant::now(), ticks(sup), ticks(child), rss_mib(sup));
     std::thread::sleep(Duration::from_secs_f64(SECONDS - 4.0));
-    let (s1, c1, dt) = (ticks(sup), ticks(child), t0.elapsed().as_secs_f64());
+    let (s1, c1, dt, r1) = (ticks(sup), ticks(child), t0.elapsed().as_secs_f64(), rss_mib(sup));
     let hz = labmate::sys::host::clock_ticks_per_sec();
     labmate(tmp.path(), &["wait", &id]);
     let run: serde_json::Value = serde_json::from_str(&labmate(tmp.path(), &["show", &id, "--json"])).unwrap();
     assert_eq!(run["status"], "finished", "{run:#}");
     let steps = run["metrics"]["m0"]["count"].as_i64().unwrap();
-    ((s1 - s0) / hz / dt * 100.0, (c1 - c0) / hz / dt * 100.0, steps)
+    ((s1 - s0) / hz / dt * 100.0, (c1 - c0) / hz / dt * 100.0, steps, (r0, r1))
+}
+
+/// The resident set of a process, in MiB.
+fn rss_mib(pid: i64) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
+    kib.unwrap_or(0.0) / 1024.0
 }
 
 /// utime + stime of a process, in clock ticks.

@@ -503,7 +503,11 @@ fn a_supervisor_killed_while_it_writes_batches_keeps_every_whole_batch() {
     wait_until("the command died with its supervisor", 20, || !alive(pgid));
     assert_eq!(run["status"], "lost");
     let written = std::fs::read_to_string(lab.run_dir(&id).join("supervisor.jsonl")).unwrap();
-    assert!(written.contains("\"t\":\"batch\""), "metric lines went as batches: {}", &written[..written.len().min(400)]);
+    assert!(
+        written.contains("\"t\":\"batch\""),
+        "metric lines went as batches: {}",
+        &written[..written.len().min(400)]
+    );
     let points = lab.json(&["metrics", &id, "seen", "--json"]);
     let points = points["seen"].as_array().unwrap();
     assert!(points.len() >= 2000, "{}", points.len());
