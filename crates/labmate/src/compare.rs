@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::index::Index;
+use crate::model::key_metrics;
 use crate::query::{Path, as_number};
 use crate::record::Num;
-use crate::registry::{Side, lower_is_better};
+use crate::registry::{self, Side, lower_is_better};
 use crate::rundir::{PATCH_FILE, RunDir};
 use crate::stats::{self, Comparison};
 
@@ -62,6 +63,36 @@ pub struct MetricReport {
     pub values: Vec<Vec<Num>>,
     /// Each side against the first.
     pub comparisons: Vec<Comparison>,
+}
+
+/// Compares the sides as a person writes them (a run, `PATH=VALUE`, or a
+/// `--where` expression; one side alone is compared against the baseline)
+/// on the metrics named (`loss` or `metrics.loss.min`; the key metrics of
+/// the runs when none are).
+pub fn of_texts(index: &Index, texts: &[String], metrics: &[String]) -> Result<Report> {
+    let mut texts = texts.to_vec();
+    if texts.is_empty() {
+        return Err(Error::invalid("sides", "no side given: give two runs or groups to compare"));
+    }
+    if texts.len() == 1 {
+        let base = registry::baseline(index.lab()).ok_or_else(|| {
+            Error::invalid("sides", "one side given and no baseline set: give two sides, or `labmate baseline set RUN`")
+        })?;
+        texts.insert(0, base);
+    }
+    let sides = texts.iter().map(|t| registry::side(index, t)).collect::<Result<Vec<_>>>()?;
+    let all_runs: Vec<_> = sides.iter().flat_map(|s| s.runs.clone()).collect();
+    let metric_texts: Vec<String> = if metrics.is_empty() {
+        key_metrics(&all_runs, 3)
+    } else {
+        metrics.iter().flat_map(|m| m.split(',')).filter(|m| !m.is_empty()).map(String::from).collect()
+    };
+    let named: Vec<String> = metric_texts
+        .iter()
+        .map(|m| if m.starts_with("metrics.") { m.clone() } else { format!("metrics.{m}") })
+        .collect();
+    let paths: Vec<Path> = registry::parse_paths(&named, &all_runs, "--metric")?;
+    compare(index, &sides, &paths)
 }
 
 pub fn compare(index: &Index, sides: &[Side], metrics: &[Path]) -> Result<Report> {

@@ -29,8 +29,19 @@ pub struct Policy {
     pub gates: GatesConfig,
     pub approval: ApprovalConfig,
     pub review: ReviewConfig,
+    pub serve: ServeConfig,
     /// `[notebook]`: read and checked by [`crate::notebook`] itself.
     pub notebook: toml::Table,
+}
+
+/// `[serve]`: the dashboard (`labmate serve`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    /// The person at the dashboard, who approves and rejects there
+    /// (`--user` says it for one server). Without one the dashboard only
+    /// shows.
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -177,6 +177,16 @@ pub fn side(index: &Index, text: &str) -> Result<Side> {
 const BASELINE_FILE: &str = "baseline.json";
 
 /// The lab's baseline, as the text of a side (a run id or a group).
+/// The baseline's mean of the runs' first key metric (its last values), for
+/// a Δ column: the key and the mean, when there is a baseline with values.
+pub fn baseline_delta(index: &Index, runs: &[Run]) -> Option<(String, f64)> {
+    let side = side(index, &baseline(index.lab())?).ok()?;
+    let key = crate::model::key_metrics(runs, 1).into_iter().next()?;
+    let values: Vec<f64> =
+        side.runs.iter().filter_map(|r| r.metrics.get(&key)).map(|m| m.last).filter(|v| v.is_finite()).collect();
+    (!values.is_empty()).then(|| (key, values.iter().sum::<f64>() / values.len() as f64))
+}
+
 pub fn baseline(lab: &Lab) -> Option<String> {
     let text = std::fs::read_to_string(lab.root().join(BASELINE_FILE)).ok()?;
     serde_json::from_str::<Value>(&text).ok()?.get("side")?.as_str().map(String::from)

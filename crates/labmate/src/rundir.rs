@@ -86,6 +86,27 @@ impl RunDir {
         self.path.join(name)
     }
 
+    /// One of the run's own files, for a face to serve: refused when the
+    /// run folder or the file is a symbolic link, so what is served from a
+    /// run folder never comes from outside the lab. A file not there yet is
+    /// fine (it reads as empty).
+    pub fn own_file(&self, name: &str) -> Result<PathBuf> {
+        let refuse = |what: &Path| {
+            Error::forbidden(
+                "file",
+                format!("{} is a symbolic link or not a plain file: it is not served", what.display()),
+            )
+        };
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| !m.is_dir()) {
+            return Err(refuse(&self.path));
+        }
+        let path = self.path.join(name);
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if !m.is_file() => Err(refuse(&path)),
+            _ => Ok(path),
+        }
+    }
+
     pub fn read_spec(&self) -> Result<RunSpec> {
         let p = self.file(SPEC_FILE);
         let bytes = fs::read(&p).map_err(|e| Error::io(&p, e))?;

@@ -4,10 +4,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use labmate::compare::{Report, compare};
-use labmate::model::key_metrics;
-use labmate::query::Path;
-use labmate::registry;
+use labmate::compare::{self, Report};
 use labmate::text::{escape_controls as esc, num};
 
 use super::table::Table;
@@ -30,29 +27,7 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let index = ctx.index()?;
-    let mut texts = args.sides.clone();
-    if texts.len() == 1 {
-        let base = registry::baseline(index.lab()).ok_or_else(|| {
-            labmate::Error::invalid(
-                "sides",
-                "one side given and no baseline set: give two sides, or `labmate baseline set RUN`",
-            )
-        })?;
-        texts.insert(0, base);
-    }
-    let sides = texts.iter().map(|t| registry::side(&index, t)).collect::<labmate::Result<Vec<_>>>()?;
-    let all_runs: Vec<_> = sides.iter().flat_map(|s| s.runs.clone()).collect();
-    let metric_texts: Vec<String> = if args.metrics.is_empty() {
-        key_metrics(&all_runs, 3)
-    } else {
-        args.metrics.iter().flat_map(|m| m.split(',')).map(String::from).collect()
-    };
-    let named: Vec<String> = metric_texts
-        .iter()
-        .map(|m| if m.starts_with("metrics.") { m.clone() } else { format!("metrics.{m}") })
-        .collect();
-    let paths: Vec<Path> = registry::parse_paths(&named, &all_runs, "--metric")?;
-    let report = compare(&index, &sides, &paths)?;
+    let report = compare::of_texts(&index, &args.sides, &args.metrics)?;
     if args.json {
         print_json(&report)?;
     } else {

@@ -36,6 +36,7 @@ mod repro;
 mod review;
 mod run;
 mod runs;
+mod serve;
 mod show;
 mod status;
 mod stop;
@@ -115,6 +116,8 @@ enum Command {
     Reindex,
     /// Run a small demonstration sweep in a new folder.
     Demo(demo::Args),
+    /// Serve the dashboard and the JSON API on this machine (http://127.0.0.1:8765 by default).
+    Serve(serve::Args),
     /// Supervise a detached run (internal).
     #[command(name = "__supervise", hide = true)]
     Supervise(supervise::Args),
@@ -148,6 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Diffstat(args) => diffstat::run(&ctx, args),
         Command::Reindex => reindex::run(&ctx),
         Command::Demo(args) => demo::run(&ctx, args),
+        Command::Serve(args) => serve::run(&ctx, args),
         Command::Supervise(args) => supervise::run(&ctx, args),
     }
 }

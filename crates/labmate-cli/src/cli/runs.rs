@@ -103,7 +103,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         match style {
             Style::Text if args.json => print_json(&runs)?,
             Style::Text => {
-                let baseline = baseline_delta(&index, &runs);
+                let baseline = registry::baseline_delta(&index, &runs);
                 super::print_text(&render(&runs, index.lab().now(), baseline.as_ref()))?;
             }
             _ => {
@@ -128,15 +128,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         write(&style, &render_columns(&runs, &paths, &value_at, &style))?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The baseline's mean of the first key metric, for the delta column.
-fn baseline_delta(index: &labmate::Index, runs: &[Run]) -> Option<(String, f64)> {
-    let side = registry::side(index, &registry::baseline(index.lab())?).ok()?;
-    let key = key_metrics(runs, 1).into_iter().next()?;
-    let values: Vec<f64> =
-        side.runs.iter().filter_map(|r| r.metrics.get(&key)).map(|m| m.last).filter(|v| v.is_finite()).collect();
-    (!values.is_empty()).then(|| (key, values.iter().sum::<f64>() / values.len() as f64))
 }
 
 /// The runs table a human reads.

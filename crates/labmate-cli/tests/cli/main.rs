@@ -20,4 +20,5 @@ mod refs;
 mod registry;
 mod review;
 mod run;
+mod serve;
 mod terminal;

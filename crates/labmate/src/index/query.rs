@@ -158,6 +158,33 @@ impl Index {
         Ok(points)
     }
 
+    /// The points of a run's series after its first `seen`, in the order
+    /// they were logged (what a live view lacks when it holds `seen`), and
+    /// how many the series holds. Only the chunks holding them are decoded.
+    pub fn series_after(&self, id: &str, key: &str, seen: u64) -> Result<(Vec<Point>, u64)> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT n, data FROM series WHERE run_id = ?1 AND key = ?2 ORDER BY seq DESC")?;
+        let mut rows = stmt.query(params![id, key])?;
+        let total: u64 = self
+            .conn
+            .prepare_cached("SELECT COALESCE(SUM(n), 0) FROM series WHERE run_id = ?1 AND key = ?2")?
+            .query_row(params![id, key], |r| r.get::<_, i64>(0))? as u64;
+        let mut blobs = Vec::new();
+        let mut from = total;
+        while from > seen {
+            let Some(row) = rows.next()? else { break };
+            from = from.saturating_sub(row.get::<_, i64>(0)? as u64);
+            blobs.push(row.get::<_, Vec<u8>>(1)?);
+        }
+        let mut points = Vec::new();
+        for blob in blobs.iter().rev() {
+            chunk::decode_into(&mut points, blob).map_err(|e| damaged_chunk(id, key, e))?;
+        }
+        let skip = seen.saturating_sub(from) as usize;
+        points.drain(..skip.min(points.len()));
+        Ok((points, total))
+    }
+
     /// The value of a run's metric at the last logged step at or before `step`.
     pub fn value_at(&self, id: &str, key: &str, step: i64) -> Result<Option<f64>> {
         let points = self.series(id, key)?;

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod http;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_labmate");
 /// The repository's root, and the Python client in it.
 pub const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");

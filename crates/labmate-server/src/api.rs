@@ -1,0 +1,487 @@
+//! `/api/...`: the lab as JSON, the same objects the CLI prints with
+//! `--json`, and the human's actions. Each handler parses its request,
+//! calls the core on the blocking pool with an index connection of its
+//! own, and answers; errors carry the core's kind ([`ApiError`]).
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::Stream;
+use labmate::compare;
+use labmate::facade::{self, Author};
+use labmate::index::Index;
+use labmate::model::{Point, Run, key_metrics};
+use labmate::policy::Policy;
+use labmate::query::{Expr, Path};
+use labmate::record::Num;
+use labmate::registry::{self, SortKey};
+use labmate::review::{self, ReviewState, Verdict};
+use labmate::rundir::{OUTPUT_LOG, PATCH_FILE, RunDir, STDERR_LOG};
+use labmate::series;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
+use crate::live::After;
+
+type Shared = Arc<crate::State>;
+type Answer = Result<Json<Value>, ApiError>;
+
+/// Runs in one page of `/api/runs` unless `limit` says otherwise, and at most.
+const PAGE: usize = 100;
+const MAX_PAGE: usize = 10_000;
+/// Points a chart asks for unless `points` says, and at most.
+const POINTS: usize = 2_000;
+const MAX_POINTS: usize = 200_000;
+/// Bytes of a log or a patch in one answer at most.
+const MAX_BYTES: u64 = 1 << 20;
+const MAX_PATCH: u64 = 16 << 20;
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/api/runs", get(runs))
+        .route("/api/runs/{id}", get(run))
+        .route("/api/runs/{id}/metrics", get(metrics))
+        .route("/api/runs/{id}/logs", get(logs))
+        .route("/api/runs/{id}/events", get(events))
+        .route("/api/runs/{id}/patch", get(patch))
+        .route("/api/runs/{id}/stop", post(stop))
+        .route("/api/status", get(status))
+        .route("/api/compare", get(compare_runs))
+        .route("/api/reviews", get(reviews))
+        .route("/api/reviews/{id}/approve", post(approve))
+        .route("/api/reviews/{id}/reject", post(reject))
+        .route("/api/stream", get(stream))
+        .fallback(|| async { ApiError::not_found("no such page or API route") })
+}
+
+/// Runs `f` with an index of its own on the blocking pool.
+async fn with_index<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&Index, &crate::State) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let index = Index::open(&state.lab)?;
+        f(&index, &state)
+    })
+    .await
+    .map_err(|_| ApiError::internal("the request's work stopped before it answered"))?
+}
+
+/// The comma-separated values of a parameter, empty ones dropped.
+fn list(text: &Option<String>) -> Vec<String> {
+    text.iter().flat_map(|t| t.split(',')).map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect()
+}
+
+/// A run as `labmate runs --json` shows it, with its alert count.
+fn run_json(index: &Index, run: &Run) -> Value {
+    let mut value = serde_json::to_value(run).unwrap_or(Value::Null);
+    if let Value::Object(o) = &mut value {
+        o.insert("alerts".into(), json!(index.alert_count(&run.id).unwrap_or(0)));
+    }
+    value
+}
+
+#[derive(Deserialize)]
+struct RunsQuery {
+    #[serde(rename = "where")]
+    filter: Option<String>,
+    sort: Option<String>,
+    columns: Option<String>,
+    group_by: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+async fn runs(State(state): State<Shared>, Query(q): Query<RunsQuery>) -> Answer {
+    with_index(&state, move |index, state| {
+        let cursor = state.live.cursor();
+        let filter = q.filter.as_deref().filter(|f| !f.trim().is_empty()).map(Expr::parse).transpose()?;
+        let sort: Vec<SortKey> = list(&q.sort).iter().map(|s| SortKey::parse(s)).collect::<Result<_, _>>()?;
+        let runs = registry::select(index, filter.as_ref(), &sort, None)?;
+        let limit = q.limit.unwrap_or(PAGE).min(MAX_PAGE);
+        let offset = q.offset.unwrap_or(0);
+        let group_by = list(&q.group_by);
+        let columns = list(&q.columns);
+        if !group_by.is_empty() {
+            let by = registry::parse_paths(&group_by, &runs, "group_by")?;
+            let of = if columns.is_empty() {
+                key_metrics(&runs, 3).into_iter().map(|k| Path::Metric { key: k, field: "last".into() }).collect()
+            } else {
+                registry::parse_paths(&columns, &runs, "columns")?
+            };
+            let seed_key = Policy::load(index.lab())?.runs.seed_key;
+            let groups = registry::group(index, &runs, &by, &of, &seed_key);
+            let names = |paths: &[Path]| paths.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+            return Ok(Json(json!({
+                "groups": groups, "by": names(&by), "of": names(&of), "total": runs.len(), "cursor": cursor,
+            })));
+        }
+        let page: Vec<&Run> = runs.iter().skip(offset).take(limit).collect();
+        if !columns.is_empty() {
+            let paths = registry::parse_paths(&columns, &runs, "columns")?;
+            let value_at = |id: &str, key: &str, step: i64| index.value_at(id, key, step).ok().flatten();
+            let rows: Vec<Map<String, Value>> =
+                page.iter().map(|r| paths.iter().map(|p| (p.to_string(), p.get(r, &value_at))).collect()).collect();
+            return Ok(Json(json!({
+                "rows": rows, "columns": columns, "total": runs.len(), "offset": offset, "limit": limit, "cursor": cursor,
+            })));
+        }
+        let baseline = registry::baseline_delta(index, &runs).map(|(key, mean)| json!({"key": key, "mean": Num(mean)}));
+        Ok(Json(json!({
+            "runs": page.iter().map(|r| run_json(index, r)).collect::<Vec<_>>(),
+            "total": runs.len(),
+            "offset": offset,
+            "limit": limit,
+            "key_metrics": key_metrics(&runs, 3),
+            "baseline": baseline,
+            "cursor": cursor,
+        })))
+    })
+    .await
+}
+
+async fn run(State(state): State<Shared>, UrlPath(id): UrlPath<String>) -> Answer {
+    with_index(&state, move |index, state| {
+        let cursor = state.live.cursor();
+        let id = index.resolve(&id)?;
+        let detail = index.run_detail(&id)?;
+        let alerts: Vec<_> = detail.events.iter().filter(|e| e.kind == "alert").cloned().collect();
+        let mut value = serde_json::to_value(&detail).map_err(|e| ApiError::internal(e.to_string()))?;
+        if let Value::Object(o) = &mut value {
+            o.insert("alerts".into(), serde_json::to_value(alerts).unwrap_or_default());
+            o.insert("cursor".into(), json!(cursor));
+        }
+        Ok(Json(value))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct MetricsQuery {
+    keys: Option<String>,
+    points: Option<usize>,
+    x: Option<String>,
+    from: Option<f64>,
+    to: Option<f64>,
+}
+
+/// What a chart's x axis is.
+enum Axis {
+    Step,
+    Time,
+    /// Seconds since the run's first point.
+    Relative,
+    /// Another metric's value at the same step.
+    Metric(String),
+}
+
+async fn metrics(State(state): State<Shared>, UrlPath(id): UrlPath<String>, Query(q): Query<MetricsQuery>) -> Answer {
+    with_index(&state, move |index, state| {
+        let cursor = state.live.cursor();
+        let id = index.resolve(&id)?;
+        let known = index.metric_keys(&id)?;
+        let keys = if q.keys.as_deref().is_none_or(|k| k.trim().is_empty()) { known.clone() } else { list(&q.keys) };
+        for key in &keys {
+            if !known.contains(key) {
+                return Err(ApiError::not_found(format!("run {id} has no metric {key:?}")));
+            }
+        }
+        let axis = match q.x.as_deref().unwrap_or("step") {
+            "step" => Axis::Step,
+            "time" => Axis::Time,
+            "relative" => Axis::Relative,
+            other if known.iter().any(|k| k == other) => Axis::Metric(other.to_string()),
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "x={other:?}: the x axis is step, time, relative, or one of the run's metrics"
+                )));
+            }
+        };
+        if q.from.is_some_and(f64::is_nan) || q.to.is_some_and(f64::is_nan) {
+            return Err(ApiError::invalid("from and to are numbers in the x axis' unit"));
+        }
+        let target = q.points.unwrap_or(POINTS).clamp(4, MAX_POINTS);
+        let by_step: Option<BTreeMap<i64, f64>> = match &axis {
+            Axis::Metric(key) => Some(index.series(&id, key)?.iter().map(|p| (p.step, p.value)).collect()),
+            _ => None,
+        };
+        let mut all = Vec::with_capacity(keys.len());
+        let mut first_time = f64::INFINITY;
+        for key in &keys {
+            let points = index.series(&id, key)?;
+            first_time = points.iter().map(|p| p.time).fold(first_time, f64::min);
+            all.push((key, points));
+        }
+        let mut out = Map::new();
+        for (key, points) in all {
+            let count = points.len();
+            let x_of = |p: &Point| -> Option<f64> {
+                match &axis {
+                    Axis::Step => Some(p.step as f64),
+                    Axis::Time => Some(p.time),
+                    Axis::Relative => Some(p.time - first_time),
+                    Axis::Metric(_) => by_step.as_ref().and_then(|m| m.get(&p.step).copied()),
+                }
+            };
+            let mut placed: Vec<(f64, Point)> = points
+                .iter()
+                .filter_map(|p| x_of(p).filter(|x| x.is_finite()).map(|x| (x, *p)))
+                .filter(|(x, _)| q.from.is_none_or(|f| *x >= f) && q.to.is_none_or(|t| *x <= t))
+                .collect();
+            if matches!(axis, Axis::Metric(_)) {
+                placed.sort_by(|a, b| a.0.total_cmp(&b.0));
+            }
+            let kept = series::keep(placed.len(), target, |i| (placed[i].1.value, placed[i].1.value));
+            let full = kept.len() == placed.len();
+            let xs: Vec<Num> = kept.iter().map(|&i| Num(placed[i].0)).collect();
+            let ys: Vec<Num> = kept.iter().map(|&i| Num(placed[i].1.value)).collect();
+            let steps: Vec<i64> = kept.iter().map(|&i| placed[i].1.step).collect();
+            out.insert(
+                key.clone(),
+                json!({"x": xs, "y": ys, "step": steps, "count": count, "in_range": placed.len(), "shown": kept.len(), "full": full}),
+            );
+        }
+        let x = match &axis {
+            Axis::Step => "step".to_string(),
+            Axis::Time => "time".into(),
+            Axis::Relative => "relative".into(),
+            Axis::Metric(k) => k.clone(),
+        };
+        Ok(Json(json!({"run": id, "x": x, "series": out, "cursor": cursor})))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct LogsQuery {
+    tail: Option<usize>,
+    offset: Option<u64>,
+    stderr: Option<bool>,
+}
+
+async fn logs(State(state): State<Shared>, UrlPath(id): UrlPath<String>, Query(q): Query<LogsQuery>) -> Answer {
+    with_index(&state, move |index, _| {
+        let id = index.resolve(&id)?;
+        let dir = RunDir::at(index.lab().run_dir(&id));
+        let path = dir.own_file(if q.stderr.unwrap_or(false) { STDERR_LOG } else { OUTPUT_LOG })?;
+        let start = match (q.offset, q.tail) {
+            (Some(offset), _) => offset,
+            (None, tail) => labmate::follow::tail_start(&path, tail.unwrap_or(200))?,
+        };
+        let (bytes, end) = read_part(&path, start, MAX_BYTES)?;
+        Ok(Json(json!({"run": id, "text": String::from_utf8_lossy(&bytes), "offset": start, "end": end})))
+    })
+    .await
+}
+
+/// Up to `max` bytes of the file from `start`, ended at a line's end when
+/// cut short, and the offset after them. A file not there yet is empty.
+fn read_part(path: &std::path::Path, start: u64, max: u64) -> Result<(Vec<u8>, u64), ApiError> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), start)),
+        Err(e) => return Err(labmate::Error::io(path, e).into()),
+    };
+    let len = file.metadata().map_err(|e| labmate::Error::io(path, e))?.len();
+    let start = start.min(len);
+    file.seek(SeekFrom::Start(start)).map_err(|e| labmate::Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(max).read_to_end(&mut bytes).map_err(|e| labmate::Error::io(path, e))?;
+    if bytes.len() as u64 == max && start + max < len {
+        if let Some(cut) = bytes.iter().rposition(|&b| b == b'\n') {
+            bytes.truncate(cut + 1);
+        }
+    }
+    let end = start + bytes.len() as u64;
+    Ok((bytes, end))
+}
+
+async fn events(State(state): State<Shared>, UrlPath(id): UrlPath<String>) -> Answer {
+    with_index(&state, move |index, _| {
+        let id = index.resolve(&id)?;
+        Ok(Json(serde_json::to_value(index.events(&id)?).unwrap_or_default()))
+    })
+    .await
+}
+
+async fn patch(State(state): State<Shared>, UrlPath(id): UrlPath<String>) -> Answer {
+    with_index(&state, move |index, _| {
+        let id = index.resolve(&id)?;
+        let path = RunDir::at(index.lab().run_dir(&id)).own_file(PATCH_FILE)?;
+        let (bytes, _) = read_part(&path, 0, MAX_PATCH)?;
+        let whole = std::fs::metadata(&path).map_or(0, |m| m.len());
+        Ok(Json(json!({"run": id, "patch": String::from_utf8_lossy(&bytes), "bytes": whole, "cut": (bytes.len() as u64) < whole})))
+    })
+    .await
+}
+
+async fn status(State(state): State<Shared>) -> Answer {
+    with_index(&state, move |index, _| {
+        let ids = index.active_or_ended_since(index.lab().now() - 3600.0)?;
+        let mut all = Vec::new();
+        for id in &ids {
+            all.push(labmate::status::run_status(index, &index.run(id)?)?);
+        }
+        Ok(Json(serde_json::to_value(all).unwrap_or_default()))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct CompareQuery {
+    runs: Option<String>,
+    metrics: Option<String>,
+}
+
+async fn compare_runs(State(state): State<Shared>, Query(q): Query<CompareQuery>) -> Answer {
+    with_index(&state, move |index, _| {
+        let report = compare::of_texts(index, &list(&q.runs), &list(&q.metrics))?;
+        Ok(Json(serde_json::to_value(report).unwrap_or_default()))
+    })
+    .await
+}
+
+async fn reviews(State(state): State<Shared>) -> Answer {
+    let lab = state.lab.clone();
+    let reviews = tokio::task::spawn_blocking(move || review::load(&lab))
+        .await
+        .map_err(|_| ApiError::internal("reading the reviews stopped before it answered"))??;
+    Ok(Json(json!({
+        "requests": reviews.requests.iter().filter(|r| r.state == ReviewState::Pending).collect::<Vec<_>>(),
+        "items": reviews.items.iter().filter(|i| i.state.is_open()).collect::<Vec<_>>(),
+        "user": state.user,
+    })))
+}
+
+/// The person at the dashboard, who acts; refused when the server was not
+/// told who that is.
+fn human(state: &crate::State) -> Result<Author, ApiError> {
+    match &state.user {
+        Some(name) => Ok(Author { name: name.clone(), is_agent: false }),
+        None => Err(ApiError::forbidden(
+            "this server does not know who is at the dashboard, so it takes no decisions: \
+             start it with --user NAME, or set user in [serve] of labmate.toml",
+        )),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct NoteBody {
+    note: Option<String>,
+}
+
+async fn approve(state: State<Shared>, id: UrlPath<String>, body: Option<Json<NoteBody>>) -> Answer {
+    decide(state, id, body, Verdict::Yes).await
+}
+
+async fn reject(state: State<Shared>, id: UrlPath<String>, body: Option<Json<NoteBody>>) -> Answer {
+    decide(state, id, body, Verdict::No).await
+}
+
+async fn decide(
+    State(state): State<Shared>,
+    UrlPath(id): UrlPath<String>,
+    body: Option<Json<NoteBody>>,
+    verdict: Verdict,
+) -> Answer {
+    let by = human(&state)?;
+    let note = body.and_then(|Json(b)| b.note).filter(|n| !n.trim().is_empty());
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let decided = facade::decide(&state.lab, &id, verdict, &by, note, &state.exe)?;
+        Ok(Json(json!({
+            "decision": decided.decision,
+            "request": decided.request,
+            "item": decided.item,
+            "notebook": decided.notebook.as_ref().ok(),
+            "notices": decided.notices,
+        })))
+    })
+    .await
+    .map_err(|_| ApiError::internal("the decision stopped before it answered"))?
+}
+
+#[derive(Deserialize, Default)]
+struct StopBody {
+    why: Option<String>,
+}
+
+async fn stop(State(state): State<Shared>, UrlPath(id): UrlPath<String>, body: Option<Json<StopBody>>) -> Answer {
+    let by = human(&state)?;
+    let why = body.and_then(|Json(b)| b.why).filter(|w| !w.trim().is_empty());
+    with_index(&state, move |index, _| {
+        let id = index.resolve(&id)?;
+        let grace = Duration::from_secs_f64(Policy::load(index.lab())?.supervisor.stop_grace);
+        let stopped = facade::stop(index, &id, why.as_deref(), &by, grace)?;
+        let what = match stopped {
+            labmate::stop::Stopped::AlreadyEnded(status) => json!({"already_ended": status}),
+            labmate::stop::Stopped::Asked => json!({"asked": true}),
+            labmate::stop::Stopped::Killed { processes } => json!({"killed": processes}),
+        };
+        Ok(Json(json!({"run": id, "stopped": what})))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct StreamQuery {
+    after: Option<u64>,
+}
+
+/// `GET /api/stream?after=CURSOR`: Server-Sent Events after the cursor (or
+/// after `Last-Event-ID`, which a reconnecting browser sends), then live.
+async fn stream(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<StreamQuery>) -> Response {
+    let resumed = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
+    let cursor = resumed.or(q.after).unwrap_or_else(|| state.live.cursor());
+    Sse::new(events_after(state, cursor)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+}
+
+fn events_after(state: Shared, cursor: u64) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    let newest = state.live.subscribe();
+    futures_util::stream::unfold(
+        (state, newest, cursor, std::collections::VecDeque::new(), false),
+        |(state, mut newest, mut cursor, mut ready, mut reset)| async move {
+            loop {
+                if let Some(event) = ready.pop_front() {
+                    return Some((Ok(event), (state, newest, cursor, ready, reset)));
+                }
+                if reset || state.live.is_closed() {
+                    return None;
+                }
+                match state.live.after(cursor) {
+                    After::Reset => {
+                        // Give the page the newest id so that, once it has
+                        // refetched, it goes on from there.
+                        reset = true;
+                        let id = state.live.cursor();
+                        ready.push_back(SseEvent::default().event("reset").id(id.to_string()).data("{}"));
+                    }
+                    After::Events(events) if !events.is_empty() => {
+                        for event in events {
+                            cursor = event.id;
+                            ready.push_back(
+                                SseEvent::default().event(event.kind).id(event.id.to_string()).data(&event.data),
+                            );
+                        }
+                    }
+                    After::Events(_) => {
+                        if newest.changed().await.is_err() {
+                            return None;
+                        }
+                    }
+                }
+            }
+        },
+    )
+}

@@ -1,0 +1,97 @@
+//! `labmate serve`: the human's face. A JSON API over the lab (the same
+//! objects as the CLI's `--json`), a live stream of new points, status
+//! changes and alerts (Server-Sent Events), and the dashboard's pages,
+//! embedded in the binary.
+//!
+//! A face: it parses requests, calls the core (reads through the index and
+//! the registry, actions through the facade with the configured human as
+//! their author) and renders JSON; it holds no lab logic. Blocking core
+//! calls run on tokio's blocking pool, each with its own index connection.
+//!
+//! Every request passes [`security`] first: the Host header, the lab's
+//! token, and for changes the server's own Origin.
+
+mod api;
+mod assets;
+mod error;
+mod live;
+mod security;
+pub mod token;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use labmate::lab::Lab;
+use tokio::net::TcpListener;
+
+/// What a server is started with.
+pub struct Config {
+    pub lab: Lab,
+    /// The session token every request must show.
+    pub token: String,
+    /// The person at the dashboard, the author of its decisions; without one
+    /// the server refuses decisions and stops.
+    pub user: Option<String>,
+    /// Host names besides the bound address and `localhost` that the Host
+    /// header may carry.
+    pub allowed_hosts: Vec<String>,
+    /// The `labmate` binary, which supervises the runs an approval launches.
+    pub exe: PathBuf,
+    /// How often the live stream looks for news in the lab.
+    pub poll: Duration,
+}
+
+/// What every handler shares.
+pub(crate) struct State {
+    pub lab: Lab,
+    pub token: String,
+    pub user: Option<String>,
+    pub allowed_hosts: Vec<String>,
+    pub exe: PathBuf,
+    pub addr: SocketAddr,
+    pub live: live::Live,
+}
+
+/// Serves the lab on `listener` until `shutdown` completes, then closes
+/// the live streams and returns once every connection is done.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    let live = live::Live::start(config.lab.clone(), config.poll)?;
+    let state = Arc::new(State {
+        lab: config.lab,
+        token: config.token,
+        user: config.user,
+        allowed_hosts: config.allowed_hosts,
+        exe: config.exe,
+        addr,
+        live,
+    });
+    let app = router(state.clone());
+    let closing = state.clone();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Live streams never end by themselves: end them, so that the
+            // graceful shutdown does not wait for them forever.
+            closing.live.close();
+        })
+        .await;
+    state.live.close();
+    result
+}
+
+fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .merge(api::routes())
+        .merge(assets::routes())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::guard))
+        .with_state(state)
+}
