@@ -3,7 +3,7 @@
 //! calls the core on the blocking pool with an index connection of its
 //! own, and answers; errors carry the core's kind ([`ApiError`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
@@ -60,6 +60,9 @@ pub fn routes() -> Router<Shared> {
         .route("/api/reviews", get(reviews))
         .route("/api/reviews/{id}/approve", post(approve))
         .route("/api/reviews/{id}/reject", post(reject))
+        .route("/api/notebook", get(notebook))
+        .route("/api/notebook/file", get(notebook_file))
+        .route("/api/notes", post(note))
         .route("/api/stream", get(stream))
         .fallback(|| async { ApiError::not_found("no such page or API route") })
 }
@@ -432,6 +435,145 @@ async fn stop(State(state): State<Shared>, UrlPath(id): UrlPath<String>, body: O
         Ok(Json(json!({"run": id, "stopped": what})))
     })
     .await
+}
+
+#[derive(Deserialize)]
+struct NotebookQuery {
+    kind: Option<String>,
+    author: Option<String>,
+    run: Option<String>,
+}
+
+/// The notebook as a page shows it: what precedes the entries, and each
+/// entry (as `notebook show --json` gives it) with its text as HTML and
+/// the `notebook check` mismatches in it; the check's report; the review
+/// items still open.
+async fn notebook(State(state): State<Shared>, Query(q): Query<NotebookQuery>) -> Answer {
+    with_index(&state, move |index, _| {
+        let lab = index.lab();
+        let nb = labmate::notebook::Notebook::load(lab)?;
+        let check = labmate::notebook::check(lab, index)?;
+        let run = q.run.as_deref().map(|r| index.resolve(r)).transpose()?;
+        let filter = labmate::notebook::Filter { since: None, kind: q.kind.clone(), run };
+        let (views, problems) = labmate::notebook::list(lab, &filter)?;
+        let mismatched_in = |entry: Option<&str>| -> HashMap<String, String> {
+            check
+                .mismatches
+                .iter()
+                .filter(|m| m.entry.as_deref() == entry && m.what == "reference")
+                .map(|m| (m.text.trim_start_matches("{{").trim_end_matches("}}").to_string(), m.real.clone()))
+                .collect()
+        };
+        let head_end = nb.entries.first().map_or(nb.text.len(), |e| {
+            nb.text.match_indices('\n').nth(e.line.saturating_sub(2)).map_or(0, |(i, _)| i + 1)
+        });
+        let head = if nb.entries.first().is_some_and(|e| e.line <= 1) { "" } else { &nb.text[..head_end] };
+        let entries: Vec<Value> = views
+            .iter()
+            .filter(|v| q.author.as_deref().is_none_or(|a| v.author == a))
+            .map(|v| {
+                let mut value = serde_json::to_value(v).unwrap_or_default();
+                if let Value::Object(o) = &mut value {
+                    o.insert("html".into(), json!(crate::markdown::render(&v.text, &mismatched_in(Some(&v.id)))));
+                    let mismatches: Vec<_> =
+                        check.mismatches.iter().filter(|m| m.entry.as_deref() == Some(&v.id)).collect();
+                    o.insert("mismatches".into(), serde_json::to_value(mismatches).unwrap_or_default());
+                }
+                value
+            })
+            .collect();
+        let reviews = review::load(lab)?;
+        Ok(Json(json!({
+            "path": nb.path.display().to_string(),
+            "head_html": crate::markdown::render(head, &mismatched_in(None)),
+            "entries": entries,
+            "check": check,
+            "open_items": reviews.items.iter().filter(|i| i.state.is_open()).collect::<Vec<_>>(),
+            "problems": problems,
+        })))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct FileQuery {
+    path: String,
+}
+
+/// An image beside the notebook, as its text links it: a relative path
+/// without `..`, no symbolic link on the way, an image type.
+async fn notebook_file(State(state): State<Shared>, Query(q): Query<FileQuery>) -> Result<Response, ApiError> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let refused = || ApiError::not_found(format!("no image {:?} beside the notebook", q.path));
+        let relative = crate::markdown::local_file(&q.path).ok_or_else(refused)?;
+        let kind = match relative.rsplit('.').next().map(str::to_ascii_lowercase).as_deref() {
+            Some("png") => "image/png",
+            Some("jpg" | "jpeg") => "image/jpeg",
+            Some("gif") => "image/gif",
+            Some("webp") => "image/webp",
+            Some("svg") => "image/svg+xml",
+            _ => return Err(refused()),
+        };
+        let notebook = labmate::notebook::Settings::load(&state.lab)?.path;
+        let mut path = notebook.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+        for part in relative.split('/').filter(|p| !p.is_empty() && *p != ".") {
+            path.push(part);
+            if std::fs::symlink_metadata(&path).map_or(true, |m| m.file_type().is_symlink()) {
+                return Err(refused());
+            }
+        }
+        if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+            return Err(refused());
+        }
+        let (bytes, _) = read_part(&path, 0, MAX_PATCH)?;
+        let mut response = bytes.into_response();
+        response.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static(kind));
+        Ok(response)
+    })
+    .await
+    .map_err(|_| ApiError::internal("reading the file stopped before it answered"))?
+}
+
+#[derive(Deserialize)]
+struct NewNote {
+    text: String,
+    kind: Option<String>,
+    #[serde(default)]
+    runs: Vec<String>,
+    amends: Option<String>,
+}
+
+/// `POST /api/notes`: a notebook entry by the person at the dashboard.
+async fn note(
+    State(state): State<Shared>,
+    body: Result<Json<NewNote>, axum::extract::rejection::JsonRejection>,
+) -> Answer {
+    let by = human(&state)?;
+    let Json(body) =
+        body.map_err(|e| ApiError::invalid(format!("a note is {{\"text\", \"kind\", \"runs\"}}: {}", e.body_text())))?;
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let entry = labmate::notebook::NewEntry {
+            kind: body.kind.unwrap_or_else(|| "observation".into()),
+            text: body.text,
+            runs: body.runs,
+            amends: body.amends,
+            ..Default::default()
+        };
+        let noted = facade::note(&state.lab, entry, None, &by)?;
+        Ok(Json(json!({
+            "id": noted.entry.id,
+            "kind": noted.entry.kind,
+            "author": noted.entry.author,
+            "runs": noted.entry.runs,
+            "text": noted.entry.text,
+            "review_item": noted.item.map(|i| i.id),
+            "warnings": noted.warnings,
+        })))
+    })
+    .await
+    .map_err(|_| ApiError::internal("writing the note stopped before it answered"))?
 }
 
 #[derive(Deserialize)]

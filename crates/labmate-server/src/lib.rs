@@ -15,6 +15,7 @@ mod api;
 mod assets;
 mod error;
 mod live;
+mod markdown;
 mod security;
 pub mod token;
 

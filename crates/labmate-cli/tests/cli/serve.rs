@@ -329,3 +329,58 @@ fn sigterm_stops_the_server_with_a_stream_open() {
     let seen = reader.join().unwrap();
     assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"));
 }
+
+#[test]
+fn the_notebook_is_served_inert_with_live_values_and_mismatches_marked() {
+    let lab = lab_with_runs();
+    let out = lab.run(&[
+        "note",
+        "--kind",
+        "result",
+        "--author",
+        "agent:claude",
+        "good ends at {{good.metrics.loss.last}} <img src=x onerror=alert(1)> [x](javascript:alert(1))",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The file is edited by hand: the rendered value no longer holds.
+    let path = lab.path().join("LABNOTEBOOK.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("-->**0.003333**<!--/-->"), "{text}");
+    std::fs::write(&path, text.replace("-->**0.003333**<!--/-->", "-->**0.0001**<!--/-->")).unwrap();
+    std::fs::create_dir_all(lab.path().join("plots")).unwrap();
+    std::fs::write(lab.path().join("plots/a.png"), b"\x89PNG").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", lab.path().join("plots/b.png")).unwrap();
+
+    let server = Server::start(&lab, &["--user", "ana"]);
+    let notebook = server.json("/api/notebook");
+    let entry = &notebook["entries"][0];
+    let html = entry["html"].as_str().unwrap();
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;") && !html.contains("<img src=x"), "{html}");
+    assert!(!html.contains("javascript:"), "{html}");
+    assert!(html.contains("class=\"ref mismatch\"") && html.contains("0.0001"), "{html}");
+    assert_eq!(entry["mismatches"][0]["claimed"], "0.0001");
+    assert_eq!(notebook["check"]["mismatches"].as_array().unwrap().len(), 1);
+    // An agent's result waits for a human's look.
+    assert_eq!(notebook["open_items"].as_array().unwrap().len(), 1);
+    let only = server.json("/api/notebook?kind=hypothesis");
+    assert_eq!(only["entries"].as_array().unwrap().len(), 0);
+
+    let image = server.get("/api/notebook/file?path=plots/a.png");
+    assert_eq!(image.status, 200);
+    assert_eq!(image.header("content-type"), Some("image/png"));
+    for refused in ["plots/b.png", "../etc/passwd", "/etc/passwd", "plots/../../x.png", "labmate.toml"] {
+        let r = server.get(&format!("/api/notebook/file?path={refused}"));
+        assert_eq!(r.status, 404, "{refused}: {}", r.body);
+        assert!(!r.body.contains("root:"));
+    }
+
+    // The person at the dashboard writes an entry too.
+    let noted = server.post("/api/notes", "{\"text\": \"looks right to me\", \"kind\": \"observation\"}");
+    assert_eq!(noted.status, 200, "{}", noted.body);
+    assert_eq!(noted.json()["author"], "ana");
+    let bad = server.post("/api/notes", "{\"words\": 1}");
+    assert_eq!(bad.status, 400);
+    assert!(bad.json()["error"].as_str().unwrap().contains("text"), "{}", bad.body);
+    let shown = lab.json(&["notebook", "show", "--json"]);
+    assert!(shown.as_array().unwrap().iter().any(|e| e["author"] == "ana" && e["text"] == "looks right to me"));
+}
