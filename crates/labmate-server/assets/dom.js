@@ -43,6 +43,12 @@ export function clear(el) {
   return el;
 }
 
+// Replaces an element's children. (The DOM's own append would turn a
+// skipped null child into the text "null".)
+export function fill(el, ...children) {
+  return append(clear(el), children);
+}
+
 // The one place markup from the server is put in as markup: the notebook,
 // which the server renders from markdown and sanitises (no script, no
 // event handlers, no URLs off the machine) before sending it. Nothing
@@ -94,7 +100,8 @@ export function toNumber(v) {
 
 export function fmtDuration(s) {
   if (s === null || s === undefined || !Number.isFinite(s)) return "—";
-  if (s < 1) return `${Math.round(s * 1000)}ms`;
+  if (s === 0) return "0s";
+  if (Math.abs(s) < 1) return `${Math.round(s * 1000)}ms`;
   if (s < 60) return `${Math.round(s)}s`;
   const m = Math.floor(s / 60);
   if (m < 60) return `${m}m ${String(Math.floor(s % 60)).padStart(2, "0")}s`;

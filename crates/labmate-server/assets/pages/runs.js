@@ -6,7 +6,7 @@
 // The page's state lives in its URL (where, sort, group_by, cols, offset),
 // so a view can be reloaded, bookmarked and shared.
 
-import { h, on, clear, badge, fmtNum, fmtExact, fmtAge, fmtDuration, fmtValue, flatten, runLink, toNumber } from "../dom.js";
+import { h, fill, on, clear, badge, fmtNum, fmtExact, fmtAge, fmtDuration, fmtValue, flatten, runLink, toNumber } from "../dom.js";
 import { get, url, onStream, openStream, showError } from "../api.js";
 
 const PAGE = 100;
@@ -261,7 +261,7 @@ export async function render(root, _params, query) {
       rowOf.set(r.id, tr);
       body.appendChild(tr);
     }
-    clear(table).append(h("thead", null, head), body);
+    fill(table, h("thead", null, head), body);
     if (runs.length === 0) body.appendChild(h("tr", null, h("td", { colspan: 8 + columns.length, class: "muted" }, state.where ? "no run matches" : "no runs yet: launch one with `labmate run -- CMD`")));
 
     clear(pager);
@@ -377,7 +377,7 @@ export async function render(root, _params, query) {
         ),
       );
     }
-    clear(table).append(h("thead", null, head), body);
+    fill(table, h("thead", null, head), body);
   }
 
   function drawChooser() {
