@@ -101,6 +101,7 @@ export function openStream(cursor) {
   const live = document.getElementById("live");
   const mark = (state, text) => {
     if (!live) return;
+    live.hidden = false;
     live.className = `live ${state}`;
     live.textContent = text;
   };

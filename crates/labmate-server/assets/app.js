@@ -4,7 +4,8 @@
 // stream and nothing leaks from one page to the next.
 
 import { h, clear } from "./dom.js";
-import { get, showError } from "./api.js";
+import { showError } from "./api.js";
+import { drawNav, refreshReviewCount } from "./nav.js";
 import * as runs from "./pages/runs.js";
 import * as run from "./pages/run.js";
 import * as compare from "./pages/compare.js";
@@ -19,13 +20,6 @@ const ROUTES = [
   [/^\/review\/?$/, review, "review"],
 ];
 
-const NAV = [
-  ["runs", "/", "Runs"],
-  ["compare", "/compare", "Compare"],
-  ["notebook", "/notebook", "Notebook"],
-  ["review", "/review", "Review"],
-];
-
 // The token in the URL printed at start has become a cookie by the time
 // this runs; take it out of the address bar so it does not end up in
 // bookmarks, history or screenshots.
@@ -35,38 +29,6 @@ function dropToken() {
     u.searchParams.delete("token");
     history.replaceState(null, "", u.pathname + (u.search === "?" ? "" : u.search) + u.hash);
   }
-}
-
-function drawNav(active) {
-  const nav = document.getElementById("nav");
-  clear(nav);
-  for (const [name, href, label] of NAV) {
-    const a = h("a", { href, "aria-current": name === active ? "page" : null }, label);
-    if (name === "review") a.appendChild(h("span", { id: "review-count", class: "count", hidden: true }));
-    nav.appendChild(a);
-  }
-}
-
-// The number of requests and items waiting for a human, next to "Review";
-// the review page calls it again after each decision.
-export async function refreshReviewCount() {
-  const el = document.getElementById("review-count");
-  if (!el) return;
-  try {
-    const data = await get("/api/reviews", { quiet: true });
-    const n = pendingCount(data);
-    el.textContent = String(n);
-    el.hidden = n === 0;
-  } catch {
-    el.hidden = true;
-  }
-}
-
-export function pendingCount(data) {
-  const requests = (data && (data.pending || data.requests)) || [];
-  const items = (data && data.items) || [];
-  const open = (x) => !x.state || x.state === "pending" || x.state === "disputed";
-  return requests.filter(open).length + items.filter(open).length;
 }
 
 async function main() {
