@@ -392,6 +392,11 @@ export async function render(root, [id]) {
     load();
   });
 
-  await load();
+  try {
+    await load();
+  } catch (e) {
+    if (!run) fill(root, h("p", { class: "muted" }, "This run could not be loaded (the message is above)."));
+    throw e;
+  }
 }
 
