@@ -6,6 +6,7 @@
 mod common;
 
 mod babysit;
+mod browser;
 mod concurrency;
 mod conformance;
 mod demo;
