@@ -11,8 +11,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use labmate::record::{Batch, End, Metrics, Record};
-use labmate::rundir::{RunDir, SUPERVISOR_STREAM};
+use labmate::record::{Metrics, Record};
+use labmate::rundir::SUPERVISOR_STREAM;
+
 use labmate::spec::RunSpec;
 use labmate::{Index, Lab, id};
 

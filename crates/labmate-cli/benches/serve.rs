@@ -48,7 +48,9 @@ fn main() {
         let body = server.get("/api/runs?limit=100");
         assert!(body.contains("\"total\":10002"), "{}", &body[..body.len().min(300)]);
     });
-    println!("| `GET /api/runs?limit=100` over 10,002 runs | {ms:.1} ms (median of 10) | (the page's first paint < 500 ms) |");
+    println!(
+        "| `GET /api/runs?limit=100` over 10,002 runs | {ms:.1} ms (median of 10) | (the page's first paint < 500 ms) |"
+    );
 
     let mut latencies: Vec<f64> = (0..5).map(|i| stream_latency(&server, &lab, &live, i)).collect();
     latencies.sort_by(f64::total_cmp);

@@ -51,4 +51,3 @@ pub fn write_finished(lab: &Lab, mut spec: RunSpec, mut records: String) -> Stri
     drop(lock);
     spec.id
 }
-

@@ -46,7 +46,17 @@ fn every_page_in_a_real_browser_shows_the_lab_and_runs_no_injected_script() {
     );
     let mut ids = std::collections::BTreeMap::new();
     for (name, lr) in [("a", "0.1"), ("b", "0.2")] {
-        let out = lab.run(&["run", "--name", name, "--config", &format!("lr={lr}"), "--", "python3", plain.to_str().unwrap(), lr]);
+        let out = lab.run(&[
+            "run",
+            "--name",
+            name,
+            "--config",
+            &format!("lr={lr}"),
+            "--",
+            "python3",
+            plain.to_str().unwrap(),
+            lr,
+        ]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         ids.insert(name, lab.json(&["show", name, "--json"])["id"].as_str().unwrap().to_string());
     }
