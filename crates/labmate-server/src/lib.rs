@@ -94,5 +94,17 @@ fn router(state: Arc<State>) -> Router {
         .merge(api::routes())
         .merge(assets::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::guard))
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// One line on stderr per request: method, path (never the query, which may
+/// hold the token), status and time taken.
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let start = std::time::Instant::now();
+    let response = next.run(request).await;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    eprintln!("{method} {} {} {ms:.1}ms", labmate::text::escape_controls(&path), response.status().as_u16());
+    response
 }
