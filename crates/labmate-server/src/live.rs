@@ -23,6 +23,8 @@ use tokio::sync::watch;
 
 /// Events kept for pages that reconnect.
 const KEPT: usize = 20_000;
+/// Every this many looks, one that also checks finished runs' files.
+const FULL_SYNC_EVERY: u32 = 40;
 /// Points in one `points` event at most; more go in several.
 const POINTS_PER_EVENT: usize = 5_000;
 
@@ -71,7 +73,7 @@ impl Live {
             wake: Condvar::new(),
             notify,
         });
-        let mut watcher = Watcher { lab, index: None, runs: HashMap::new(), since: labmate::clock::now() };
+        let mut watcher = Watcher { lab, index: None, looks: 0, runs: HashMap::new(), since: labmate::clock::now() };
         watcher.look(&shared, false);
         let thread_shared = shared.clone();
         std::thread::Builder::new().name("labmate-live".into()).spawn(move || {
@@ -145,6 +147,8 @@ struct Seen {
 struct Watcher {
     lab: Lab,
     index: Option<Index>,
+    /// Looks since the last full sync (which also checks finished runs).
+    looks: u32,
     runs: HashMap<String, Seen>,
     /// Runs that ended after this are looked at.
     since: f64,
@@ -167,7 +171,14 @@ impl Watcher {
             self.index = Some(Index::open(&self.lab)?);
         }
         let index = self.index.as_mut().expect("opened above");
-        index.sync()?;
+        // Finished runs are checked now and then, the active ones every look.
+        self.looks += 1;
+        if self.looks >= FULL_SYNC_EVERY {
+            self.looks = 0;
+            index.sync()?;
+        } else {
+            index.sync_active()?;
+        }
         let now = labmate::clock::now();
         let mut ids = index.active_or_ended_since(self.since - 5.0)?;
         // Runs seen active last time are looked at once more, whatever

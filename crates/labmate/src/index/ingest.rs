@@ -68,7 +68,9 @@ struct Batch {
 impl Index {
     /// Ingests everything new in the run folders; `afresh` first forgets
     /// everything, in the same transaction.
-    pub(super) fn sync_once(&mut self, afresh: bool) -> Result<SyncReport> {
+    /// `afresh`: derive everything again. `finished_too`: look at finished
+    /// runs' files as well, to notice one cut below what was read.
+    pub(super) fn sync_once(&mut self, afresh: bool, finished_too: bool) -> Result<SyncReport> {
         let mut report = SyncReport::default();
         let known: HashMap<String, bool> = if afresh {
             HashMap::new()
@@ -79,7 +81,7 @@ impl Index {
         // What was read of each stream, to notice one cut below it; read
         // in one pass, as the check runs over every finished run.
         let mut read: HashMap<String, Vec<(String, u64)>> = HashMap::new();
-        if !afresh {
+        if !afresh && finished_too {
             let mut stmt = self.conn.prepare_cached("SELECT run_id, name, offset FROM files")?;
             let rows =
                 stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
@@ -103,7 +105,7 @@ impl Index {
                 continue;
             }
             match known.get(&name) {
-                Some(true) if !runs_fd.cut_below_read(&name, read.get(&name)) => {}
+                Some(true) if !finished_too || !runs_fd.cut_below_read(&name, read.get(&name)) => {}
                 Some(false) if !self.has_news(&name)? => {}
                 _ => work.push(name),
             }
