@@ -4,8 +4,8 @@
 // stream and nothing leaks from one page to the next.
 
 import { h, clear } from "./dom.js";
-import { showError } from "./api.js";
-import { drawNav, refreshReviewCount } from "./nav.js";
+import { showError, openStream } from "./api.js";
+import { drawNav, refreshReviewCount, followReviewCount } from "./nav.js";
 import * as runs from "./pages/runs.js";
 import * as run from "./pages/run.js";
 import * as compare from "./pages/compare.js";
@@ -38,6 +38,7 @@ async function main() {
   const route = ROUTES.find(([re]) => re.test(path));
   drawNav(route ? route[2] : null);
   refreshReviewCount();
+  followReviewCount();
   clear(page);
   if (!route) {
     document.title = "labmate · not found";
@@ -51,6 +52,9 @@ async function main() {
     console.error(e);
     if (!e.kind) showError(e);
   }
+  // Pages that follow runs opened the stream with their first fetch's
+  // cursor; the others follow from now, for the nav's count.
+  openStream();
 }
 
 main();

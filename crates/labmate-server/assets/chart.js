@@ -425,6 +425,10 @@ export class Chart {
     this.note.textContent = this.zoom ? "zoomed: double-click to reset" : "";
     const b = this.build();
     this.built = b;
+    // The number of points the first curve holds, for tests to wait on.
+    const first = this.shown()[0];
+    const held = first ? (first.members ? first.members[0] : first) : null;
+    this.el.setAttribute("data-points", String(held ? held.x.length : 0));
     const empty = this.shown().every((c) => (c.members ? c.members.every((m) => m.x.length === 0) : c.x.length === 0));
     if (empty) {
       if (this.plot) this.plot.destroy();

@@ -2,7 +2,7 @@
 // next to "Review".
 
 import { h, clear } from "./dom.js";
-import { get } from "./api.js";
+import { get, onStream } from "./api.js";
 
 const NAV = [
   ["runs", "/", "Runs"],
@@ -22,7 +22,30 @@ export function drawNav(active) {
 }
 
 // The number of requests and items waiting for a human, next to "Review";
-// the review page calls it again after each decision.
+// the review page calls it again after each decision, and every page
+// after each status event (an approved launch starts a run, an agent's
+// held launch is a new one), at most once a second.
+export function followReviewCount() {
+  let timer = 0;
+  let again = false;
+  onStream("status", () => {
+    if (timer) {
+      again = true;
+      return;
+    }
+    refreshReviewCount();
+    timer = setTimeout(function tick() {
+      timer = 0;
+      if (again) {
+        again = false;
+        refreshReviewCount();
+        timer = setTimeout(tick, 1000);
+      }
+    }, 1000);
+  });
+  onStream("reset", () => refreshReviewCount());
+}
+
 export async function refreshReviewCount() {
   const el = document.getElementById("review-count");
   if (!el) return;

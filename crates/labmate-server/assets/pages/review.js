@@ -10,31 +10,45 @@ import { refreshReviewCount } from "../nav.js";
 
 export async function render(root) {
   document.title = "labmate · review";
+  const who = h("p", { class: "review-who" });
   const requestsBox = h("div");
   const itemsBox = h("div");
-  fill(root, h("h1", null, "Review"), h("h2", null, "Approval requests"), requestsBox, h("h2", null, "Review items"), itemsBox);
+  fill(root, h("h1", null, "Review"), who, h("h2", null, "Approval requests"), requestsBox, h("h2", null, "Review items"), itemsBox);
   const data = await get("/api/reviews");
-  const requests = data.pending || data.requests || [];
+  // Decisions are the configured person's; a server without one only shows.
+  user = typeof data.user === "string" && data.user ? data.user : null;
+  if (user) {
+    who.className = "review-who";
+    fill(who, "deciding as ", h("b", null, user));
+  } else {
+    who.className = "review-who readonly";
+    who.textContent = READ_ONLY;
+  }
+  const requests = data.requests || data.pending || [];
   const items = data.items || [];
   if (requests.length === 0) requestsBox.appendChild(h("p", { class: "muted" }, "No launch is waiting for approval."));
-  for (const r of requests) requestsBox.appendChild(requestCard(r));
+  for (const r of requests) requestsBox.appendChild(card(r, drawRequest));
   if (items.length === 0) itemsBox.appendChild(h("p", { class: "muted" }, "No review item is open."));
-  for (const it of items) itemsBox.appendChild(itemCard(it));
+  for (const it of items) itemsBox.appendChild(card(it, drawItem));
 }
+
+// The person deciding, as the server was told; null: read-only.
+let user = null;
+const READ_ONLY = "read-only: start the server with --user NAME (or set user in [serve] of labmate.toml) to decide here";
 
 function when(t) {
   return typeof t === "number" ? fmtTime(t) : fmtTime(t);
 }
 
-function requestCard(r) {
-  const card = h("div", { class: "request", "data-id": r.id });
-  drawRequest(card, r);
-  return card;
+function card(x, draw) {
+  const el = h("div", { class: "request", "data-id": x.id });
+  draw(el, x);
+  return el;
 }
 
 function drawRequest(card, r) {
   const launch = r.request || r.launch || {};
-  const reasons = r.reasons || r.reason || [];
+  const reasons = r.reason || r.reasons || [];
   const state = r.state || "pending";
   const config = launch.config;
   const rows = [
@@ -64,12 +78,6 @@ function drawRequest(card, r) {
   );
 }
 
-function itemCard(it) {
-  const card = h("div", { class: "request", "data-id": it.id });
-  drawItem(card, it);
-  return card;
-}
-
 function drawItem(card, it) {
   const state = it.state || "pending";
   fill(
@@ -79,49 +87,62 @@ function drawItem(card, it) {
     it.entry ? h("div", null, "notebook entry ", h("code", null, it.entry)) : null,
     h("p", { class: "wrap" }, it.note || ""),
     decisionOf(it),
-    state === "pending" ? decide(card, it, "Accept", "Dispute", drawItem) : null,
+    state === "pending" ? decide(card, it, "Accept", "Dispute", drawItem) : state === "disputed" ? decide(card, it, "Accept", null, drawItem) : null,
   );
 }
 
+// The last decision: the answer to a decision carries it, an item as
+// listed carries its history.
 function decisionOf(x) {
-  const d = x.decision;
+  const d = x.decision || (Array.isArray(x.decisions) && x.decisions.length ? x.decisions[x.decisions.length - 1] : null);
   if (!d) return null;
+  const bad = d.decision === "rejected" || d.decision === "disputed";
   return h(
     "div",
-    { class: "result ok" },
+    { class: `result decided ${bad ? "error" : "ok"}` },
     `${d.decision || x.state || "decided"} by ${d.by || "?"}`,
-    d.time !== undefined ? ` · ${when(d.time)}` : "",
-    d.note ? ` — ${d.note}` : "",
-    d.launched ? [" · launched ", runLink(d.launched)] : null,
+    d.time !== undefined ? h("span", { class: "muted" }, ` · ${when(d.time)}`) : null,
+    d.launched ? [", launched run ", runLink(d.launched)] : null,
+    d.note ? h("span", { class: "muted" }, ` — ${d.note}`) : null,
   );
 }
 
-// The note box and the two buttons; the answer (the updated request or
-// item) redraws the card, an error (a 403 when the server has no user
-// configured) shows under the buttons.
+// The note box and the buttons; the answer ({decision, request, item})
+// redraws the card, an error shows under the buttons. Without a user the
+// buttons are off and say why.
 function decide(card, x, yes, no, redraw) {
   const note = h("textarea", { placeholder: "note (why)", "aria-label": "note", rows: "2" });
   const approve = h("button", { type: "button", class: "primary" }, yes);
-  const reject = h("button", { type: "button" }, no);
+  const reject = no ? h("button", { type: "button" }, no) : null;
   const result = h("div", { class: "result", role: "status" });
+  const buttons = [approve, reject].filter(Boolean);
+  if (!user) {
+    for (const b of buttons) {
+      b.disabled = true;
+      b.title = READ_ONLY;
+    }
+    note.disabled = true;
+  }
   const send = async (action) => {
-    approve.disabled = true;
-    reject.disabled = true;
+    for (const b of buttons) b.disabled = true;
     result.className = "result";
     result.textContent = "sending…";
     try {
       const answer = await post(`/api/reviews/${encodeURIComponent(x.id)}/${action}`, { note: note.value.trim() }, { quiet: true });
-      const updated = answer && typeof answer === "object" && answer.id ? { ...x, ...answer } : { ...x, state: action === "approve" ? "approved" : "rejected" };
-      redraw(card, updated);
+      const decision = answer && answer.decision ? answer.decision : null;
+      const now = (answer && (answer.request || answer.item)) || {};
+      const state = (decision && decision.decision) || now.state || (action === "approve" ? (x.launch ? "approved" : "accepted") : x.launch ? "rejected" : "disputed");
+      redraw(card, { ...x, ...(typeof now === "object" ? now : {}), state, decision });
+      const notices = answer && Array.isArray(answer.notices) ? answer.notices : [];
+      if (notices.length) card.appendChild(h("ul", { class: "small muted" }, notices.map((n) => h("li", null, typeof n === "string" ? n : JSON.stringify(n)))));
       refreshReviewCount();
     } catch (e) {
       result.className = "result error";
       result.textContent = e.message;
-      approve.disabled = false;
-      reject.disabled = false;
+      for (const b of buttons) b.disabled = false;
     }
   };
   on(approve, "click", () => send("approve"));
-  on(reject, "click", () => send("reject"));
-  return h("div", null, h("div", { class: "decide" }, note, approve, reject), result);
+  if (reject) on(reject, "click", () => send("reject"));
+  return h("div", null, h("div", { class: "decide" }, note, buttons), result);
 }

@@ -383,7 +383,10 @@ export async function render(root, [id]) {
   });
   onStream("alert", (ev) => {
     if (!run || ev.run !== run.id) return;
-    run.alerts = [...(Array.isArray(run.alerts) ? run.alerts : []), ev];
+    const alerts = Array.isArray(run.alerts) ? run.alerts : [];
+    // An alert the first fetch already held, sent again, is shown once.
+    if (alerts.some((a) => a.time === ev.time && a.message === ev.message)) return;
+    run.alerts = [...alerts, ev];
     drawAlerts();
   });
   onStream("reset", () => {

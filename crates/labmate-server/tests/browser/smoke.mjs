@@ -5,14 +5,15 @@
 //     node smoke.mjs RUN_ID OTHER_RUN_ID
 //
 // Needs playwright-core (npm install playwright-core in a scratch folder;
-// PLAYWRIGHT names its folder, as ES modules ignore NODE_PATH); it drives
+// LABMATE_PLAYWRIGHT names its folder, as ES modules ignore NODE_PATH); it drives
 // the Chromium given and downloads none. Exits 1 when a check fails.
 
 import { mkdirSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { join } from "node:path";
 
-const { chromium } = await import(process.env.PLAYWRIGHT ? pathToFileURL(join(process.env.PLAYWRIGHT, "index.mjs")).href : "playwright-core");
+const driver = process.env.LABMATE_PLAYWRIGHT || process.env.PLAYWRIGHT;
+const { chromium } = await import(driver ? pathToFileURL(join(driver, "index.mjs")).href : "playwright-core");
 
 const start = new URL(process.env.LABMATE_URL || "http://127.0.0.1:8765/");
 const origin = start.origin;
