@@ -142,7 +142,13 @@ struct Seen {
     /// Per metric key: points sent, and the summary that said so.
     series: HashMap<String, (u64, (u64, u64, i64))>,
     events: usize,
+    /// When a look first found it ended: it is remembered a while after,
+    /// so that a run the lab lists as recently ended is not news again.
+    ended: Option<f64>,
 }
+
+/// How long an ended run is remembered.
+const REMEMBER_ENDED_S: f64 = 60.0;
 
 struct Watcher {
     lab: Lab,
@@ -183,19 +189,20 @@ impl Watcher {
         let mut ids = index.active_or_ended_since(self.since - 5.0)?;
         // Runs seen active last time are looked at once more, whatever
         // their end time says (a clock step, a run marked lost).
-        for id in self.runs.keys() {
-            if !ids.contains(id) {
+        for (id, seen) in &self.runs {
+            if seen.ended.is_none() && !ids.contains(id) {
                 ids.push(id.clone());
             }
         }
         self.since = now;
-        let mut still_active = HashMap::new();
+        self.runs.retain(|_, seen| seen.ended.is_none_or(|t| now - t < REMEMBER_ENDED_S));
         for id in ids {
             let Ok(run) = index.run(&id) else { continue };
-            let mut seen = self.runs.remove(&id).unwrap_or_else(|| Seen {
+            let seen = self.runs.entry(id.clone()).or_insert_with(|| Seen {
                 status: String::new(),
                 series: HashMap::new(),
                 events: if report { 0 } else { usize::MAX },
+                ended: None,
             });
             let status = run.status.to_string();
             if report {
@@ -237,11 +244,10 @@ impl Watcher {
                 seen.events = index.events(&id).map(|e| e.len()).unwrap_or(0);
             }
             seen.status = status;
-            if run.status.is_live() {
-                still_active.insert(id, seen);
+            if !run.status.is_live() && seen.ended.is_none() {
+                seen.ended = Some(now);
             }
         }
-        self.runs = still_active;
         Ok(())
     }
 }

@@ -384,3 +384,40 @@ fn the_notebook_is_served_inert_with_live_values_and_mismatches_marked() {
     let shown = lab.json(&["notebook", "show", "--json"]);
     assert!(shown.as_array().unwrap().iter().any(|e| e["author"] == "ana" && e["text"] == "looks right to me"));
 }
+
+#[test]
+fn a_run_that_ended_is_not_news_again() {
+    let lab = TestLab::new();
+    let script = |name: &str| {
+        lab.write(
+            &format!("{name}.py"),
+            &format!(
+                "import os, time\nprint('##labmate {{\"step\": 0, \"loss\": 1.0}}', flush=True)\n\
+                 while not os.path.exists('{name}-go'):\n    time.sleep(0.02)\nprint('##labmate {{\"step\": 1, \"loss\": 0.5}}', flush=True)\n\
+                 while not os.path.exists('{name}-end'):\n    time.sleep(0.02)\n"
+            ),
+        )
+    };
+    let (one, two) = (script("one"), script("two"));
+    let mut ids = Vec::new();
+    for s in [&one, &two] {
+        let out = lab.run(&["run", "--detach", "--", "python3", s.to_str().unwrap()]);
+        ids.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    }
+    for id in &ids {
+        lab.wait_for(id, 30, |r| r["metrics"]["loss"]["count"] == 1);
+    }
+    let server = Server::start(&lab, &[]);
+    let cursor = server.json("/api/runs")["cursor"].as_u64().unwrap();
+    lab.write("one-go", "");
+    lab.write("one-end", "");
+    server.stream_until(cursor, 30, |kind, data| kind == "status" && data["status"] == "finished");
+    // From just after its end on, nothing about the first run comes again,
+    // while the second one's news does.
+    let after = server.json(&format!("/api/runs/{}", ids[0]))["cursor"].as_u64().unwrap();
+    lab.write("two-go", "");
+    let events = server.stream_until(after, 30, |kind, data| kind == "points" && data["run"] == ids[1].as_str());
+    let again: Vec<_> = events.iter().filter(|(_, d)| d["run"] == ids[0].as_str()).collect();
+    assert!(again.is_empty(), "the ended run came again: {again:?}");
+    lab.write("two-end", "");
+}
