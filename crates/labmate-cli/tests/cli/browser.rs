@@ -63,9 +63,8 @@ fn every_page_in_a_real_browser_shows_the_lab_and_runs_no_injected_script() {
     // Every text a person sees, as a payload.
     let xss = lab.write(
         "xss.py",
-        &format!(
-            "import json\nkey = {PAYLOAD:?}\nprint({PAYLOAD:?})\nfor i in range(5):\n    print('##labmate ' + json.dumps({{'step': i, key: 1.0 if i < 4 else float('nan')}}))\n"
-        ),
+        "import json\nkey = '<img src=x onerror=\"window.__xss=4\">'\nprint('<img src=x onerror=\"window.__xss=1\"> in the output')\n\
+         for i in range(20):\n    print('##labmate ' + json.dumps({\"step\": i, key: float(\"nan\") if i >= 10 else 1.0 / (i + 1), \"loss\": 1.0 / (i + 1)}))\n",
     );
     let out = lab.run(&[
         "run",
@@ -74,14 +73,21 @@ fn every_page_in_a_real_browser_shows_the_lab_and_runs_no_injected_script() {
         "--tag",
         "<script>window.__xss=2</script>",
         "--config",
-        &format!("xss={PAYLOAD}"),
+        "payload=<img src=x onerror=\"window.__xss=3\">",
         "--",
         "python3",
         xss.to_str().unwrap(),
     ]);
     let xss_id = TestLab::started_id(&out);
     ids.insert("xss", xss_id.clone());
-    let note = lab.run(&["note", "--kind", "observation", "--run", &xss_id, &format!("look: {PAYLOAD}")]);
+    let note = lab.run(&[
+        "note",
+        "--kind",
+        "observation",
+        "--run",
+        &xss_id,
+        &format!("The run {PAYLOAD} went NaN; loss was {{{{{}.metrics.loss.last}}}} on a.", ids["a"]),
+    ]);
     assert!(note.status.success(), "{}", String::from_utf8_lossy(&note.stderr));
 
     // A live run: one more point once the page is watching.
