@@ -237,22 +237,43 @@ async fn metrics(State(state): State<Shared>, UrlPath(id): UrlPath<String>, Quer
                     Axis::Metric(_) => by_step.as_ref().and_then(|m| m.get(&p.step).copied()),
                 }
             };
-            let mut placed: Vec<(f64, Point)> = points
-                .iter()
-                .filter_map(|p| x_of(p).filter(|x| x.is_finite()).map(|x| (x, *p)))
-                .filter(|(x, _)| q.from.is_none_or(|f| *x >= f) && q.to.is_none_or(|t| *x <= t))
-                .collect();
-            if matches!(axis, Axis::Metric(_)) {
+            let in_range = |x: f64| q.from.is_none_or(|f| x >= f) && q.to.is_none_or(|t| x <= t);
+            // Where x grows with the series (steps always, times nearly
+            // always) the range is a slice found by bisection; else the
+            // points are placed one by one.
+            let grows = match axis {
+                Axis::Step => true,
+                Axis::Time | Axis::Relative => points.windows(2).all(|w| w[0].time <= w[1].time && w[0].time.is_finite()),
+                Axis::Metric(_) => false,
+            };
+            let placed = if grows {
+                let x = |p: &Point| x_of(p).unwrap_or(f64::NAN);
+                let lo = q.from.map_or(0, |f| points.partition_point(|p| x(p) < f));
+                let hi = q.to.map_or(points.len(), |t| points.partition_point(|p| x(p) <= t)).max(lo);
+                Placed::Window(&points[lo..hi])
+            } else {
+                let mut placed: Vec<(f64, Point)> = points
+                    .iter()
+                    .filter_map(|p| x_of(p).filter(|x| x.is_finite() && in_range(*x)).map(|x| (x, *p)))
+                    .collect();
                 placed.sort_by(|a, b| a.0.total_cmp(&b.0));
-            }
-            let kept = series::keep(placed.len(), target, |i| (placed[i].1.value, placed[i].1.value));
-            let full = kept.len() == placed.len();
-            let xs: Vec<Num> = kept.iter().map(|&i| Num(placed[i].0)).collect();
-            let ys: Vec<Num> = kept.iter().map(|&i| Num(placed[i].1.value)).collect();
-            let steps: Vec<i64> = kept.iter().map(|&i| placed[i].1.step).collect();
+                Placed::Copied(placed)
+            };
+            let n = placed.len();
+            let kept = series::keep(n, target, |i| {
+                let v = placed.point(i).value;
+                (v, v)
+            });
+            let x_at = |i: usize| match &placed {
+                Placed::Window(w) => x_of(&w[i]).unwrap_or(f64::NAN),
+                Placed::Copied(c) => c[i].0,
+            };
+            let xs: Vec<Num> = kept.iter().map(|&i| Num(x_at(i))).collect();
+            let ys: Vec<Num> = kept.iter().map(|&i| Num(placed.point(i).value)).collect();
+            let steps: Vec<i64> = kept.iter().map(|&i| placed.point(i).step).collect();
             out.insert(
                 key.clone(),
-                json!({"x": xs, "y": ys, "step": steps, "count": count, "in_range": placed.len(), "shown": kept.len(), "full": full}),
+                json!({"x": xs, "y": ys, "step": steps, "count": count, "in_range": n, "shown": kept.len(), "full": kept.len() == n}),
             );
         }
         let x = match &axis {
@@ -264,6 +285,29 @@ async fn metrics(State(state): State<Shared>, UrlPath(id): UrlPath<String>, Quer
         Ok(Json(json!({"run": id, "x": x, "series": out, "cursor": cursor})))
     })
     .await
+}
+
+/// A series' points in the asked range: a slice of it, or placed copies
+/// sorted by their x.
+enum Placed<'a> {
+    Window(&'a [Point]),
+    Copied(Vec<(f64, Point)>),
+}
+
+impl Placed<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Placed::Window(w) => w.len(),
+            Placed::Copied(c) => c.len(),
+        }
+    }
+
+    fn point(&self, i: usize) -> &Point {
+        match self {
+            Placed::Window(w) => &w[i],
+            Placed::Copied(c) => &c[i].1,
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -47,8 +47,11 @@ CREATE TABLE IF NOT EXISTS runs (
     complete INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at DESC, id DESC);
--- Which runs are complete, read by every sync without the runs' rows.
+-- Which runs are complete, read by every sync without the runs' rows; and
+-- which are live or ended lately, asked by status and by the live view.
 CREATE INDEX IF NOT EXISTS runs_complete ON runs (complete, id);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
+CREATE INDEX IF NOT EXISTS runs_ended ON runs (ended_at);
 CREATE TABLE IF NOT EXISTS files (
     run_id TEXT NOT NULL,
     name TEXT NOT NULL,
