@@ -36,6 +36,8 @@ use crate::live::After;
 type Shared = Arc<crate::State>;
 type Answer = Result<Json<Value>, ApiError>;
 
+/// Index connections kept open between requests.
+const POOL: usize = 4;
 /// Runs in one page of `/api/runs` unless `limit` says otherwise, and at most.
 const PAGE: usize = 100;
 const MAX_PAGE: usize = 10_000;
@@ -74,8 +76,22 @@ async fn with_index<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let state = state.clone();
     tokio::task::spawn_blocking(move || {
-        let index = Index::open(&state.lab)?;
-        f(&index, &state)
+        let pooled = state.indexes.lock().expect("index pool").pop();
+        // One left on a deleted or rebuilt index would answer from the old one.
+        let index = match pooled.filter(|i| !i.is_stale()) {
+            Some(index) => index,
+            None => Index::open(&state.lab)?,
+        };
+        let answer = f(&index, &state);
+        // A connection goes back to the pool unless its answer was the index
+        // failing (it may be the one that is damaged or was deleted).
+        if !matches!(&answer, Err(e) if e.kind == "internal") {
+            let mut pool = state.indexes.lock().expect("index pool");
+            if pool.len() < POOL {
+                pool.push(index);
+            }
+        }
+        answer
     })
     .await
     .map_err(|_| ApiError::internal("the request's work stopped before it answered"))?

@@ -55,6 +55,8 @@ pub(crate) struct State {
     pub exe: PathBuf,
     pub addr: SocketAddr,
     pub live: live::Live,
+    /// Index connections for requests, each used by one at a time.
+    pub indexes: std::sync::Mutex<Vec<labmate::index::Index>>,
 }
 
 /// Serves the lab on `listener` until `shutdown` completes, then closes
@@ -74,6 +76,7 @@ pub async fn serve(
         exe: config.exe,
         addr,
         live,
+        indexes: std::sync::Mutex::new(Vec::new()),
     });
     let app = router(state.clone());
     let closing = state.clone();

@@ -421,3 +421,25 @@ fn a_run_that_ended_is_not_news_again() {
     assert!(again.is_empty(), "the ended run came again: {again:?}");
     lab.write("two-end", "");
 }
+
+#[test]
+fn the_server_answers_from_the_new_index_after_the_old_one_is_deleted() {
+    let lab = lab_with_runs();
+    let server = Server::start(&lab, &[]);
+    // Several requests, so that connections are kept between them.
+    for _ in 0..3 {
+        assert_eq!(server.json("/api/runs")["total"], 2);
+    }
+    // The index is derived: deleting it is allowed at any time.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(lab.path().join(format!(".labmate/index.sqlite{suffix}")));
+    }
+    let out = lab.run(&["run", "--name", "third", "--", "python3", "-c", "print('##labmate {\"loss\": 1}')"]);
+    assert!(out.status.success());
+    // The CLI caught the new index up; the server reads that one.
+    let lab_total = lab.json(&["runs", "--json"]).as_array().unwrap().len();
+    assert_eq!(lab_total, 3);
+    for _ in 0..3 {
+        assert_eq!(server.json("/api/runs")["total"], 3);
+    }
+}

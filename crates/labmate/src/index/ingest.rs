@@ -66,50 +66,22 @@ struct Batch {
 }
 
 impl Index {
-    /// Ingests everything new in the run folders; `afresh` first forgets
-    /// everything, in the same transaction.
-    /// `afresh`: derive everything again. `finished_too`: look at finished
-    /// runs' files as well, to notice one cut below what was read.
+    /// Ingests everything new in the run folders. `afresh`: forget
+    /// everything first, in the same transaction. `finished_too`: look at
+    /// finished runs' files as well, to notice one cut below what was read.
     pub(super) fn sync_once(&mut self, afresh: bool, finished_too: bool) -> Result<SyncReport> {
         let mut report = SyncReport::default();
-        let known: HashMap<String, bool> = if afresh {
-            HashMap::new()
-        } else {
-            let mut stmt = self.conn.prepare_cached("SELECT id, complete FROM runs")?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, bool>(1)?)))?.collect::<rusqlite::Result<_>>()?
-        };
-        // What was read of each stream, to notice one cut below it; read
-        // in one pass, as the check runs over every finished run.
-        let mut read: HashMap<String, Vec<(String, u64)>> = HashMap::new();
-        if !afresh && finished_too {
-            let mut stmt = self.conn.prepare_cached("SELECT run_id, name, offset FROM files")?;
-            let rows =
-                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
-            for row in rows {
-                let (id, name, offset) = row?;
-                read.entry(id).or_default().push((name, offset as u64));
-            }
-        }
         let runs_dir = self.lab.runs_dir();
-        let entries: Vec<fs::DirEntry> = match fs::read_dir(&runs_dir) {
-            Ok(e) => e.flatten().collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !afresh => return Ok(report),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(Error::io(&runs_dir, e)),
+        let stamp = settled_mtime(&runs_dir);
+        let mut work = if !afresh && !finished_too && stamp.is_some() && stamp == self.runs_dir_seen {
+            // No run folder came or went since the last listing: only the
+            // unfinished runs can have news.
+            self.unfinished_with_news()?
+        } else {
+            let work = self.folders_with_news(afresh, finished_too)?;
+            self.runs_dir_seen = stamp;
+            work
         };
-        let runs_fd = RunsDir::open(&runs_dir);
-        let mut work = Vec::new();
-        for entry in entries {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            match known.get(&name) {
-                Some(true) if !finished_too || !runs_fd.cut_below_read(&name, read.get(&name)) => {}
-                Some(false) if !self.has_news(&name)? => {}
-                _ => work.push(name),
-            }
-        }
         if work.is_empty() && !afresh {
             return Ok(report);
         }
@@ -135,6 +107,64 @@ impl Index {
         Ok(report)
     }
 
+    /// The run folders to read: new ones, unfinished ones with news, and
+    /// (with `finished_too`) finished ones whose files were cut below what
+    /// was read; all of them when `afresh`.
+    fn folders_with_news(&self, afresh: bool, finished_too: bool) -> Result<Vec<String>> {
+        let known: HashMap<String, bool> = if afresh {
+            HashMap::new()
+        } else {
+            let mut stmt = self.conn.prepare_cached("SELECT id, complete FROM runs")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, bool>(1)?)))?.collect::<rusqlite::Result<_>>()?
+        };
+        // What was read of each stream, to notice one cut below it; read
+        // in one pass, as the check runs over every finished run.
+        let mut read: HashMap<String, Vec<(String, u64)>> = HashMap::new();
+        if !afresh && finished_too {
+            let mut stmt = self.conn.prepare_cached("SELECT run_id, name, offset FROM files")?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+            for row in rows {
+                let (id, name, offset) = row?;
+                read.entry(id).or_default().push((name, offset as u64));
+            }
+        }
+        let runs_dir = self.lab.runs_dir();
+        let entries: Vec<fs::DirEntry> = match fs::read_dir(&runs_dir) {
+            Ok(e) => e.flatten().collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !afresh => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io(&runs_dir, e)),
+        };
+        let runs_fd = RunsDir::open(&runs_dir);
+        let mut work = Vec::new();
+        for entry in entries {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            match known.get(&name) {
+                Some(true) if !finished_too || !runs_fd.cut_below_read(&name, read.get(&name)) => {}
+                Some(false) if !self.has_news(&name)? => {}
+                _ => work.push(name),
+            }
+        }
+        Ok(work)
+    }
+
+    /// The unfinished runs whose files grew or whose owner is gone.
+    fn unfinished_with_news(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached("SELECT id FROM runs WHERE complete = 0")?;
+        let ids: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        let mut work = Vec::new();
+        for id in ids {
+            if self.has_news(&id)? {
+                work.push(id);
+            }
+        }
+        Ok(work)
+    }
+
     /// Whether an unfinished run has new bytes, or has lost its owner.
     fn has_news(&self, id: &str) -> Result<bool> {
         let dir = RunDir::at(self.lab.run_dir(id));
@@ -153,6 +183,14 @@ fn offsets(conn: &rusqlite::Connection, id: &str) -> Result<HashMap<String, u64>
     let mut stmt = conn.prepare_cached("SELECT name, offset FROM files WHERE run_id = ?1")?;
     let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The folder's modification time, once it is old enough (2 s) that a
+/// folder made in it since would have changed it even with a coarse clock.
+fn settled_mtime(dir: &std::path::Path) -> Option<std::time::SystemTime> {
+    let mtime = fs::metadata(dir).and_then(|m| m.modified()).ok()?;
+    let age = std::time::SystemTime::now().duration_since(mtime).ok()?;
+    (age > std::time::Duration::from_secs(2)).then_some(mtime)
 }
 
 /// Whether a stream of the run is shorter than what the index has read of

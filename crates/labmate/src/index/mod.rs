@@ -93,6 +93,9 @@ CREATE TABLE IF NOT EXISTS events (
 pub struct Index {
     conn: Connection,
     lab: Lab,
+    /// The runs folder's settled modification time at the last sync that
+    /// listed it: while it holds, [`Index::sync_active`] need not list it.
+    runs_dir_seen: Option<std::time::SystemTime>,
 }
 
 impl Index {
@@ -151,7 +154,7 @@ impl Index {
                             None,
                         )));
                     }
-                    return Ok(Index { conn, lab: lab.clone() });
+                    return Ok(Index { conn, lab: lab.clone(), runs_dir_seen: None });
                 }
                 Ok(Setup::OtherSchema) => {
                     // Derived data of another schema: start over from the folders.
@@ -247,6 +250,12 @@ impl Index {
                 other => return other,
             }
         }
+    }
+
+    /// Whether the lab's index was deleted or rebuilt since this connection
+    /// opened it: a connection kept for later reads should then be dropped.
+    pub fn is_stale(&self) -> bool {
+        self.moved()
     }
 
     /// Whether the lab's index file is no longer the one this connection has open.
