@@ -127,11 +127,28 @@ async fn runs(State(state): State<Shared>, Query(q): Query<RunsQuery>) -> Answer
         let cursor = state.live.cursor();
         let filter = q.filter.as_deref().filter(|f| !f.trim().is_empty()).map(Expr::parse).transpose()?;
         let sort: Vec<SortKey> = list(&q.sort).iter().map(|s| SortKey::parse(s)).collect::<Result<_, _>>()?;
-        let runs = registry::select(index, filter.as_ref(), &sort, None)?;
         let limit = q.limit.unwrap_or(PAGE).min(MAX_PAGE);
         let offset = q.offset.unwrap_or(0);
         let group_by = list(&q.group_by);
         let columns = list(&q.columns);
+        if filter.is_none() && sort.is_empty() && group_by.is_empty() && columns.is_empty() {
+            // The plain table, newest first: only its page is read.
+            let runs = index.runs(Some(offset.saturating_add(limit)))?;
+            let page: Vec<&Run> = runs.iter().skip(offset).collect();
+            let shown: Vec<Run> = page.iter().map(|r| (*r).clone()).collect();
+            let baseline =
+                registry::baseline_delta(index, &shown).map(|(key, mean)| json!({"key": key, "mean": Num(mean)}));
+            return Ok(Json(json!({
+                "runs": page.iter().map(|r| run_json(index, r)).collect::<Vec<_>>(),
+                "total": index.run_count()?,
+                "offset": offset,
+                "limit": limit,
+                "key_metrics": key_metrics(&shown, 3),
+                "baseline": baseline,
+                "cursor": cursor,
+            })));
+        }
+        let runs = registry::select(index, filter.as_ref(), &sort, None)?;
         if !group_by.is_empty() {
             let by = registry::parse_paths(&group_by, &runs, "group_by")?;
             let of = if columns.is_empty() {

@@ -50,6 +50,9 @@ export async function render(root, [id]) {
   );
 
   async function load() {
+    // The series are asked for at once, beside the run itself: the charts
+    // need not wait for one answer before asking the next.
+    const early = fetchSeries(id, [], prefs.x, null, t0).catch(() => null);
     run = await get(`/api/runs/${encodeURIComponent(id)}`);
     document.title = `labmate · ${run.name || run.id}`;
     drawHead();
@@ -57,7 +60,7 @@ export async function render(root, [id]) {
     drawInfo();
     drawEvents();
     const cursor = run.cursor;
-    await Promise.all([drawCharts(), loadLog(true)]);
+    await Promise.all([drawCharts(early), loadLog(true)]);
     if (!streamOpen) {
       streamOpen = true;
       openStream(cursor);
@@ -239,7 +242,7 @@ export async function render(root, [id]) {
   }
 
   // Charts: one fetch for every key, then one chart per key.
-  async function drawCharts() {
+  async function drawCharts(early) {
     const keys = Object.keys(run.metrics || {});
     const xKeys = keys.filter((k) => !k.startsWith("sys/"));
     clear(controlsBox).appendChild(
@@ -262,7 +265,7 @@ export async function render(root, [id]) {
       chartsBox.appendChild(h("div", { class: "chart-group" }, h("h3", null, g === "" ? "metrics" : `${g}/`), box));
     }
     for (const k of keys.sort()) addChart(k);
-    await refetchAll();
+    await refetchAll(early);
     markChartsDrawn();
   }
 
@@ -295,10 +298,11 @@ export async function render(root, [id]) {
     return { ...s, id: run.id, label: run.name || run.id, color: PALETTE[0] };
   }
 
-  async function refetchAll() {
+  // `early`: an answer for every key asked before the charts were made.
+  async function refetchAll(early) {
     const keys = [...charts.keys()];
     if (keys.length === 0) return;
-    const s = await fetchSeries(run.id, keys, prefs.x, null, t0);
+    const s = (early && (await early)) || (await fetchSeries(run.id, keys, prefs.x, null, t0));
     if (prefs.x === "relative" && t0 === null) t0 = s.t0;
     for (const [k, chart] of charts) chart.setCurves(s.series[k] ? [curveOf(s.series[k])] : [], prefs.x);
   }

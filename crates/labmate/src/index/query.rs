@@ -26,8 +26,9 @@ impl Index {
         let now = self.lab.now();
         let rows = stmt.query_map([limit], |r| row_to_run(r, now))?;
         let mut runs = rows.map(|r| r.map(|(run, _)| run)).collect::<rusqlite::Result<Vec<Run>>>()?;
-        // Many runs: one scan of the summaries beats a query per run.
-        if runs.len() > 50 {
+        // Many runs: one scan of the summaries beats a query per run; a page
+        // of a few hundred out of many is quicker run by run.
+        if runs.len() > 500 || (limit < 0 && runs.len() > 50) {
             let mut all = self.all_metric_summaries()?;
             for run in &mut runs {
                 run.metrics = all.remove(&run.id).unwrap_or_default();
@@ -38,6 +39,12 @@ impl Index {
             }
         }
         Ok(runs)
+    }
+
+    /// How many runs the lab holds.
+    pub fn run_count(&self) -> Result<usize> {
+        let n: i64 = self.conn.prepare_cached("SELECT COUNT(*) FROM runs")?.query_row([], |r| r.get(0))?;
+        Ok(n as usize)
     }
 
     /// One run object.
