@@ -24,7 +24,7 @@ use tokio::sync::watch;
 /// Events kept for pages that reconnect.
 const KEPT: usize = 20_000;
 /// Every this many looks, one that also checks finished runs' files.
-const FULL_SYNC_EVERY: u32 = 40;
+const FULL_SYNC_EVERY: u32 = 240;
 /// Points in one `points` event at most; more go in several.
 const POINTS_PER_EVENT: usize = 5_000;
 
@@ -197,6 +197,9 @@ impl Watcher {
         self.since = now;
         self.runs.retain(|_, seen| seen.ended.is_none_or(|t| now - t < REMEMBER_ENDED_S));
         for id in ids {
+            if self.runs.get(&id).is_some_and(|seen| seen.ended.is_some()) {
+                continue; // ended, and reported as such already
+            }
             let Ok(run) = index.run(&id) else { continue };
             let seen = self.runs.entry(id.clone()).or_insert_with(|| Seen {
                 status: String::new(),

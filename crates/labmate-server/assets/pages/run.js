@@ -60,7 +60,10 @@ export async function render(root, [id]) {
     drawInfo();
     drawEvents();
     const cursor = run.cursor;
-    await Promise.all([drawCharts(early), loadLog(true)]);
+    // The output waits for the charts: on a small machine its request would
+    // take the cores the series need.
+    await drawCharts(early);
+    await loadLog(true);
     if (!streamOpen) {
       streamOpen = true;
       openStream(cursor);
