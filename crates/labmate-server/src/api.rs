@@ -408,12 +408,7 @@ async fn patch(State(state): State<Shared>, UrlPath(id): UrlPath<String>) -> Ans
 
 async fn status(State(state): State<Shared>) -> Answer {
     with_index(&state, move |index, _| {
-        let ids = index.active_or_ended_since(index.lab().now() - 3600.0)?;
-        let mut all = Vec::new();
-        for id in &ids {
-            all.push(labmate::status::run_status(index, &index.run(id)?)?);
-        }
-        Ok(Json(serde_json::to_value(all).unwrap_or_default()))
+        Ok(Json(serde_json::to_value(labmate::status::active_and_recent(index)?).unwrap_or_default()))
     })
     .await
 }

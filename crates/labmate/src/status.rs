@@ -55,6 +55,17 @@ pub struct MetricStatus {
     pub trend: &'static str,
 }
 
+/// How far back `labmate status` (and the dashboard's status) looks for
+/// runs that ended.
+pub const RECENT_S: f64 = 3600.0;
+
+/// Where every active run stands, and every run that ended in the last
+/// [`RECENT_S`]: what `status` shows when no run is named.
+pub fn active_and_recent(index: &Index) -> Result<Vec<Compact>> {
+    let ids = index.active_or_ended_since(index.lab().now() - RECENT_S)?;
+    ids.iter().map(|id| run_status(index, &index.run(id)?)).collect()
+}
+
 pub fn run_status(index: &Index, run: &Run) -> Result<Compact> {
     let keys = key_metrics(std::slice::from_ref(run), 3);
     let mut metrics = Vec::new();

@@ -18,15 +18,12 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let index = ctx.index()?;
-    let ids = if args.runs.is_empty() {
-        index.active_or_ended_since(ctx.now() - 3600.0)?
+    let all = if args.runs.is_empty() {
+        labmate::status::active_and_recent(&index)?
     } else {
-        args.runs.iter().map(|r| index.resolve(r)).collect::<labmate::Result<_>>()?
+        let ids: Vec<String> = args.runs.iter().map(|r| index.resolve(r)).collect::<labmate::Result<_>>()?;
+        ids.iter().map(|id| run_status(&index, &index.run(id)?)).collect::<labmate::Result<_>>()?
     };
-    let mut all = Vec::new();
-    for id in &ids {
-        all.push(run_status(&index, &index.run(id)?)?);
-    }
     let disputed = labmate::review::disputed(index.lab())?;
     if args.json {
         print_json(&all)?;
