@@ -3,7 +3,9 @@
 //! internal error says what failed, in the core's words.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use labmate::error::Kind;
 
@@ -58,4 +60,37 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, Json(serde_json::json!({"error": self.message, "kind": self.kind}))).into_response()
     }
+}
+
+/// The framework's own refusals (a query that does not parse, a body that
+/// is not JSON, a method a route does not take) come as plain text: they
+/// are answered as every other error is, `{"error", "kind"}`.
+pub async fn as_json(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&body).trim().to_string();
+    let (kind, text) = match status {
+        StatusCode::NOT_FOUND => ("not_found", if text.is_empty() { "no such page or API route".into() } else { text }),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "invalid",
+            format!(
+                "this route does not take that method{}",
+                if text.is_empty() { String::new() } else { format!(": {text}") }
+            ),
+        ),
+        s if s.is_server_error() => {
+            ("internal", if text.is_empty() { "the server failed to answer".into() } else { text })
+        }
+        _ => ("invalid", if text.is_empty() { format!("the request was refused ({status})") } else { text }),
+    };
+    ApiError::new(status, kind, text).into_response()
 }

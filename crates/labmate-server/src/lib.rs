@@ -96,6 +96,7 @@ fn router(state: Arc<State>) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(assets::routes())
+        .layer(axum::middleware::from_fn(error::as_json))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::guard))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)

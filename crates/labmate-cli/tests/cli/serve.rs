@@ -184,7 +184,22 @@ fn errors_are_json_with_the_cores_kind() {
     let route = server.get("/api/nope");
     assert_eq!(route.status, 404);
     assert_eq!(route.json()["kind"], "not_found");
-    for r in [missing, bad, axis, key, route] {
+    // What the framework refuses itself is answered the same way.
+    let limit = server.get("/api/runs?limit=many");
+    assert_eq!(limit.status, 400);
+    assert_eq!(limit.json()["kind"], "invalid");
+    assert!(limit.json()["error"].as_str().unwrap().contains("limit"), "{}", limit.body);
+    let body = server.post("/api/runs/good/stop", "{not json");
+    assert!(body.status == 400 || body.status == 422, "{} {}", body.status, body.body);
+    let method = server.raw(
+        "DELETE",
+        "/api/runs",
+        &[("Authorization", &format!("Bearer {}", server.token)), ("Origin", &server.origin())],
+        None,
+    );
+    assert_eq!(method.status, 405);
+    assert_eq!(method.json()["kind"], "invalid");
+    for r in [missing, bad, axis, key, route, limit, body, method] {
         assert!(r.header("content-type").unwrap().starts_with("application/json"));
         assert!(!r.body.to_lowercase().contains("sql"), "{}", r.body);
     }
