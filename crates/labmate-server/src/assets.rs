@@ -17,10 +17,10 @@ static ASSETS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/assets");
 
 /// The pages: every one is the same shell, whose script draws the page the
 /// path names.
-const PAGES: &[&str] = &["/", "/run/{id}", "/compare", "/notebook", "/review"];
+const PAGES: &[&str] = &["/", "/compare", "/notebook", "/review"];
 
 pub fn routes() -> Router<Arc<crate::State>> {
-    let mut router = Router::new().route("/assets/{*path}", get(asset));
+    let mut router = Router::new().route("/assets/{*path}", get(asset)).route("/run/{id}", get(run_shell));
     for page in PAGES {
         router = router.route(page, get(shell));
     }
@@ -29,6 +29,32 @@ pub fn routes() -> Router<Arc<crate::State>> {
 
 async fn shell() -> Response {
     file("index.html")
+}
+
+/// A run's page: the shell, which also has the browser ask for the run's
+/// series (as the page's script will, at its default x axis) while it
+/// loads the scripts, instead of after.
+async fn run_shell(Path(id): Path<String>) -> Response {
+    let Some(html) = ASSETS.get_file("index.html").and_then(|f| f.contents_utf8()) else {
+        return file("index.html");
+    };
+    let href = format!("/api/runs/{}/metrics?keys=&amp;points=2000&amp;x=step", uri_component(&id));
+    let preload = format!("<link rel=\"preload\" as=\"fetch\" crossorigin href=\"{href}\">\n</head>");
+    let mut response = (StatusCode::OK, html.replacen("</head>", &preload, 1)).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response
+}
+
+/// `encodeURIComponent`, as the page's script writes the same address.
+fn uri_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 async fn asset(Path(path): Path<String>) -> Response {

@@ -58,6 +58,17 @@ fn serve_prints_its_url_and_every_request_needs_the_token() {
     assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
 
+    // A run's page has the browser ask for its series at once; what the
+    // address holds goes into the page encoded, never as markup.
+    let run_page = server.raw("GET", "/run/a%22b%3Cc", &[("Cookie", &pair)], None);
+    assert_eq!(run_page.status, 200);
+    assert!(
+        run_page.body.contains("href=\"/api/runs/a%22b%3Cc/metrics?keys=&amp;points=2000&amp;x=step\""),
+        "{}",
+        run_page.body
+    );
+    assert!(!run_page.body.contains("a\"b<c"));
+
     // Scripts send the Bearer header; the API answers the CLI's objects.
     let runs = server.json("/api/runs");
     assert_eq!(runs["total"], 2);
