@@ -94,9 +94,9 @@ fn every_page_in_a_real_browser_shows_the_lab_and_runs_no_injected_script() {
     let go: PathBuf = lab.path().join("go");
     let live = lab.write(
         "live.py",
-        "import os, time\nfor i in range(20):\n    print('##labmate {\"step\": %d, \"loss\": %r}' % (i, 1.0 / (i + 1)), flush=True)\n\
-         while not os.path.exists('go'):\n    time.sleep(0.05)\nprint('##labmate {\"step\": 20, \"loss\": 0.125}', flush=True)\n\
-         while not os.path.exists('end'):\n    time.sleep(0.05)\n",
+        "import os, time\nt_end = time.time() + 600\nfor i in range(20):\n    print('##labmate {\"step\": %d, \"loss\": %r}' % (i, 1.0 / (i + 1)), flush=True)\n\
+         while not os.path.exists('go') and time.time() < t_end:\n    time.sleep(0.05)\nprint('##labmate {\"step\": 20, \"loss\": 0.125}', flush=True)\n\
+         while not os.path.exists('end') and time.time() < t_end:\n    time.sleep(0.05)\n",
     );
     let out = lab.run(&["run", "--detach", "--name", "live", "--", "python3", live.to_str().unwrap()]);
     let live_id = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -131,6 +131,7 @@ fn every_page_in_a_real_browser_shows_the_lab_and_runs_no_injected_script() {
         .output()
         .expect("node runs");
     lab.write("end", "");
+    lab.wait_for(&live_id, 30, |r| r["status"] != "running");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the browser checks failed (screenshots in {}):\n{text}", shots.display());
     assert!(text.contains("ok "), "{text}");

@@ -263,9 +263,9 @@ fn a_point_written_to_a_live_run_reaches_an_open_stream() {
     let lab = TestLab::new();
     let script = lab.write(
         "live.py",
-        "import os, time\nfor i in range(2):\n    print('##labmate {\"step\": %d, \"loss\": 1.0}' % i, flush=True)\n\
-         while not os.path.exists('go'):\n    time.sleep(0.02)\nprint('##labmate {\"step\": 2, \"loss\": 0.25}', flush=True)\n\
-         while not os.path.exists('end'):\n    time.sleep(0.02)\n",
+        "import os, time\nt_end = time.time() + 600\nfor i in range(2):\n    print('##labmate {\"step\": %d, \"loss\": 1.0}' % i, flush=True)\n\
+         while not os.path.exists('go') and time.time() < t_end:\n    time.sleep(0.02)\nprint('##labmate {\"step\": 2, \"loss\": 0.25}', flush=True)\n\
+         while not os.path.exists('end') and time.time() < t_end:\n    time.sleep(0.02)\n",
     );
     let out = lab.run(&["run", "--detach", "--name", "live", "--", "python3", script.to_str().unwrap()]);
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -418,9 +418,9 @@ fn a_run_that_ended_is_not_news_again() {
         lab.write(
             &format!("{name}.py"),
             &format!(
-                "import os, time\nprint('##labmate {{\"step\": 0, \"loss\": 1.0}}', flush=True)\n\
-                 while not os.path.exists('{name}-go'):\n    time.sleep(0.02)\nprint('##labmate {{\"step\": 1, \"loss\": 0.5}}', flush=True)\n\
-                 while not os.path.exists('{name}-end'):\n    time.sleep(0.02)\n"
+                "import os, time\nt_end = time.time() + 600\nprint('##labmate {{\"step\": 0, \"loss\": 1.0}}', flush=True)\n\
+                 while not os.path.exists('{name}-go') and time.time() < t_end:\n    time.sleep(0.02)\nprint('##labmate {{\"step\": 1, \"loss\": 0.5}}', flush=True)\n\
+                 while not os.path.exists('{name}-end') and time.time() < t_end:\n    time.sleep(0.02)\n"
             ),
         )
     };
@@ -446,6 +446,7 @@ fn a_run_that_ended_is_not_news_again() {
     let again: Vec<_> = events.iter().filter(|(_, d)| d["run"] == ids[0].as_str()).collect();
     assert!(again.is_empty(), "the ended run came again: {again:?}");
     lab.write("two-end", "");
+    lab.wait_for(&ids[1], 30, |r| r["status"] != "running");
 }
 
 #[test]
