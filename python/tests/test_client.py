@@ -1139,7 +1139,8 @@ class CrossSideTest(LabTestCase):
         out = os.path.join(self.tmp, "series.jsonl")
         self.bin("export", "--series", "--format", "jsonl", "-o", out)
         with open(out) as f:
-            exported = [json.loads(line)["step"] for line in f]
+            # The supervisor's sys/ samples may be there too on a slow machine.
+            exported = [row["step"] for row in map(json.loads, f) if row["key"] == "a"]
         self.assertEqual(sorted(exported), sorted(steps + ns))
         out = os.path.join(self.tmp, "series.csv")
         self.bin("export", "--series", "--format", "csv", "-o", out)
