@@ -18,6 +18,7 @@ use axum::{Json, Router};
 use futures_util::Stream;
 use labmate::compare;
 use labmate::facade::{self, Author};
+use labmate::gates;
 use labmate::index::Index;
 use labmate::model::{Point, Run, key_metrics};
 use labmate::policy::Policy;
@@ -427,16 +428,39 @@ async fn compare_runs(State(state): State<Shared>, Query(q): Query<CompareQuery>
     .await
 }
 
+/// The pending requests (as `review --json` lists them), each with what an
+/// approval would launch from (the code in its folder now) and where the
+/// budgets stand for its author; the open review items.
 async fn reviews(State(state): State<Shared>) -> Answer {
     let lab = state.lab.clone();
-    let reviews = tokio::task::spawn_blocking(move || review::load(&lab))
-        .await
-        .map_err(|_| ApiError::internal("reading the reviews stopped before it answered"))??;
-    Ok(Json(json!({
-        "requests": reviews.requests.iter().filter(|r| r.state == ReviewState::Pending).collect::<Vec<_>>(),
-        "items": reviews.items.iter().filter(|i| i.state.is_open()).collect::<Vec<_>>(),
-        "user": state.user,
-    })))
+    let user = state.user.clone();
+    tokio::task::spawn_blocking(move || {
+        let reviews = review::load(&lab)?;
+        let policy = Policy::load(&lab)?;
+        let mut requests = Vec::new();
+        for r in reviews.requests.iter().filter(|r| r.state == ReviewState::Pending) {
+            let mut value = serde_json::to_value(r).unwrap_or_default();
+            if let Value::Object(o) = &mut value {
+                let code = labmate::git::capture(&r.request.launch.cwd).map(|(git, _)| {
+                    json!({"commit": git.commit, "branch": git.branch, "dirty": git.dirty,
+                           "patch_bytes": git.patch_bytes, "untracked": git.untracked, "as_of": "now"})
+                });
+                o.insert("code".into(), code.unwrap_or(json!("not in a git repository")));
+                o.insert(
+                    "budget".into(),
+                    serde_json::to_value(gates::budget_standing(&lab, &policy, &r.request.author)?).unwrap_or_default(),
+                );
+            }
+            requests.push(value);
+        }
+        Ok(Json(json!({
+            "requests": requests,
+            "items": reviews.items.iter().filter(|i| i.state.is_open()).collect::<Vec<_>>(),
+            "user": user,
+        })))
+    })
+    .await
+    .map_err(|_| ApiError::internal("reading the reviews stopped before it answered"))?
 }
 
 /// The person at the dashboard, who acts; refused when the server was not

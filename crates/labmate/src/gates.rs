@@ -149,6 +149,34 @@ pub fn over_budget(lab: &Lab, policy: &Policy, author: &str) -> Result<Vec<Strin
     Ok(over)
 }
 
+/// Where the daily budgets stand for a new run of one author: what a
+/// person deciding on a launch weighs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BudgetStanding {
+    /// Wall-clock hours x GPUs of all runs in the last 24 hours, and the
+    /// lab's daily limit.
+    pub lab_used_hours: f64,
+    pub lab_daily_run_hours: Option<f64>,
+    /// The same for the author's own runs, and the author's own limit.
+    pub author_used_hours: f64,
+    pub author_daily_run_hours: Option<f64>,
+    /// How long the new run may run.
+    pub max_run_minutes: Option<f64>,
+}
+
+/// The budgets as they stand now for a new run of `author`.
+pub fn budget_standing(lab: &Lab, policy: &Policy, author: &str) -> Result<BudgetStanding> {
+    let usage = usage(lab, lab.now())?;
+    let round = |h: f64| (h * 1e4).round() / 1e4;
+    Ok(BudgetStanding {
+        lab_used_hours: round(usage.iter().map(|u| u.hours).sum()),
+        lab_daily_run_hours: policy.budget.daily_run_hours,
+        author_used_hours: round(usage.iter().filter(|u| u.author.as_deref() == Some(author)).map(|u| u.hours).sum()),
+        author_daily_run_hours: policy.budget.authors.get(author).and_then(|a| a.daily_run_hours),
+        max_run_minutes: policy.babysit_for(author).max_run_minutes,
+    })
+}
+
 /// One run's share of the last 24 hours.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Usage {

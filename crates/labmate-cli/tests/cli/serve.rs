@@ -302,6 +302,10 @@ fn the_human_at_the_dashboard_approves_a_held_launch() {
     let anonymous = Server::start(&lab, &[]);
     let pending = anonymous.json("/api/reviews");
     assert_eq!(pending["requests"][0]["id"], request.as_str());
+    // What the decider weighs: the code an approval launches from, the budgets.
+    assert!(pending["requests"][0]["budget"]["lab_used_hours"].is_number(), "{pending}");
+    assert!(pending["requests"][0]["budget"]["lab_daily_run_hours"].is_null());
+    assert_eq!(pending["requests"][0]["code"], "not in a git repository");
     let refused = anonymous.post(&format!("/api/reviews/{request}/approve"), "{}");
     assert_eq!(refused.status, 403);
     assert!(refused.body.contains("--user"), "{}", refused.body);
