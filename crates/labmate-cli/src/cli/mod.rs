@@ -24,6 +24,7 @@ mod export;
 mod hints;
 mod init;
 mod logs;
+mod mcp;
 mod metrics;
 mod note;
 mod notebook;
@@ -118,6 +119,8 @@ enum Command {
     Demo(demo::Args),
     /// Serve the dashboard and the JSON API on this machine (http://127.0.0.1:8765 by default).
     Serve(serve::Args),
+    /// Serve the lab as MCP tools for a coding agent, over stdin/stdout.
+    Mcp(mcp::Args),
     /// Supervise a detached run (internal).
     #[command(name = "__supervise", hide = true)]
     Supervise(supervise::Args),
@@ -152,6 +155,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reindex => reindex::run(&ctx),
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
+        Command::Mcp(args) => mcp::run(&ctx, args),
         Command::Supervise(args) => supervise::run(&ctx, args),
     }
 }

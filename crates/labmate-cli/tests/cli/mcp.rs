@@ -1,0 +1,54 @@
+//! `labmate mcp` driven by the official Python MCP SDK as the client
+//! (`crates/labmate-mcp/tests/client.py`): initialize, the tools and their
+//! schemas, each tool's answer and its error cases, notes as the agent.
+//!
+//! It needs a Python with the `mcp` package, named by `LABMATE_MCP_PYTHON`,
+//! which `.ci/run` installs. Without it the test fails in CI (`LABMATE_CI`
+//! set) and says it did not run anywhere else.
+
+use crate::common::TestLab;
+
+#[test]
+fn an_mcp_client_queries_the_lab_and_notes_as_an_agent() {
+    let Ok(python) = std::env::var("LABMATE_MCP_PYTHON") else {
+        assert!(std::env::var_os("LABMATE_CI").is_none(), "CI must provide LABMATE_MCP_PYTHON (a Python with `mcp`)");
+        eprintln!("NOTE: the MCP test did not run: set LABMATE_MCP_PYTHON to a Python with the `mcp` package");
+        return;
+    };
+    let lab = TestLab::new();
+    let train = lab.write(
+        "train.py",
+        "import sys\nlr = float(sys.argv[1])\nfor i in range(50):\n    print('##labmate {\"step\": %d, \"loss\": %r}' % (i, lr / (i + 1)))\nprint('done')\n",
+    );
+    let mut ids = Vec::new();
+    for (name, lr) in [("a", "0.1"), ("b", "0.2")] {
+        let out = lab.run(&[
+            "run",
+            "--name",
+            name,
+            "--config",
+            &format!("lr={lr}"),
+            "--",
+            "python3",
+            train.to_str().unwrap(),
+            lr,
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        ids.push(lab.json(&["show", name, "--json"])["id"].as_str().unwrap().to_string());
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../labmate-mcp/tests/client.py");
+    let out = std::process::Command::new(&python)
+        .args([script, crate::common::BIN, lab.path().to_str().unwrap(), &ids[0], &ids[1]])
+        .output()
+        .expect("the MCP client runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the MCP checks failed:\n{text}");
+    assert!(text.contains("ok notebook_check finds no mismatch"), "{text}");
+    // The agent's result waits for a human's review; the agent cannot approve it.
+    let reviews = lab.json(&["review", "--json"]);
+    let item = &reviews["items"][0];
+    assert_eq!(item["author"], "agent:claude-test", "{reviews}");
+    let id = item["id"].as_str().unwrap();
+    let refused = lab.run(&["approve", id, "--author", "agent:claude-test"]);
+    assert_eq!(refused.status.code(), Some(2));
+}

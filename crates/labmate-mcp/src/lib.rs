@@ -1,0 +1,354 @@
+//! `labmate mcp`: the agent's face. The lab as MCP tools over stdio (rmcp,
+//! the official Rust SDK), each answering compact text sized for a model's
+//! context and the same data as JSON in `structuredContent`.
+//!
+//! A face: it parses a tool's arguments, calls the core (reads through the
+//! index and the registry, actions through the facade) and renders. Every
+//! call is an agent's: the author is `agent:<client name>` from the
+//! client's `initialize`, or the `--author` the command was given. No tool
+//! approves or rejects: decisions stay with the human.
+
+mod render;
+
+use labmate::facade::{self, Author};
+use labmate::index::Index;
+use labmate::lab::Lab;
+use labmate::notebook::{self, Filter, NewEntry};
+use labmate::query::Expr;
+use labmate::registry::{self, SortKey};
+use labmate::rundir::{OUTPUT_LOG, RunDir};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// What `labmate mcp` is started with.
+pub struct Config {
+    pub lab: Lab,
+    /// `agent:NAME` for every call, instead of the client's name.
+    pub author: Option<String>,
+}
+
+/// Serves the lab over stdin/stdout until the client closes it.
+pub async fn serve_stdio(config: Config) -> std::io::Result<()> {
+    let tools = LabTools { lab: config.lab, author: config.author, tool_router: LabTools::tool_router() };
+    let running = tools.serve(rmcp::transport::stdio()).await.map_err(std::io::Error::other)?;
+    running.waiting().await.map_err(std::io::Error::other)?;
+    Ok(())
+}
+
+#[derive(Clone)]
+struct LabTools {
+    lab: Lab,
+    author: Option<String>,
+    #[allow(dead_code)] // read by the code #[tool_handler] writes
+    tool_router: ToolRouter<LabTools>,
+}
+
+/// A tool's answer: compact text, and the data as JSON.
+struct Answer {
+    text: String,
+    data: Value,
+}
+
+type ToolResult = Result<CallToolResult, ErrorData>;
+
+impl LabTools {
+    /// Runs `f` on the blocking pool with an index caught up with the lab;
+    /// a core error becomes a tool error with the CLI's words.
+    async fn with_index(&self, f: impl FnOnce(&Index) -> labmate::Result<Answer> + Send + 'static) -> ToolResult {
+        let lab = self.lab.clone();
+        let done = tokio::task::spawn_blocking(move || Index::open_synced(&lab).and_then(|(index, _)| f(&index)))
+            .await
+            .map_err(|_| ErrorData::internal_error("the tool's work stopped before it answered", None))?;
+        Ok(answer(done))
+    }
+
+    /// The acting agent: `--author`, else `agent:` and the client's name.
+    fn agent(&self, peer: &Peer<RoleServer>) -> Author {
+        let name = match &self.author {
+            Some(a) => a.clone(),
+            None => {
+                let client = peer.peer_info().map(|i| i.client_info.name.clone()).unwrap_or_default();
+                let client = if client.trim().is_empty() { "mcp".to_string() } else { client };
+                format!("agent:{client}")
+            }
+        };
+        Author { name, is_agent: true }
+    }
+}
+
+fn answer(done: labmate::Result<Answer>) -> CallToolResult {
+    match done {
+        Ok(Answer { text, data }) => {
+            let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+            result.structured_content = Some(if data.is_object() { data } else { json!({ "result": data }) });
+            result
+        }
+        Err(e) => CallToolResult::error(vec![ContentBlock::text(render::error(&e))]),
+    }
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct RunsArgs {
+    /// A filter in the `--where` language, e.g. `status == "finished" and config.lr < 1e-3`.
+    #[serde(rename = "where")]
+    filter: Option<String>,
+    /// Sort keys (paths; a leading `-` sorts descending), e.g. `["-metrics.val_loss.min"]`.
+    #[serde(default)]
+    sort: Vec<String>,
+    /// Columns to show instead of the key metrics (paths like `config.lr`, `metrics.loss.min`).
+    #[serde(default)]
+    columns: Vec<String>,
+    /// Group runs sharing these paths' values (e.g. `["config.lr"]`): n, mean, std, 95% CI.
+    #[serde(default)]
+    group_by: Vec<String>,
+    /// Runs (or groups) shown at most; default 20.
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct RunArg {
+    /// A run: full id, unique prefix, last 4 characters, or name.
+    run: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct StatusArgs {
+    /// Runs to show; the active ones and those ended in the last hour when empty.
+    #[serde(default)]
+    runs: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct MetricsArgs {
+    /// A run: full id, unique prefix, last 4 characters, or name.
+    run: String,
+    /// Metric keys; the run's key metrics when empty.
+    #[serde(default)]
+    keys: Vec<String>,
+    /// Points per series at most, keeping every spike; default 100.
+    points: Option<usize>,
+    /// Only the points after this step.
+    since_step: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct LogsArgs {
+    /// A run: full id, unique prefix, last 4 characters, or name.
+    run: String,
+    /// The last N lines; default 40.
+    tail: Option<usize>,
+    /// Only lines matching this regular expression (searched in the whole output).
+    grep: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct EventsArgs {
+    /// A run; every run's events when absent.
+    run: Option<String>,
+    /// Events at or after this time: `10m`, `2h`, `1d`, or an RFC 3339 time; default 1d.
+    since: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct CompareArgs {
+    /// Two or more sides: runs, `PATH=VALUE` groups (e.g. `config.lr=3e-4`), or expressions. One side is compared with the baseline.
+    sides: Vec<String>,
+    /// Metrics (`val_loss`, `metrics.val_loss.min`); the key metrics when empty.
+    #[serde(default)]
+    metric: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct NotebookArgs {
+    /// Only entries of this kind: hypothesis, observation, result, decision, bug.
+    kind: Option<String>,
+    /// Entries at or after this time: `10m`, `2h`, `1d`, or an RFC 3339 time.
+    since: Option<String>,
+    /// Only entries about this run.
+    run: Option<String>,
+    /// Entries shown at most, the latest; default 10.
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct NoteArgs {
+    /// hypothesis, observation, result, decision (a bug needs its reproducer: use the CLI).
+    kind: String,
+    /// The entry, in markdown. Live references like `{{RUN.metrics.val_loss.min}}` are checked and rendered.
+    text: String,
+    /// Runs the entry is about.
+    #[serde(default)]
+    runs: Vec<String>,
+}
+
+#[tool_router]
+impl LabTools {
+    #[tool(
+        description = "Query the runs registry: a compact table of runs (or groups across seeds) with their key metrics. \
+Use `where` to filter, `sort`, `columns`, `group_by`; at most `limit` rows (default 20)."
+    )]
+    async fn runs(&self, Parameters(a): Parameters<RunsArgs>) -> ToolResult {
+        self.with_index(move |index| {
+            let filter = a.filter.as_deref().filter(|f| !f.trim().is_empty()).map(Expr::parse).transpose()?;
+            let sort = a.sort.iter().map(|s| SortKey::parse(s)).collect::<labmate::Result<Vec<_>>>()?;
+            let runs = registry::select(index, filter.as_ref(), &sort, None)?;
+            render::runs(index, &runs, &a.columns, &a.group_by, a.limit.unwrap_or(20))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "One run: status and why it ended, command, config, git state, summary of each metric, alerts."
+    )]
+    async fn show_run(&self, Parameters(a): Parameters<RunArg>) -> ToolResult {
+        self.with_index(move |index| {
+            let id = index.resolve(&a.run)?;
+            render::show_run(&index.run_detail(&id)?)
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Where runs stand, in a few lines each: status, progress, key metrics and their trend, alerts. \
+The active runs and those ended in the last hour unless `runs` names some."
+    )]
+    async fn status(&self, Parameters(a): Parameters<StatusArgs>) -> ToolResult {
+        self.with_index(move |index| {
+            let all = if a.runs.is_empty() {
+                labmate::status::active_and_recent(index)?
+            } else {
+                let ids = a.runs.iter().map(|r| index.resolve(r)).collect::<labmate::Result<Vec<_>>>()?;
+                ids.iter()
+                    .map(|id| labmate::status::run_status(index, &index.run(id)?))
+                    .collect::<labmate::Result<_>>()?
+            };
+            Ok(render::status(&all))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "A run's metric series, downsampled to `points` (default 100) keeping every spike and every NaN/Inf, \
+or only the points after `since_step`."
+    )]
+    async fn metrics(&self, Parameters(a): Parameters<MetricsArgs>) -> ToolResult {
+        self.with_index(move |index| {
+            let id = index.resolve(&a.run)?;
+            render::metrics(index, &id, &a.keys, a.points.unwrap_or(100), a.since_step)
+        })
+        .await
+    }
+
+    #[tool(
+        description = "The tail of a run's output (default 40 lines), or its lines matching `grep`; never more than about 2,000 characters."
+    )]
+    async fn logs(&self, Parameters(a): Parameters<LogsArgs>) -> ToolResult {
+        self.with_index(move |index| {
+            let id = index.resolve(&a.run)?;
+            let path = RunDir::at(index.lab().run_dir(&id)).own_file(OUTPUT_LOG)?;
+            let text = match std::fs::read(&path) {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(e) => return Err(labmate::Error::io(&path, e)),
+            };
+            let grep = a
+                .grep
+                .as_deref()
+                .map(|g| {
+                    regex_lite::Regex::new(g).map_err(|e| {
+                        labmate::Error::invalid("grep", format!("grep {g:?} is not a regular expression: {e}"))
+                    })
+                })
+                .transpose()?;
+            Ok(render::logs(&id, &text, a.tail.unwrap_or(40), grep.as_ref()))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Alerts and lifecycle events (started, stopped, warnings) of a run or of every run, since a time (default 1d)."
+    )]
+    async fn events(&self, Parameters(a): Parameters<EventsArgs>) -> ToolResult {
+        self.with_index(move |index| {
+            let now = index.lab().now();
+            let since = labmate::clock::parse_time(a.since.as_deref().unwrap_or("1d"), now)
+                .map_err(|why| labmate::Error::invalid("since", format!("since: {why}")))?;
+            let run = a.run.as_deref().map(|r| index.resolve(r)).transpose()?;
+            Ok(render::events(&index.events_since(run.as_deref(), since)?))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Compare runs or groups: config and code differences, and per metric the values with an honest verdict \
+(a test across seeds; 'no detectable difference' when there is none)."
+    )]
+    async fn compare(&self, Parameters(a): Parameters<CompareArgs>) -> ToolResult {
+        self.with_index(move |index| render::compare(&labmate::compare::of_texts(index, &a.sides, &a.metric)?)).await
+    }
+
+    #[tool(
+        description = "Read notebook entries back (the latest `limit`, default 10), filtered by `kind`, `since`, `run`."
+    )]
+    async fn notebook(&self, Parameters(a): Parameters<NotebookArgs>) -> ToolResult {
+        self.with_index(move |index| {
+            let lab = index.lab();
+            let since = a
+                .since
+                .as_deref()
+                .map(|s| labmate::clock::parse_time(s, lab.now()))
+                .transpose()
+                .map_err(|why| labmate::Error::invalid("since", format!("since: {why}")))?;
+            let run = a.run.as_deref().map(|r| index.resolve(r)).transpose()?;
+            let (entries, _) = notebook::list(lab, &Filter { since, kind: a.kind, run })?;
+            Ok(render::notebook(&entries, a.limit.unwrap_or(10)))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Re-derive every number the notebook cites (live references and numbers written next to a run) \
+from the registry; lists each mismatch with what the notebook says and what the registry says."
+    )]
+    async fn notebook_check(&self) -> ToolResult {
+        self.with_index(move |index| Ok(render::check(&notebook::check(index.lab(), index)?))).await
+    }
+
+    #[tool(description = "Append a notebook entry as this agent. Live references in `text` ({{RUN.PATH}}, \
+{{group:PATH=VALUE .PATH.STAT}}) are checked and rendered with their values; a result or decision waits for a human's review.")]
+    async fn note(&self, Parameters(a): Parameters<NoteArgs>, peer: Peer<RoleServer>) -> ToolResult {
+        let by = self.agent(&peer);
+        let lab = self.lab.clone();
+        let done = tokio::task::spawn_blocking(move || -> labmate::Result<Answer> {
+            if a.kind == "bug" {
+                return Err(labmate::Error::invalid(
+                    "kind",
+                    "a bug needs its reproducer: `labmate note --kind bug TEXT --repro CMD`",
+                ));
+            }
+            let entry = NewEntry { kind: a.kind, text: a.text, runs: a.runs, ..Default::default() };
+            let noted = facade::note(&lab, entry, None, &by)?;
+            Ok(render::noted(&noted))
+        })
+        .await
+        .map_err(|_| ErrorData::internal_error("the tool's work stopped before it answered", None))?;
+        Ok(answer(done))
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for LabTools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("labmate", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "labmate: the lab's runs registry, babysat runs and the lab notebook. Query with runs/show_run/status, \
+                 read series with metrics, compare runs or groups with compare (honest verdicts), record conclusions with \
+                 note (live references keep numbers traceable). Decisions on approvals stay with the human.",
+            )
+    }
+}

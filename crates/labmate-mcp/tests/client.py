@@ -1,0 +1,99 @@
+"""Drives `labmate mcp` with the official Python MCP SDK, as an agent host
+would: initialize, list the tools, call each one, and the error cases.
+
+    python client.py LABMATE_BIN LAB_FOLDER RUN_A RUN_B
+
+Prints one `ok CHECK` line per check; exits 1 with `FAIL CHECK: why` lines
+when one fails. Run by crates/labmate-cli/tests/cli/mcp.rs.
+"""
+
+import asyncio
+import json
+import sys
+
+from mcp import ClientSession, StdioServerParameters, types
+from mcp.client.stdio import stdio_client
+
+TOOLS = {"runs", "show_run", "status", "metrics", "logs", "events", "compare", "notebook", "notebook_check", "note"}
+BUDGET = 2000
+
+failures = []
+
+
+def check(name, ok, why=""):
+    if ok:
+        print("ok", name)
+    else:
+        print("FAIL %s: %s" % (name, why))
+        failures.append(name)
+
+
+def text_of(result):
+    return "".join(c.text for c in result.content if getattr(c, "type", "") == "text")
+
+
+async def main(binary, folder, run_a, run_b):
+    params = StdioServerParameters(command=binary, args=["mcp"], cwd=folder, env={"PATH": "/usr/bin:/bin", "HOME": folder})
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write, client_info=types.Implementation(name="claude-test", version="1")) as session:
+            init = await session.initialize()
+            check("initialize names the server", init.server_info.name == "labmate", init.server_info)
+            tools = (await session.list_tools()).tools
+            names = {t.name for t in tools}
+            check("the tools are listed", TOOLS <= names, sorted(names))
+            for t in tools:
+                check("%s has a description and a schema" % t.name, bool(t.description) and t.input_schema.get("type") == "object", t)
+            check("no tool approves or rejects", not (names & {"approve", "reject", "decide"}), sorted(names))
+
+            async def call(name, args=None):
+                result = await session.call_tool(name, args or {})
+                return result, text_of(result)
+
+            result, text = await call("runs", {})
+            check("runs lists both runs", run_a in text and run_b in text and not result.is_error, text)
+            check("runs is compact", len(text) <= BUDGET, len(text))
+            check("runs has structured content", result.structured_content and result.structured_content["total"] == 2, result.structured_content)
+            result, text = await call("runs", {"where": "config.lr >"})
+            check("a bad where is a tool error with the column pointer", result.is_error and "^" in text, text)
+            result, text = await call("runs", {"limit": 1})
+            check("a cut table says how to ask for more", "1 more" in text, text)
+            result, text = await call("runs", {"group_by": ["config.lr"]})
+            check("runs groups", "config.lr=" in text and not result.is_error, text)
+
+            result, text = await call("show_run", {"run": run_a})
+            check("show_run shows the run", run_a in text and "loss" in text and not result.is_error, text)
+            result, text = await call("show_run", {"run": "r-nosuchrun"})
+            check("an unknown run is a tool error", result.is_error and "r-nosuchrun" in text, text)
+
+            result, text = await call("status", {"runs": [run_a]})
+            check("status of a run", run_a in text and not result.is_error, text)
+            result, text = await call("metrics", {"run": run_a, "keys": ["loss"], "points": 10})
+            points = result.structured_content.get("loss") if result.structured_content else None
+            check("metrics downsampled", points is not None and len(points) <= 12 and not result.is_error, text)
+            result, text = await call("metrics", {"run": run_a, "keys": ["loss"], "since_step": 45})
+            check("metrics since a step", all(p["step"] > 45 for p in result.structured_content["loss"]), text)
+            result, text = await call("metrics", {"run": run_a, "keys": ["nope"]})
+            check("an unknown metric is a tool error naming the run's metrics", result.is_error and "loss" in text, text)
+            result, text = await call("logs", {"run": run_a, "tail": 3})
+            check("logs tail", "done" in text and len(text) <= BUDGET, text)
+            result, text = await call("logs", {"run": run_a, "grep": "("})
+            check("a bad grep is a tool error", result.is_error and "regular expression" in text, text)
+            result, text = await call("events", {"run": run_a})
+            check("events", not result.is_error, text)
+            result, text = await call("compare", {"sides": [run_a, run_b], "metric": ["loss"]})
+            check("compare gives a verdict", "vs A" in text and not result.is_error, text)
+
+            result, text = await call("note", {"kind": "result", "text": "a ends at loss {{%s.metrics.loss.last}}" % run_a, "runs": [run_a]})
+            check("note as the agent", "agent:claude-test" in text and "review" in text and not result.is_error, text)
+            result, text = await call("note", {"kind": "result", "text": "{{r-nosuchrun.metrics.loss.last}}"})
+            check("a bad reference is a tool error", result.is_error and "r-nosuchrun" in text, text)
+            result, text = await call("notebook", {"kind": "result"})
+            check("the notebook reads the entry back", "agent:claude-test" in text and not result.is_error, text)
+            result, text = await call("notebook_check", {})
+            check("notebook_check finds no mismatch", "0 mismatches" in text and not result.is_error, text)
+    if failures:
+        print("%d checks failed" % len(failures))
+        sys.exit(1)
+
+
+asyncio.run(main(*sys.argv[1:5]))
