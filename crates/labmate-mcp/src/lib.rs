@@ -29,11 +29,14 @@ pub struct Config {
     pub lab: Lab,
     /// `agent:NAME` for every call, instead of the client's name.
     pub author: Option<String>,
+    /// The `labmate` binary, which supervises the runs `launch` starts.
+    pub exe: std::path::PathBuf,
 }
 
 /// Serves the lab over stdin/stdout until the client closes it.
 pub async fn serve_stdio(config: Config) -> std::io::Result<()> {
-    let tools = LabTools { lab: config.lab, author: config.author, tool_router: LabTools::tool_router() };
+    let tools =
+        LabTools { lab: config.lab, author: config.author, exe: config.exe, tool_router: LabTools::tool_router() };
     let running = tools.serve(rmcp::transport::stdio()).await.map_err(std::io::Error::other)?;
     running.waiting().await.map_err(std::io::Error::other)?;
     Ok(())
@@ -43,6 +46,7 @@ pub async fn serve_stdio(config: Config) -> std::io::Result<()> {
 struct LabTools {
     lab: Lab,
     author: Option<String>,
+    exe: std::path::PathBuf,
     #[allow(dead_code)] // read by the code #[tool_handler] writes
     tool_router: ToolRouter<LabTools>,
 }
@@ -184,6 +188,56 @@ struct NoteArgs {
     #[serde(default)]
     runs: Vec<String>,
 }
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct LaunchArgs {
+    /// The command as an argv array (never a shell line), e.g. `["python", "train.py", "--lr", "3e-4"]`.
+    argv: Vec<String>,
+    /// The run's name; the lab's name template when absent.
+    name: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    /// Config values recorded on the run, e.g. `{"lr": 0.0003, "seed": 1}`.
+    #[serde(default)]
+    config: serde_json::Map<String, Value>,
+    /// Rules for this run on top of the lab's, e.g. `["val_loss > 5 after step 1000 => stop"]`.
+    #[serde(default)]
+    rules: Vec<String>,
+    /// Wait in the lab's launch queue for a slot.
+    #[serde(default)]
+    queue: bool,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct StopArgs {
+    /// Runs to stop: ids, prefixes, last 4 characters, or names.
+    runs: Vec<String>,
+    /// Why, for the record.
+    reason: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct WaitArgs {
+    /// Runs to wait for.
+    runs: Vec<String>,
+    /// Return once this holds for every run, e.g. `val_loss < 0.3` or `step >= 1000`.
+    until: Option<String>,
+    /// Seconds to wait at most; default 60, at most 600.
+    timeout_s: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct ReviewArgs {
+    /// What the human should look at, and why.
+    note: String,
+    /// The run it is about.
+    run: Option<String>,
+    /// The notebook entry it is about.
+    entry: Option<String>,
+}
+
+/// Longest a `wait` blocks.
+const MAX_WAIT_S: f64 = 600.0;
 
 #[tool_router]
 impl LabTools {
@@ -337,6 +391,125 @@ from the registry; lists each mismatch with what the notebook says and what the 
         .await
         .map_err(|_| ErrorData::internal_error("the tool's work stopped before it answered", None))?;
         Ok(answer(done))
+    }
+
+    #[tool(
+        description = "Start a run, detached and supervised (babysat by the lab's rules), as this agent, through the lab's \
+gates, budgets and approval rules. Returns the run id, or the pending approval request and why it waits (a human answers it)."
+    )]
+    async fn launch(&self, Parameters(a): Parameters<LaunchArgs>, peer: Peer<RoleServer>) -> ToolResult {
+        let by = self.agent(&peer);
+        let (lab, exe) = (self.lab.clone(), self.exe.clone());
+        let done = tokio::task::spawn_blocking(move || -> labmate::Result<Answer> {
+            if a.argv.is_empty() {
+                return Err(labmate::Error::invalid("argv", "argv is empty: give the command as an array"));
+            }
+            let config = a
+                .config
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => format!("{k}={s}"),
+                    other => format!("{k}={other}"),
+                })
+                .collect();
+            let request = labmate::spec::LaunchRequest {
+                name: a.name,
+                tags: a.tags,
+                config,
+                rules: a.rules,
+                queue: a.queue,
+                command: a.argv,
+                cwd: lab.repo_root().to_path_buf(),
+                ..Default::default()
+            };
+            match facade::launch(&lab, request, &by, |_| {})? {
+                facade::Admission::Ready(launched) => {
+                    let notices = launched.notices.clone();
+                    let id = launched.prepared.spec.id.clone();
+                    labmate::supervisor::spawn_detached(&exe, launched.prepared)?;
+                    Ok(render::launched(&id, &notices))
+                }
+                facade::Admission::NeedsApproval(request) => Ok(render::held(&request)),
+            }
+        })
+        .await
+        .map_err(|_| ErrorData::internal_error("the tool's work stopped before it answered", None))?;
+        Ok(answer(done))
+    }
+
+    #[tool(
+        description = "Stop runs (SIGTERM, then SIGKILL after the lab's grace period), with a reason for the record."
+    )]
+    async fn stop(&self, Parameters(a): Parameters<StopArgs>, peer: Peer<RoleServer>) -> ToolResult {
+        let by = self.agent(&peer);
+        self.with_index(move |index| {
+            let grace =
+                std::time::Duration::from_secs_f64(labmate::policy::Policy::load(index.lab())?.supervisor.stop_grace);
+            let mut lines = Vec::new();
+            for run in &a.runs {
+                let id = index.resolve(run)?;
+                let what = match facade::stop(index, &id, Some(&a.reason), &by, grace)? {
+                    labmate::stop::Stopped::AlreadyEnded(status) => format!("had already ended ({status})"),
+                    labmate::stop::Stopped::Asked => "asked to stop".to_string(),
+                    labmate::stop::Stopped::Killed { processes } => {
+                        format!("ended ({processes} processes; its supervisor was gone)")
+                    }
+                };
+                lines.push(format!("{id}: {what}"));
+            }
+            Ok(Answer { text: lines.join("\n") + "\n", data: json!({"stopped": lines}) })
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Block until the runs end, an alert fires, `until` holds for every run, or `timeout_s` passes \
+(default 60, at most 600); returns why, and where each run stands."
+    )]
+    async fn wait(&self, Parameters(a): Parameters<WaitArgs>) -> ToolResult {
+        let lab = self.lab.clone();
+        let done = tokio::task::spawn_blocking(move || -> labmate::Result<Answer> {
+            let until = a.until.as_deref().map(labmate::rules::parse_condition).transpose()?;
+            let timeout = a.timeout_s.unwrap_or(60.0);
+            if !(timeout >= 0.0) {
+                return Err(labmate::Error::invalid("timeout_s", "timeout_s is seconds, 0 or more"));
+            }
+            let timeout = std::time::Duration::from_secs_f64(timeout.min(MAX_WAIT_S));
+            let (mut index, _) = Index::open_synced(&lab)?;
+            let ids = a.runs.iter().map(|r| index.resolve(r)).collect::<labmate::Result<Vec<_>>>()?;
+            let end = labmate::wait::wait(
+                &mut index,
+                &ids,
+                until.as_ref(),
+                Some(timeout),
+                &labmate::follow::Wall,
+                std::time::Duration::from_millis(200),
+            )?;
+            let states = ids
+                .iter()
+                .map(|id| labmate::status::run_status(&index, &index.run(id)?))
+                .collect::<labmate::Result<Vec<_>>>()?;
+            Ok(render::waited(&end, &states))
+        })
+        .await
+        .map_err(|_| ErrorData::internal_error("the tool's work stopped before it answered", None))?;
+        Ok(answer(done))
+    }
+
+    #[tool(
+        description = "Ask the human to look at a run or a conclusion (a notebook entry): opens a review item with your note."
+    )]
+    async fn review_request(&self, Parameters(a): Parameters<ReviewArgs>, peer: Peer<RoleServer>) -> ToolResult {
+        let by = self.agent(&peer);
+        self.with_index(move |index| {
+            let run = a.run.as_deref().map(|r| index.resolve(r)).transpose()?;
+            let item = facade::ask_review(index.lab(), run, a.entry, a.note, &by)?;
+            Ok(Answer {
+                text: format!("review item {} opened; a human accepts or disputes it\n", item.id),
+                data: serde_json::to_value(&item).unwrap_or_default(),
+            })
+        })
+        .await
     }
 }
 

@@ -337,3 +337,31 @@ pub fn noted(n: &Noted) -> Answer {
         }),
     }
 }
+
+pub fn launched(id: &str, notices: &[String]) -> Answer {
+    let mut text = format!("run {id} started (detached, supervised); follow it with wait or status\n");
+    for n in notices {
+        text.push_str(&format!("note: {}\n", clip(n, 300)));
+    }
+    Answer { text, data: json!({"run": id, "notices": notices}) }
+}
+
+pub fn held(request: &labmate::review::Request) -> Answer {
+    Answer {
+        text: format!(
+            "the launch waits for a human's approval ({}): request {}; the run starts only once they approve it\n",
+            request.reason.join("; "),
+            request.id
+        ),
+        data: json!({"request": request.id, "reason": request.reason, "pending": true}),
+    }
+}
+
+pub fn waited(end: &labmate::wait::WaitEnd, states: &[Compact]) -> Answer {
+    let mut lines = vec![format!("wait: {}", end.describe())];
+    lines.extend(states.iter().map(|s| labmate::status::render(s).trim_end().to_string()));
+    Answer {
+        text: fit(lines, 0, "status"),
+        data: json!({"end": end.describe(), "exit_code": end.exit_code(), "runs": states}),
+    }
+}

@@ -14,7 +14,8 @@ import sys
 from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 
-TOOLS = {"runs", "show_run", "status", "metrics", "logs", "events", "compare", "notebook", "notebook_check", "note"}
+TOOLS = {"runs", "show_run", "status", "metrics", "logs", "events", "compare", "notebook", "notebook_check", "note",
+         "launch", "stop", "wait", "review_request"}
 BUDGET = 2000
 
 failures = []
@@ -91,6 +92,26 @@ async def main(binary, folder, run_a, run_b):
             check("the notebook reads the entry back", "agent:claude-test" in text and not result.is_error, text)
             result, text = await call("notebook_check", {})
             check("notebook_check finds no mismatch", "0 mismatches" in text and not result.is_error, text)
+
+            result, text = await call("launch", {"argv": ["python3", "train.py", "0.3"], "name": "c", "config": {"lr": 0.3}})
+            run_c = (result.structured_content or {}).get("run")
+            check("launch starts a run", run_c and "started" in text and not result.is_error, text)
+            result, text = await call("wait", {"runs": [run_c], "timeout_s": 120})
+            check("wait returns when it ends", "every run finished" in text and not result.is_error, text)
+            result, text = await call("show_run", {"run": "c"})
+            check("the launched run is the agent's, with its config", "\"lr\":0.3" in text, text)
+            result, text = await call("launch", {"argv": ["python3", "train.py", "0.4"], "name": "big", "tags": ["big"]})
+            held = (result.structured_content or {}).get("request")
+            check("a launch the policy holds returns the request", held and "approval" in text and not result.is_error, text)
+            print("held", held)
+            result, text = await call("launch", {"argv": []})
+            check("an empty argv is a tool error", result.is_error and "argv" in text, text)
+            result, text = await call("stop", {"runs": [run_c], "reason": "enough"})
+            check("stop says a run had ended", "already ended" in text and not result.is_error, text)
+            result, text = await call("wait", {"runs": [run_a], "until": "loss <"})
+            check("a bad until is a tool error", result.is_error, text)
+            result, text = await call("review_request", {"note": "look at c's curve", "run": run_c})
+            check("review_request opens an item", "review item" in text and not result.is_error, text)
     if failures:
         print("%d checks failed" % len(failures))
         sys.exit(1)

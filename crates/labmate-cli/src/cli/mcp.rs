@@ -31,6 +31,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         other => other,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(labmate_mcp::serve_stdio(labmate_mcp::Config { lab, author }))?;
+    let exe = std::env::current_exe()?;
+    runtime.block_on(labmate_mcp::serve_stdio(labmate_mcp::Config { lab, author, exe }))?;
     Ok(ExitCode::SUCCESS)
 }

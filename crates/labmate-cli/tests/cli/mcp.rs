@@ -16,6 +16,7 @@ fn an_mcp_client_queries_the_lab_and_notes_as_an_agent() {
         return;
     };
     let lab = TestLab::new();
+    lab.write("labmate.toml", "[approval]\ntags = [\"big\"]\n");
     let train = lab.write(
         "train.py",
         "import sys\nlr = float(sys.argv[1])\nfor i in range(50):\n    print('##labmate {\"step\": %d, \"loss\": %r}' % (i, lr / (i + 1)))\nprint('done')\n",
@@ -51,4 +52,17 @@ fn an_mcp_client_queries_the_lab_and_notes_as_an_agent() {
     let id = item["id"].as_str().unwrap();
     let refused = lab.run(&["approve", id, "--author", "agent:claude-test"]);
     assert_eq!(refused.status.code(), Some(2));
+    // The held launch starts only once a human approves it on the CLI.
+    let held = text.lines().find_map(|l| l.strip_prefix("held ")).expect("the held request's id").trim().to_string();
+    assert_eq!(reviews["requests"][0]["id"], held.as_str());
+    assert_eq!(reviews["requests"][0]["author"], "agent:claude-test");
+    assert!(
+        lab.json(&["runs", "--json"]).as_array().unwrap().iter().all(|r| r["name"] != "big"),
+        "not before the approval"
+    );
+    let approved = lab.run(&["approve", &held, "--author", "ana"]);
+    assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
+    let run = String::from_utf8_lossy(&approved.stdout).trim().to_string();
+    lab.wait_for(&run, 60, |r| r["status"] != "running");
+    assert_eq!(lab.show(&run)["name"], "big");
 }
