@@ -471,7 +471,7 @@ gates, budgets and approval rules. Returns the run id, or the pending approval r
         let done = tokio::task::spawn_blocking(move || -> labmate::Result<Answer> {
             let until = a.until.as_deref().map(labmate::rules::parse_condition).transpose()?;
             let timeout = a.timeout_s.unwrap_or(60.0);
-            if !(timeout >= 0.0) {
+            if timeout.is_nan() || timeout < 0.0 {
                 return Err(labmate::Error::invalid("timeout_s", "timeout_s is seconds, 0 or more"));
             }
             let timeout = std::time::Duration::from_secs_f64(timeout.min(MAX_WAIT_S));
