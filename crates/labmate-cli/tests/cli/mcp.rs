@@ -66,3 +66,41 @@ fn an_mcp_client_queries_the_lab_and_notes_as_an_agent() {
     lab.wait_for(&run, 60, |r| r["status"] != "running");
     assert_eq!(lab.show(&run)["name"], "big");
 }
+
+#[test]
+fn the_seeds_loop_takes_four_compact_calls_and_leaves_the_decision_to_a_human() {
+    let Ok(python) = std::env::var("LABMATE_MCP_PYTHON") else {
+        assert!(std::env::var_os("LABMATE_CI").is_none(), "CI must provide LABMATE_MCP_PYTHON (a Python with `mcp`)");
+        eprintln!("NOTE: the MCP loop test did not run: set LABMATE_MCP_PYTHON to a Python with the `mcp` package");
+        return;
+    };
+    let lab = TestLab::new();
+    let train = lab.write(
+        "train.py",
+        "import sys\nlr = float(sys.argv[1])\nfor i in range(50):\n    print('##labmate {\"step\": %d, \"loss\": %r}' % (i, lr / (i + 1)))\n",
+    );
+    let out = lab.run(&["run", "--name", "base", "--", "python3", train.to_str().unwrap(), "0.1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(lab.run(&["baseline", "set", "base"]).status.success());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../labmate-mcp/tests/loop.py");
+    let out = std::process::Command::new(&python)
+        .args([script, crate::common::BIN, lab.path().to_str().unwrap()])
+        .output()
+        .expect("the MCP client runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the loop failed:\n{text}");
+    let line = text.lines().find(|l| l.starts_with("calls ")).unwrap_or_else(|| panic!("{text}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let (calls, chars): (usize, usize) = (words[1].parse().unwrap(), words[3].parse().unwrap());
+    assert!(calls <= 4 && chars <= 2000, "{calls} calls, {chars} characters:\n{text}");
+    assert!(text.contains("vs A"), "the comparison has its verdict:\n{text}");
+    // The result waits for a human; the numbers it cites hold.
+    let note = text.lines().find_map(|l| l.strip_prefix("note ")).unwrap().trim().to_string();
+    let reviews = lab.json(&["review", "--json"]);
+    assert!(
+        reviews["items"].as_array().unwrap().iter().any(|i| i["entry"] == note.as_str() && i["state"] == "pending"),
+        "{reviews}"
+    );
+    let check = lab.json(&["notebook", "check", "--json"]);
+    assert_eq!(check["mismatches"].as_array().unwrap().len(), 0, "{check}");
+}
