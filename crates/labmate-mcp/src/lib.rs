@@ -236,6 +236,24 @@ struct ReviewArgs {
     entry: Option<String>,
 }
 
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct PlotArgs {
+    /// Runs to draw, one curve each (or `group_by` to draw groups as a mean with a min–max band).
+    #[serde(default)]
+    runs: Vec<String>,
+    /// Instead of `runs`: the runs for which this `--where` expression holds.
+    #[serde(rename = "where")]
+    filter: Option<String>,
+    /// The metric keys, a panel each.
+    metric: Vec<String>,
+    /// Group the runs by these paths (e.g. `["config.lr"]`).
+    #[serde(default)]
+    group_by: Vec<String>,
+    /// A logarithmic y axis.
+    #[serde(default)]
+    log_y: bool,
+}
+
 /// Longest a `wait` blocks.
 const MAX_WAIT_S: f64 = 600.0;
 
@@ -494,6 +512,69 @@ gates, budgets and approval rules. Returns the run id, or the pending approval r
         .await
         .map_err(|_| ErrorData::internal_error("the tool's work stopped before it answered", None))?;
         Ok(answer(done))
+    }
+
+    #[tool(
+        description = "Curves of runs (or of groups: mean with a min–max band) for one or more metrics, as a PNG image; \
+every spike and NaN/Inf kept visible."
+    )]
+    async fn plot(&self, Parameters(a): Parameters<PlotArgs>) -> ToolResult {
+        let lab = self.lab.clone();
+        let done = tokio::task::spawn_blocking(move || -> labmate::Result<(Vec<u8>, String)> {
+            let (index, _) = Index::open_synced(&lab)?;
+            let mut runs = match a.filter.as_deref() {
+                Some(f) => registry::select(&index, Some(&Expr::parse(f)?), &[], None)?,
+                None => Vec::new(),
+            };
+            for r in &a.runs {
+                let id = index.resolve(r)?;
+                if !runs.iter().any(|x| x.id == id) {
+                    runs.push(index.run(&id)?);
+                }
+            }
+            if runs.is_empty() {
+                return Err(labmate::Error::invalid(
+                    "runs",
+                    "no runs to plot: name some in runs, or select them with where",
+                ));
+            }
+            if a.metric.is_empty() {
+                return Err(labmate::Error::invalid("metric", "name the metric(s) to plot"));
+            }
+            let options = labmate::charts::Options {
+                x_time: false,
+                smooth: None,
+                log_y: a.log_y,
+                group_by: registry::parse_paths(&a.group_by, &runs, "group_by")?,
+                width: 900,
+            };
+            let figure = labmate::charts::figure(&index, &runs, &a.metric, &options)?;
+            // The renderer writes a file: one of this process's own, read back and removed.
+            let path = std::env::temp_dir().join(format!(
+                "labmate-mcp-plot-{}-{}.png",
+                std::process::id(),
+                labmate::clock::now()
+            ));
+            let drawn = labmate::plot::render(&figure, labmate::plot::Format::Png, &path);
+            let bytes = std::fs::read(&path);
+            let _ = std::fs::remove_file(&path);
+            drawn?;
+            let bytes = bytes.map_err(|e| labmate::Error::io(&path, e))?;
+            Ok((bytes, format!("{} of {} runs", a.metric.join(", "), runs.len())))
+        })
+        .await
+        .map_err(|_| ErrorData::internal_error("the tool's work stopped before it answered", None))?;
+        Ok(match done {
+            Ok((png, what)) => {
+                use base64::Engine as _;
+                let data = base64::engine::general_purpose::STANDARD.encode(&png);
+                CallToolResult::success(vec![
+                    ContentBlock::image(data, "image/png"),
+                    ContentBlock::text(format!("plot: {what} ({} KiB PNG)\n", png.len() / 1024)),
+                ])
+            }
+            Err(e) => CallToolResult::error(vec![ContentBlock::text(render::error(&e))]),
+        })
     }
 
     #[tool(

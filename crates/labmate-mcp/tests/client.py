@@ -15,7 +15,7 @@ from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 
 TOOLS = {"runs", "show_run", "status", "metrics", "logs", "events", "compare", "notebook", "notebook_check", "note",
-         "launch", "stop", "wait", "review_request"}
+         "launch", "stop", "wait", "review_request", "plot"}
 BUDGET = 2000
 
 failures = []
@@ -81,6 +81,11 @@ async def main(binary, folder, run_a, run_b):
             check("a bad grep is a tool error", result.is_error and "regular expression" in text, text)
             result, text = await call("events", {"run": run_a})
             check("events", not result.is_error, text)
+            result = await session.call_tool("plot", {"runs": [run_a, run_b], "metric": ["loss"]})
+            images = [c for c in result.content if getattr(c, "type", "") == "image"]
+            check("plot returns a PNG image", images and images[0].mime_type == "image/png" and images[0].data[:8] == "iVBORw0K", result)
+            result = await session.call_tool("plot", {"runs": [run_a], "metric": []})
+            check("a plot without a metric is a tool error", result.is_error, result)
             result, text = await call("compare", {"sides": [run_a, run_b], "metric": ["loss"]})
             check("compare gives a verdict", "vs A" in text and not result.is_error, text)
 
