@@ -19,7 +19,12 @@ use labmate::registry::{self, SortKey};
 use labmate::rundir::{OUTPUT_LOG, RunDir};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, ListResourceTemplatesResult, ListResourcesResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -253,6 +258,9 @@ struct PlotArgs {
     #[serde(default)]
     log_y: bool,
 }
+
+/// The notebook as a resource.
+const NOTEBOOK_URI: &str = "labmate://notebook";
 
 /// Longest a `wait` blocks.
 const MAX_WAIT_S: f64 = 600.0;
@@ -597,12 +605,73 @@ every spike and NaN/Inf kept visible."
 #[tool_handler]
 impl ServerHandler for LabTools {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().build())
             .with_server_info(Implementation::new("labmate", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "labmate: the lab's runs registry, babysat runs and the lab notebook. Query with runs/show_run/status, \
                  read series with metrics, compare runs or groups with compare (honest verdicts), record conclusions with \
                  note (live references keep numbers traceable). Decisions on approvals stay with the human.",
             )
+    }
+
+    /// The notebook, and the latest runs' summaries.
+    async fn list_resources(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let lab = self.lab.clone();
+        let runs =
+            tokio::task::spawn_blocking(move || Index::open_synced(&lab).and_then(|(index, _)| index.runs(Some(50))))
+                .await
+                .map_err(|_| ErrorData::internal_error("listing the runs stopped before it answered", None))?
+                .map_err(|e| ErrorData::internal_error(render::error(&e), None))?;
+        let mut resources = vec![
+            Resource::new(NOTEBOOK_URI, "notebook")
+                .with_description("The lab notebook: its entries, as `notebook` reads them"),
+        ];
+        resources.extend(runs.iter().map(|r| {
+            Resource::new(format!("labmate://runs/{}", r.id), r.name.clone().unwrap_or_else(|| r.id.clone()))
+                .with_description(format!("run {}: {}", r.id, r.status))
+        }));
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            ResourceTemplate::new("labmate://runs/{id}", "run").with_title("A run's summary, as show_run gives it"),
+        ]))
+    }
+
+    /// `labmate://notebook`: the entries; `labmate://runs/{id}`: a run's summary.
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let uri = request.uri.clone();
+        let lab = self.lab.clone();
+        let text = tokio::task::spawn_blocking(move || -> labmate::Result<String> {
+            let (index, _) = Index::open_synced(&lab)?;
+            if uri == NOTEBOOK_URI {
+                let (entries, _) = notebook::list(&lab, &Filter::default())?;
+                return Ok(render::notebook(&entries, 50).text);
+            }
+            match uri.strip_prefix("labmate://runs/") {
+                Some(run) => Ok(render::show_run(&index.run_detail(&index.resolve(run)?)?)?.text),
+                None => Err(labmate::Error::not_found(
+                    "resource",
+                    format!("no resource {uri}: there are {NOTEBOOK_URI} and labmate://runs/{{id}}"),
+                )),
+            }
+        })
+        .await
+        .map_err(|_| ErrorData::internal_error("reading the resource stopped before it answered", None))?
+        .map_err(|e| ErrorData::resource_not_found(render::error(&e), None))?;
+        Ok(ReadResourceResult::new(vec![ResourceContents::text(text, request.uri)]).into())
     }
 }

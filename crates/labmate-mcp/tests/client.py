@@ -50,6 +50,16 @@ async def main(binary, folder, run_a, run_b):
                 result = await session.call_tool(name, args or {})
                 return result, text_of(result)
 
+            listed = [str(r.uri) for r in (await session.list_resources()).resources]
+            check("the notebook and the runs are resources", "labmate://notebook" in listed and "labmate://runs/%s" % run_a in listed, listed)
+            read = await session.read_resource("labmate://runs/%s" % run_a)
+            check("a run's resource is its summary", run_a in read.contents[0].text and "loss" in read.contents[0].text, read)
+            try:
+                await session.read_resource("labmate://nothing")
+                check("an unknown resource is an error", False, "no error")
+            except Exception as e:
+                check("an unknown resource is an error", "labmate://notebook" in str(e), e)
+
             result, text = await call("runs", {})
             check("runs lists both runs", run_a in text and run_b in text and not result.is_error, text)
             check("runs is compact", len(text) <= BUDGET, len(text))
