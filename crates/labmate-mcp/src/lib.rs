@@ -259,6 +259,44 @@ struct PlotArgs {
     log_y: bool,
 }
 
+/// Set when a call is given up (its future dropped), for the blocking work
+/// it started.
+#[derive(Default)]
+struct GivenUp(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl GivenUp {
+    fn clock(&self) -> GiveUpClock {
+        GiveUpClock(self.0.clone())
+    }
+}
+
+impl Drop for GivenUp {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The wall clock, until the call is given up: then every deadline has
+/// passed and a pause takes no time, so a wait ends at its next look.
+struct GiveUpClock(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl labmate::follow::Clock for GiveUpClock {
+    fn now(&self) -> std::time::Instant {
+        let now = std::time::Instant::now();
+        if self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            now.checked_add(std::time::Duration::from_secs(10 * 365 * 86_400)).unwrap_or(now)
+        } else {
+            now
+        }
+    }
+
+    fn sleep(&self, pause: std::time::Duration) {
+        if !self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(pause);
+        }
+    }
+}
+
 /// The notebook as a resource.
 const NOTEBOOK_URI: &str = "labmate://notebook";
 
@@ -494,6 +532,10 @@ gates, budgets and approval rules. Returns the run id, or the pending approval r
     )]
     async fn wait(&self, Parameters(a): Parameters<WaitArgs>) -> ToolResult {
         let lab = self.lab.clone();
+        // Dropped with this call when the client cancels it or goes away:
+        // the waiting thread then ends at its next look.
+        let given_up = GivenUp::default();
+        let clock = given_up.clock();
         let done = tokio::task::spawn_blocking(move || -> labmate::Result<Answer> {
             let until = a.until.as_deref().map(labmate::rules::parse_condition).transpose()?;
             let timeout = a.timeout_s.unwrap_or(60.0);
@@ -508,7 +550,7 @@ gates, budgets and approval rules. Returns the run id, or the pending approval r
                 &ids,
                 until.as_ref(),
                 Some(timeout),
-                &labmate::follow::Wall,
+                &clock,
                 std::time::Duration::from_millis(200),
             )?;
             let states = ids

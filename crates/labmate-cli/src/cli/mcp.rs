@@ -32,6 +32,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let exe = std::env::current_exe()?;
-    runtime.block_on(labmate_mcp::serve_stdio(labmate_mcp::Config { lab, author, exe }))?;
+    let served = runtime.block_on(labmate_mcp::serve_stdio(labmate_mcp::Config { lab, author, exe }));
+    // The client is gone: a tool still at work (a long wait) is not waited for.
+    runtime.shutdown_background();
+    served?;
     Ok(ExitCode::SUCCESS)
 }

@@ -104,3 +104,56 @@ fn the_seeds_loop_takes_four_compact_calls_and_leaves_the_decision_to_a_human() 
     let check = lab.json(&["notebook", "check", "--json"]);
     assert_eq!(check["mismatches"].as_array().unwrap().len(), 0, "{check}");
 }
+
+#[test]
+fn a_client_that_goes_away_mid_wait_leaves_nothing_running() {
+    use std::io::{BufRead, BufReader, Write};
+    let lab = TestLab::new();
+    let script = lab.write(
+        "slow.py",
+        "import os, time\nt_end = time.time() + 600\nprint('##labmate {\"loss\": 1}', flush=True)\nwhile not os.path.exists('end') and time.time() < t_end:\n    time.sleep(0.05)\n",
+    );
+    let out = lab.run(&["run", "--detach", "--", "python3", script.to_str().unwrap()]);
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    lab.wait_for(&id, 30, |r| r["metrics"]["loss"]["count"] == 1);
+    let mut mcp = lab
+        .cmd(&["mcp"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = mcp.stdin.take().unwrap();
+    let mut stdout = BufReader::new(mcp.stdout.take().unwrap());
+    let send = |stdin: &mut std::process::ChildStdin, v: serde_json::Value| {
+        stdin.write_all(format!("{v}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    };
+    send(
+        &mut stdin,
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "gone", "version": "1"}}}),
+    );
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.contains("\"labmate\""), "{line}");
+    send(&mut stdin, serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    send(
+        &mut stdin,
+        serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "wait", "arguments": {"runs": [id], "timeout_s": 600}}}),
+    );
+    // The client goes away while the wait blocks: the server ends anyway.
+    drop(stdin);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = mcp.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "labmate mcp still runs after its client left");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    lab.write("end", "");
+    lab.wait_for(&id, 30, |r| r["status"] != "running");
+}
