@@ -38,6 +38,35 @@ pub struct Config {
     pub exe: std::path::PathBuf,
 }
 
+/// The streamable HTTP transport, for a server to mount (`labmate serve`
+/// at `/mcp`, behind its own token, Host and Origin checks). Each session
+/// gets its tools; `closing` ends the open streams when the server stops.
+pub fn http_service(
+    config: Config,
+    allowed_hosts: Vec<String>,
+    closing: tokio_util::sync::CancellationToken,
+) -> rmcp::transport::streamable_http_server::StreamableHttpService<
+    impl ServerHandler,
+    rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
+> {
+    use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+    let Config { lab, author, exe } = config;
+    let mut settings = StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts);
+    settings.cancellation_token = closing;
+    StreamableHttpService::new(
+        move || {
+            Ok(LabTools {
+                lab: lab.clone(),
+                author: author.clone(),
+                exe: exe.clone(),
+                tool_router: LabTools::tool_router(),
+            })
+        },
+        Default::default(),
+        settings,
+    )
+}
+
 /// Serves the lab over stdin/stdout until the client closes it.
 pub async fn serve_stdio(config: Config) -> std::io::Result<()> {
     let tools =

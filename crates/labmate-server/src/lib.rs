@@ -78,7 +78,8 @@ pub async fn serve(
         live,
         indexes: std::sync::Mutex::new(Vec::new()),
     });
-    let app = router(state.clone());
+    let mcp_closing = tokio_util::sync::CancellationToken::new();
+    let app = router(state.clone(), mcp_closing.clone());
     let closing = state.clone();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -86,16 +87,26 @@ pub async fn serve(
             // Live streams never end by themselves: end them, so that the
             // graceful shutdown does not wait for them forever.
             closing.live.close();
+            mcp_closing.cancel();
         })
         .await;
     state.live.close();
     result
 }
 
-fn router(state: Arc<State>) -> Router {
+fn router(state: Arc<State>, mcp_closing: tokio_util::sync::CancellationToken) -> Router {
+    // The MCP tools over streamable HTTP: every call an agent's, as over stdio.
+    let mut hosts = vec!["localhost".to_string(), state.addr.ip().to_string()];
+    hosts.extend(state.allowed_hosts.iter().cloned());
+    let mcp = labmate_mcp::http_service(
+        labmate_mcp::Config { lab: state.lab.clone(), author: None, exe: state.exe.clone() },
+        hosts,
+        mcp_closing,
+    );
     Router::new()
         .merge(api::routes())
         .merge(assets::routes())
+        .nest_service("/mcp", mcp)
         .layer(axum::middleware::from_fn(error::as_json))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::guard))
         .layer(axum::middleware::from_fn(log_request))
