@@ -75,13 +75,11 @@ fn check(state: &crate::State, request: &Request) -> Result<Pass, ApiError> {
     // page can make a browser send here.
     let mcp_program =
         request.uri().path().starts_with("/mcp") && origin.is_none() && bearer(request.headers()).is_some();
-    if changes && !mcp_program {
-        if origin != Some(format!("http://{host}").as_str()) {
-            return Err(ApiError::forbidden(match origin {
-                None => "a change needs the Origin header of this server (http://HOST:PORT)".to_string(),
-                Some(o) => format!("a change from the origin {o:?} is refused: only this server's own pages may act"),
-            }));
-        }
+    if changes && !mcp_program && origin != Some(format!("http://{host}").as_str()) {
+        return Err(ApiError::forbidden(match origin {
+            None => "a change needs the Origin header of this server (http://HOST:PORT)".to_string(),
+            Some(o) => format!("a change from the origin {o:?} is refused: only this server's own pages may act"),
+        }));
     }
     let is_api = request.uri().path().starts_with("/api/");
     if from_query.is_some() && request.method() == Method::GET && !is_api {
