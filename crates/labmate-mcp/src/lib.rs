@@ -329,6 +329,9 @@ impl labmate::follow::Clock for GiveUpClock {
 /// The notebook as a resource.
 const NOTEBOOK_URI: &str = "labmate://notebook";
 
+/// How often a `wait` tells a client that asked for progress that it waits.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Longest a `wait` blocks.
 const MAX_WAIT_S: f64 = 600.0;
 
@@ -559,7 +562,12 @@ gates, budgets and approval rules. Returns the run id, or the pending approval r
         description = "Block until the runs end, an alert fires, `until` holds for every run, or `timeout_s` passes \
 (default 60, at most 600); returns why, and where each run stands."
     )]
-    async fn wait(&self, Parameters(a): Parameters<WaitArgs>) -> ToolResult {
+    async fn wait(
+        &self,
+        Parameters(a): Parameters<WaitArgs>,
+        meta: rmcp::model::RequestMetaObject,
+        peer: Peer<RoleServer>,
+    ) -> ToolResult {
         let lab = self.lab.clone();
         // Dropped with this call when the client cancels it or goes away:
         // the waiting thread then ends at its next look.
@@ -587,8 +595,28 @@ gates, budgets and approval rules. Returns the run id, or the pending approval r
                 .map(|id| labmate::status::run_status(&index, &index.run(id)?))
                 .collect::<labmate::Result<Vec<_>>>()?;
             Ok(render::waited(&end, &states))
-        })
-        .await
+        });
+        // While it waits, a client that asked for progress hears from it
+        // every few seconds, so that neither side takes the silence for a hang.
+        let token = meta.get_progress_token();
+        let mut waiting = std::pin::pin!(done);
+        let mut tick = tokio::time::interval(PROGRESS_EVERY);
+        tick.tick().await;
+        let mut beats = 0u32;
+        let done = loop {
+            tokio::select! {
+                finished = &mut waiting => break finished,
+                _ = tick.tick() => {
+                    if let Some(token) = &token {
+                        beats += 1;
+                        let seconds = beats as f64 * PROGRESS_EVERY.as_secs_f64();
+                        let note = rmcp::model::ProgressNotificationParam::new(token.clone(), seconds)
+                            .with_message(format!("waited {seconds:.0} s"));
+                        let _ = peer.notify_progress(note).await;
+                    }
+                }
+            }
+        }
         .map_err(|_| ErrorData::internal_error("the tool's work stopped before it answered", None))?;
         Ok(answer(done))
     }

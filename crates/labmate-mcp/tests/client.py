@@ -9,6 +9,7 @@ when one fails. Run by crates/labmate-cli/tests/cli/mcp.rs.
 
 import asyncio
 import json
+import os
 import sys
 
 from mcp import ClientSession, StdioServerParameters, types
@@ -127,6 +128,34 @@ async def main(binary, folder, run_a, run_b):
             check("a bad until is a tool error", result.is_error, text)
             result, text = await call("review_request", {"note": "look at c's curve", "run": run_c})
             check("review_request opens an item", "review item" in text and not result.is_error, text)
+
+            # A run that goes NaN once the file `go` exists, and lives until `end` does.
+            with open(os.path.join(folder, "nan.py"), "w") as f:
+                f.write("import os, time\nt_end = time.time() + 600\n"
+                        "print('##labmate {\"step\": 0, \"loss\": 1.0}', flush=True)\n"
+                        "while not os.path.exists('go') and time.time() < t_end:\n    time.sleep(0.05)\n"
+                        "print('##labmate {\"step\": 1, \"loss\": NaN}', flush=True)\n"
+                        "while not os.path.exists('end') and time.time() < t_end:\n    time.sleep(0.05)\n")
+            result, text = await call("launch", {"argv": ["python3", "nan.py"], "name": "nan"})
+            run_n = result.structured_content["run"]
+            result, text = await call("wait", {"runs": [run_n], "until": "loss >= 0", "timeout_s": 60})
+            check("wait until a condition holds", "condition holds" in text, text)
+            beats = []
+
+            async def on_progress(progress, total, message):
+                beats.append(message)
+
+            result = await session.call_tool("wait", {"runs": [run_n], "until": "loss < 0", "timeout_s": 8}, progress_callback=on_progress)
+            text = text_of(result)
+            check("a long wait reports progress and times out", beats and "timed out" in text, (beats, text))
+            pending = asyncio.create_task(session.call_tool("wait", {"runs": [run_n], "timeout_s": 60}))
+            await asyncio.sleep(0.5)
+            open(os.path.join(folder, "go"), "w").close()
+            text = text_of(await pending)
+            check("wait returns on the alert (or on the stop it caused)", "alert" in text or "ended" in text, text)
+            result, text = await call("stop", {"runs": [run_n], "reason": "it went NaN"})
+            check("stop a run", ("asked to stop" in text or "already ended" in text) and not result.is_error, text)
+            open(os.path.join(folder, "end"), "w").close()
     if failures:
         print("%d checks failed" % len(failures))
         sys.exit(1)
