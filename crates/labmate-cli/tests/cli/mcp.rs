@@ -8,13 +8,9 @@
 
 use crate::common::TestLab;
 
-#[test]
-fn an_mcp_client_queries_the_lab_and_notes_as_an_agent() {
-    let Ok(python) = std::env::var("LABMATE_MCP_PYTHON") else {
-        assert!(std::env::var_os("LABMATE_CI").is_none(), "CI must provide LABMATE_MCP_PYTHON (a Python with `mcp`)");
-        eprintln!("NOTE: the MCP test did not run: set LABMATE_MCP_PYTHON to a Python with the `mcp` package");
-        return;
-    };
+/// A lab for the client's checks: runs `a` and `b` of `train.py`, and
+/// launches tagged `big` held for approval.
+fn lab_for_the_client() -> (TestLab, Vec<String>) {
     let lab = TestLab::new();
     lab.write("labmate.toml", "[approval]\ntags = [\"big\"]\n");
     let train = lab.write(
@@ -37,22 +33,42 @@ fn an_mcp_client_queries_the_lab_and_notes_as_an_agent() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         ids.push(lab.json(&["show", name, "--json"])["id"].as_str().unwrap().to_string());
     }
+    (lab, ids)
+}
+
+fn mcp_python() -> Option<String> {
+    match std::env::var("LABMATE_MCP_PYTHON") {
+        Ok(python) => Some(python),
+        Err(_) => {
+            assert!(
+                std::env::var_os("LABMATE_CI").is_none(),
+                "CI must provide LABMATE_MCP_PYTHON (a Python with `mcp`)"
+            );
+            eprintln!("NOTE: an MCP test did not run: set LABMATE_MCP_PYTHON to a Python with the `mcp` package");
+            None
+        }
+    }
+}
+
+/// Runs the client's checks over `how` (`stdio`, or `http` with
+/// `BASE,TOKEN`), then what a human sees of it: the agent's result waits
+/// for review, the agent cannot approve, the held launch starts only once a
+/// human approves it.
+fn client_checks(lab: &TestLab, ids: &[String], python: &str, how: &str, at: &str) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../labmate-mcp/tests/client.py");
-    let out = std::process::Command::new(&python)
-        .args([script, crate::common::BIN, lab.path().to_str().unwrap(), &ids[0], &ids[1]])
+    let out = std::process::Command::new(python)
+        .args([script, how, at, lab.path().to_str().unwrap(), &ids[0], &ids[1]])
         .output()
         .expect("the MCP client runs");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the MCP checks failed:\n{text}");
+    assert!(out.status.success(), "the MCP checks over {how} failed:\n{text}");
     assert!(text.contains("ok notebook_check finds no mismatch"), "{text}");
-    // The agent's result waits for a human's review; the agent cannot approve it.
     let reviews = lab.json(&["review", "--json"]);
     let item = &reviews["items"][0];
     assert_eq!(item["author"], "agent:claude-test", "{reviews}");
     let id = item["id"].as_str().unwrap();
     let refused = lab.run(&["approve", id, "--author", "agent:claude-test"]);
     assert_eq!(refused.status.code(), Some(2));
-    // The held launch starts only once a human approves it on the CLI.
     let held = text.lines().find_map(|l| l.strip_prefix("held ")).expect("the held request's id").trim().to_string();
     assert_eq!(reviews["requests"][0]["id"], held.as_str());
     assert_eq!(reviews["requests"][0]["author"], "agent:claude-test");
@@ -65,6 +81,21 @@ fn an_mcp_client_queries_the_lab_and_notes_as_an_agent() {
     let run = String::from_utf8_lossy(&approved.stdout).trim().to_string();
     lab.wait_for(&run, 60, |r| r["status"] != "running");
     assert_eq!(lab.show(&run)["name"], "big");
+}
+
+#[test]
+fn an_mcp_client_queries_the_lab_and_notes_as_an_agent() {
+    let Some(python) = mcp_python() else { return };
+    let (lab, ids) = lab_for_the_client();
+    client_checks(&lab, &ids, &python, "stdio", crate::common::BIN);
+}
+
+#[test]
+fn the_same_tools_over_streamable_http_at_serves_mcp() {
+    let Some(python) = mcp_python() else { return };
+    let (lab, ids) = lab_for_the_client();
+    let server = crate::common::http::Server::start(&lab, &[]);
+    client_checks(&lab, &ids, &python, "http", &format!("{},{}", server.origin(), server.token));
 }
 
 #[test]
