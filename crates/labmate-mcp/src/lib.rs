@@ -278,6 +278,9 @@ struct PlotArgs {
     /// Instead of `runs`: the runs for which this `--where` expression holds.
     #[serde(rename = "where")]
     filter: Option<String>,
+    /// Instead of `runs`: sides as `compare` takes them (runs, `PATH=VALUE` groups, expressions); groups of one `PATH` are drawn as groups.
+    #[serde(default)]
+    sides: Vec<String>,
     /// The metric keys, a panel each.
     metric: Vec<String>,
     /// Group the runs by these paths (e.g. `["config.lr"]`).
@@ -639,10 +642,27 @@ every spike and NaN/Inf kept visible."
                     runs.push(index.run(&id)?);
                 }
             }
+            for side in &a.sides {
+                for run in registry::side(&index, side)?.runs {
+                    if !runs.iter().any(|x| x.id == run.id) {
+                        runs.push(run);
+                    }
+                }
+            }
+            // Sides `PATH=VALUE` of one PATH are groups of it.
+            let mut group_by = a.group_by.clone();
+            let paths: Vec<&str> = a.sides.iter().filter_map(|s| s.split_once('=').map(|(p, _)| p.trim())).collect();
+            if group_by.is_empty()
+                && !paths.is_empty()
+                && paths.len() == a.sides.len()
+                && paths.iter().all(|p| *p == paths[0])
+            {
+                group_by.push(paths[0].to_string());
+            }
             if runs.is_empty() {
                 return Err(labmate::Error::invalid(
                     "runs",
-                    "no runs to plot: name some in runs, or select them with where",
+                    "no runs to plot: name some in runs or sides, or select them with where",
                 ));
             }
             if a.metric.is_empty() {
@@ -652,7 +672,7 @@ every spike and NaN/Inf kept visible."
                 x_time: false,
                 smooth: None,
                 log_y: a.log_y,
-                group_by: registry::parse_paths(&a.group_by, &runs, "group_by")?,
+                group_by: registry::parse_paths(&group_by, &runs, "group_by")?,
                 width: 900,
             };
             let figure = labmate::charts::figure(&index, &runs, &a.metric, &options)?;

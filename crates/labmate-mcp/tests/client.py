@@ -94,6 +94,9 @@ async def checks(session, folder, run_a, run_b):
     result = await session.call_tool("plot", {"runs": [run_a, run_b], "metric": ["loss"]})
     images = [c for c in result.content if getattr(c, "type", "") == "image"]
     check("plot returns a PNG image", images and images[0].mime_type == "image/png" and images[0].data[:8] == "iVBORw0K", result)
+    result = await session.call_tool("plot", {"sides": ["config.lr=0.1", "config.lr=0.2"], "metric": ["loss"]})
+    images = [c for c in result.content if getattr(c, "type", "") == "image"]
+    check("plot draws sides as groups", images and not result.is_error, result)
     result = await session.call_tool("plot", {"runs": [run_a], "metric": []})
     check("a plot without a metric is a tool error", result.is_error, result)
     result, text = await call("compare", {"sides": [run_a, run_b], "metric": ["loss"]})
