@@ -1090,6 +1090,10 @@ class CrossSideTest(LabTestCase):
 
     def test_supervised_script_metrics(self):
         self.make_lab()
+        # The NaN is the point here, not a reason to stop the run: stopped,
+        # it could die by SIGTERM before it exits by itself on a busy machine.
+        with open(os.path.join(self.work, "labmate.toml"), "w") as f:
+            f.write('[rules.nonfinite]\naction = "alert"\n')
         script = self.write_script("""
             import labmate
             labmate.init(name="sup")
