@@ -201,8 +201,8 @@ the babysitter at work:"
   run folders  {runs}/<id>/  (run.json, *.jsonl records, output.log, patch.diff)
   index        {index}  (derived; `{lm} reindex` rebuilds it)
   plot         {plot}
-  dashboard    cd {dir} && {lm} serve --user $USER   (open the URL it prints: the sweep, the
-               notebook, the held approval, which a click approves)
+  dashboard    cd {dir} && {lm} serve --user $USER
+               then open the URL it prints: the sweep, the notebook, and the held approval, which a click approves
 
 try:
   cd {dir}
