@@ -403,11 +403,16 @@ or only the points after `since_step`."
         self.with_index(move |index| {
             let id = index.resolve(&a.run)?;
             let path = RunDir::at(index.lab().run_dir(&id)).own_file(OUTPUT_LOG)?;
-            let text = match std::fs::read(&path) {
-                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-                Err(e) => return Err(labmate::Error::io(&path, e)),
-            };
+            let tail = a.tail.unwrap_or(40);
+            // A tail is read from where its lines begin, not the whole output;
+            // a grep reads it all.
+            let start = if a.grep.is_some() { 0 } else { labmate::follow::tail_start(&path, tail)? };
+            let mut bytes = Vec::new();
+            labmate::follow::read_from(&path, start, |chunk| {
+                bytes.extend_from_slice(chunk);
+                Ok::<_, labmate::Error>(())
+            })?;
+            let text = String::from_utf8_lossy(&bytes);
             let grep = a
                 .grep
                 .as_deref()
@@ -417,7 +422,7 @@ or only the points after `since_step`."
                     })
                 })
                 .transpose()?;
-            Ok(render::logs(&id, &text, a.tail.unwrap_or(40), grep.as_ref()))
+            Ok(render::logs(&id, &text, start > 0, tail, grep.as_ref()))
         })
         .await
     }

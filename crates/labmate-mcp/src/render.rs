@@ -213,7 +213,9 @@ pub fn metrics(index: &Index, id: &str, keys: &[String], points: usize, since: O
     Ok(Answer { text, data: Value::Object(data) })
 }
 
-pub fn logs(id: &str, text: &str, tail: usize, grep: Option<&regex_lite::Regex>) -> Answer {
+/// `text` is the output from where it was read; `before` says whether
+/// lines came before that.
+pub fn logs(id: &str, text: &str, before: bool, tail: usize, grep: Option<&regex_lite::Regex>) -> Answer {
     let lines: Vec<&str> = text.lines().filter(|l| grep.is_none_or(|g| g.is_match(l))).collect();
     let start = lines.len().saturating_sub(tail);
     let kept = &lines[start..];
@@ -232,7 +234,12 @@ pub fn logs(id: &str, text: &str, tail: usize, grep: Option<&regex_lite::Regex>)
     let cut = lines.len() - shown.len();
     let mut out = String::new();
     if cut > 0 {
-        out.push_str(&format!("… {cut} earlier lines; ask with tail or grep\n"));
+        out.push_str(&format!(
+            "… {cut}{} earlier lines; ask with tail or grep\n",
+            if before { " and more" } else { "" }
+        ));
+    } else if before {
+        out.push_str("… earlier lines; ask with tail or grep\n");
     }
     for l in &shown {
         out.push_str(l);

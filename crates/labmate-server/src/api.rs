@@ -135,16 +135,15 @@ async fn runs(State(state): State<Shared>, Query(q): Query<RunsQuery>) -> Answer
         if filter.is_none() && sort.is_empty() && group_by.is_empty() && columns.is_empty() {
             // The plain table, newest first: only its page is read.
             let runs = index.runs(Some(offset.saturating_add(limit)))?;
-            let page: Vec<&Run> = runs.iter().skip(offset).collect();
-            let shown: Vec<Run> = page.iter().map(|r| (*r).clone()).collect();
+            let shown = &runs[offset.min(runs.len())..];
             let baseline =
-                registry::baseline_delta(index, &shown).map(|(key, mean)| json!({"key": key, "mean": Num(mean)}));
+                registry::baseline_delta(index, shown).map(|(key, mean)| json!({"key": key, "mean": Num(mean)}));
             return Ok(Json(json!({
-                "runs": page.iter().map(|r| run_json(index, r)).collect::<Vec<_>>(),
+                "runs": shown.iter().map(|r| run_json(index, r)).collect::<Vec<_>>(),
                 "total": index.run_count()?,
                 "offset": offset,
                 "limit": limit,
-                "key_metrics": key_metrics(&shown, 3),
+                "key_metrics": key_metrics(shown, 3),
                 "baseline": baseline,
                 "cursor": cursor,
             })));
