@@ -16,6 +16,10 @@ reports labmate's max RSS growth over --rss-calls log() calls of 10 scalars
 (default 1,000,000 calls, that is 10,000,000 points).
 
     python3 python/bench/bench_log.py [--calls 20000] [--repeat 5] [--json]
+
+The wandb stand-in against real wandb, in a venv that has wandb:
+
+    VENV/bin/python python/bench/bench_log.py --tools labmate.wandb,wandb --base labmate.wandb
 """
 
 import argparse
@@ -53,6 +57,15 @@ def setup_labmate(workdir):
     return labmate.log, labmate.finish, labmate.__version__
 
 
+def setup_labmate_wandb(workdir):
+    """labmate's wandb stand-in, called as a wandb script calls wandb."""
+    sys.path.insert(0, CLIENT_DIR)
+    import labmate.wandb as wandb
+
+    wandb.init(project="bench", name="bench", mode="offline", dir=workdir)
+    return wandb.log, wandb.finish, "stand-in of wandb " + wandb.__version__
+
+
 def setup_trackio(workdir):
     import trackio
 
@@ -79,7 +92,7 @@ def setup_mlflow(workdir):
     return log, mlflow.end_run, mlflow.__version__
 
 
-SETUPS = {"labmate": setup_labmate, "trackio": setup_trackio,
+SETUPS = {"labmate": setup_labmate, "labmate.wandb": setup_labmate_wandb, "trackio": setup_trackio,
           "wandb": setup_wandb, "mlflow": setup_mlflow}
 
 
@@ -124,10 +137,10 @@ def child_total(tool, calls, workdir):
     return {"loop_s": loop_end - start, "finish_s": end - loop_end, "total_s": end - start}
 
 
-def child_rss(calls, workdir):
+def child_rss(calls, workdir, tool="labmate"):
     """Max RSS growth while logging `calls` records of 10 floats."""
     pool = make_data(1000)  # reused, so the input itself takes no memory
-    log, finish, version = setup_labmate(workdir)
+    log, finish, version = SETUPS[tool](workdir)
     for i in range(1000):
         log(pool[i])
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -220,6 +233,8 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rss-calls", type=int, default=1_000_000)
     parser.add_argument("--tools", default=",".join(["labmate"] + PEERS))
+    parser.add_argument("--base", default="labmate",
+                        help="the tool the ratios and the RSS growth are of (labmate, or labmate.wandb for the stand-in)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
@@ -228,8 +243,8 @@ def main():
 
     if args.child:
         workdir = os.getcwd()
-        if args.child == "labmate-rss":
-            result = child_rss(args.rss_calls, workdir)
+        if args.child.endswith("-rss"):
+            result = child_rss(args.rss_calls, workdir, args.child[: -len("-rss")])
         elif args.mode == "per-call":
             result = child_per_call(args.child, args.calls, workdir)
         else:
@@ -240,17 +255,17 @@ def main():
 
     results, notes = [], []
     for tool in args.tools.split(","):
-        if tool != "labmate" and not importable(tool):
+        if not tool.startswith("labmate") and not importable(tool):
             notes.append("%s: not installed, skipped" % tool)
             print("note: " + notes[-1], file=sys.stderr)
             continue
         row = measure(tool, args.calls, args.repeat, notes)
         if row:
             results.append(row)
-    rss = run_child(["--child", "labmate-rss", "--rss-calls", str(args.rss_calls)]) \
+    rss = run_child(["--child", args.base + "-rss", "--rss-calls", str(args.rss_calls)]) \
         if args.rss_calls else None
 
-    base = next((r for r in results if r["tool"] == "labmate"), None)
+    base = next((r for r in results if r["tool"] == args.base), None)
     for row in results:
         if base:
             row["median_ratio"] = row["median_us"] / base["median_us"]
@@ -263,7 +278,7 @@ def main():
     print("%d log() calls of 10 float scalars, median of %d runs, Python %s\n"
           % (args.calls, args.repeat, report["python"]))
     print("| tool | version | median µs/call | p99 µs/call | loop + finish s "
-          "| same, every call timed s | median vs labmate | total vs labmate |")
+          "| same, every call timed s | median vs %s | total vs %s |" % (args.base, args.base))
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for row in results:
         print("| %s | %s | %.2f | %.2f | %.3f | %.3f | %s | %s |" % (
@@ -272,8 +287,8 @@ def main():
             "%.1fx" % row["median_ratio"] if base else "-",
             "%.1fx" % row["total_ratio"] if base else "-"))
     if rss:
-        print("\nlabmate max RSS growth over %d log() calls (%d points): %.1f MB (%.1f s)"
-              % (rss["calls"], rss["points"], rss["rss_growth_mb"], rss["seconds"]))
+        print("\n%s max RSS growth over %d log() calls (%d points): %.1f MB (%.1f s)"
+              % (args.base, rss["calls"], rss["points"], rss["rss_growth_mb"], rss["seconds"]))
     for note in notes:
         print("\nnote: " + note)
 

@@ -75,6 +75,9 @@ class _Writer:
         self._run_dir = run_dir
         self._interval = _flush_interval()
         self._before_batches = before_batches
+        # Called with each flushed block's point dicts, in order, before they
+        # are encoded (the wandb stand-in keeps its summary so).
+        self.on_points: Optional[Callable[[list], None]] = None
         self._names: dict = {}  # metric names as logged -> [(name as JSON, getter)], or None
         self._name_json: dict = {}  # one metric name as logged -> as JSON
         self._warned_keys: set = set()
@@ -142,6 +145,8 @@ class _Writer:
         steps = list(map(_FIRST, logs))
         times = list(map(_SECOND, logs))
         datas = list(map(_THIRD, logs))
+        if self.on_points is not None:
+            self.on_points(datas)
         deltas = list(map(operator.sub, steps[1:], steps[:-1]))
         first = 0
         if deltas and (max(deltas) > _STEP_MAX or min(deltas) < _STEP_MIN):

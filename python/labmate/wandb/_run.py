@@ -18,6 +18,7 @@ import numbers
 import operator
 import os
 import shutil
+import threading
 import time
 from typing import Any, Optional
 
@@ -29,6 +30,7 @@ from ._term import ConfigError, _once, termwarn
 # Value types logged as they are: the writer turns each into a double. Other
 # number types (numpy scalars...) join the set the first time they are seen.
 _PLAIN = {float, int, bool}
+_SUMS = (int, float)
 _STEP_LIMIT = 2**63 - 1
 _SUMMARY_KINDS = ("min", "max", "mean", "last", "best", "first", "none", "copy")
 
@@ -264,7 +266,8 @@ class Summary(collections.abc.MutableMapping):
 
     def __delitem__(self, key) -> None:
         self._set.pop(key, None)
-        self._run._last.pop(key, None)
+        with self._run._fold_lock:
+            self._run._last.pop(key, None)
 
     def __iter__(self):
         return iter(self._merged())
@@ -414,6 +417,9 @@ class Run:
         self._start = time.time()
         self._queue = lm_run._queue if lm_run is not None else None
         self._writer = lm_run._writer if lm_run is not None else None
+        self._fold_lock = threading.Lock()
+        if self._writer is not None:
+            self._writer.on_points = self._fold
         self.project = project
         self.entity = entity
         self.group = group
@@ -521,10 +527,25 @@ class Run:
         if self._finished:
             _once("run %s is finished; wandb.log() ignored" % self.id)
             return
-        if data.__class__ is not dict or not _PLAIN.issuperset(map(type, data.values())):
+        # Plain numbers only? Their sum, in C, is then an int or a float;
+        # anything else (a tensor, a numpy scalar, a dict, media, text)
+        # makes it something else or raises, and takes the slow path.
+        try:
+            plain = data.__class__ is dict and sum(data.values()).__class__ in _SUMS
+        except Exception:
+            plain = False
+        if not plain:
             data = self._convert(data)
             if data is None:
                 return
+        if step is None and commit is None and self._pending is None:
+            # The common call: the row is the next step.
+            queue = self._queue
+            queue.append((self._step, time.time_ns(), dict(data)))
+            self._step += 1
+            if len(queue) > _MAX_QUEUED:
+                self._writer.flush()
+            return
         if step is None:
             pending = self._pending
             if pending is None:
@@ -566,11 +587,19 @@ class Run:
             return
         queue = self._queue
         queue.append((step, time.time_ns(), row))
-        self._last.update(row)
-        if self._rules:
-            self._aggregate(row)
         if len(queue) > _MAX_QUEUED:
             self._writer.flush()
+
+    def _fold(self, rows: list) -> None:
+        """The flusher's rows into the summary's last values (and the
+        aggregates definitions ask for): off the hot path."""
+        with self._fold_lock:
+            last = self._last
+            for row in rows:
+                last.update(row)
+            if self._rules:
+                for row in rows:
+                    self._aggregate(row)
 
     def _dropped(self, step: int, data) -> None:
         self._dropped_steps += 1
@@ -655,7 +684,8 @@ class Run:
             else:
                 message = "%s %r counted, not saved" % ("/".join(kinds), key)
             self._lm._event("info", message, {"key": key, "kind": kinds, "files": written})
-        self._last[key] = {"_type": kinds[0], "files": written, "count": len(values)}
+        with self._fold_lock:
+            self._last[key] = {"_type": kinds[0], "files": written, "count": len(values)}
 
     # -- metric definitions and the summary -------------------------------------
 
@@ -721,8 +751,12 @@ class Run:
     def _auto_summary(self) -> dict:
         """Each logged key's summary value: its last value, or the
         aggregates its definition asks for."""
+        if self._writer is not None and not self._finished:
+            self._writer.flush()  # the queued rows reach _fold
+        with self._fold_lock:
+            last = list(self._last.items())
         out = {}
-        for key, value in self._last.items():
+        for key, value in last:
             kinds = self._kinds(key) if self._rules else None
             if not kinds:
                 out[key] = value
