@@ -208,7 +208,7 @@ class LabTestCase(unittest.TestCase):
         """The field types FORMAT.md gives each record type."""
         self.assertIsInstance(record, dict)
         kind = record.get("t")
-        self.assertIn(kind, {"log", "batch", "config", "summary", "meta", "event", "start", "end"})
+        self.assertIn(kind, {"log", "batch", "config", "summary", "meta", "define", "event", "start", "end"})
         self.assertTrue(is_number(record.get("time")), record)
         self.assertGreater(record["time"], 1.7e9)
         if kind == "log":
@@ -251,6 +251,17 @@ class LabTestCase(unittest.TestCase):
                 self.assertIsInstance(record["name"], str)
             if "tags" in record:
                 self.assertIsInstance(record["tags"], list)
+            for field in ("project", "group", "job_type", "notes"):
+                if field in record:
+                    self.assertIsInstance(record[field], str)
+        elif kind == "define":
+            self.assertIsInstance(record["metric"], str)
+            for field in ("step_metric", "summary", "goal"):
+                if field in record:
+                    self.assertIsInstance(record[field], str)
+            for field in ("step_sync", "hidden"):
+                if field in record:
+                    self.assertIsInstance(record[field], bool)
         elif kind == "event":
             self.assertIn(record["kind"], {"info", "warning", "alert"})
             self.assertIsInstance(record["message"], str)

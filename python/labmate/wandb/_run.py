@@ -77,10 +77,12 @@ def _yaml(text: str):
     nested mappings by indentation, scalars, inline lists."""
     try:
         import yaml  # type: ignore
-
-        return yaml.safe_load(text)
     except ImportError:
-        pass
+        return _yaml_subset(text)
+    return yaml.safe_load(text)
+
+
+def _yaml_subset(text: str) -> dict:
     root: dict = {}
     stack = [(-1, root)]
     for number, raw in enumerate(text.splitlines(), 1):
@@ -540,11 +542,12 @@ class Run:
                 return
         if step is None and commit is None and self._pending is None:
             # The common call: the row is the next step.
-            queue = self._queue
-            queue.append((self._step, time.time_ns(), dict(data)))
+            if data:
+                queue = self._queue
+                queue.append((self._step, time.time_ns(), dict(data)))
+                if len(queue) > _MAX_QUEUED:
+                    self._writer.flush()
             self._step += 1
-            if len(queue) > _MAX_QUEUED:
-                self._writer.flush()
             return
         if step is None:
             pending = self._pending
