@@ -263,6 +263,20 @@ class ModuleTest(WandbTestCase):
                           WANDB_NOTES="from env", WANDB_RUN_ID="abc123", WANDB_SILENT="true"))
         self.assertNotIn("recording into", done.stderr)
 
+    def test_wandb_dir_is_where_the_lab_is_looked_for(self):
+        os.makedirs(os.path.join(self.work, "logs"))
+        self.script("""
+            run = wandb.init(dir="logs")
+            wandb.finish()
+        """)
+        self.assertTrue(os.path.isdir(os.path.join(self.work, "logs", ".labmate", "runs")))
+        self.script("""
+            import os
+            run = wandb.init()
+            assert run.dir.startswith(os.path.abspath("logs/.labmate/runs/")), run.dir
+            wandb.finish()
+        """, env=self.env(WANDB_DIR=os.path.join(self.work, "logs")))
+
     def test_disabled_records_nothing(self):
         for env, mode in ((self.env(WANDB_MODE="disabled"), None), (self.env(), "disabled")):
             with self.subTest(mode=mode):

@@ -202,7 +202,8 @@ def init(
         launched = _launched_config()
         # Under the supervisor, labmate run's --config wins over init's.
         recorded = {k: v for k, v in cfg.items() if k not in launched}
-        lm_run = _labmate.init(name=name, config=recorded, tags=[str(t) for t in tag_list])
+        lm_run = _labmate.init(name=name, config=recorded, tags=[str(t) for t in tag_list],
+                               dir=_lab_parent(dir or os.environ.get("WANDB_DIR")))
         new = Run(lm_run, config={**cfg, **lm_run.config}, lab=_lab_of(lm_run), **fields)
         new._on_finish = _forget
         meta = {k: str(v) for k, v in (("project", project), ("group", group), ("job_type", job_type),
@@ -214,6 +215,23 @@ def init(
         _install_exit_hook()
         termlog("recording into labmate run %s (%s)" % (lm_run.id, lm_run.dir))
         return new
+
+
+def _lab_parent(folder) -> Optional[str]:
+    """Where the lab of a standalone run is, when wandb's `dir` (or
+    WANDB_DIR) names a folder: the nearest lab at or above it, else a new
+    one in it. LABMATE_DIR, and the supervisor's run, come first."""
+    if folder is None or os.environ.get("LABMATE_DIR") or os.environ.get("LABMATE_RUN_DIR"):
+        return None
+    start = os.path.abspath(os.fspath(folder))
+    here = start
+    while True:
+        if os.path.isfile(os.path.join(here, ".labmate", "lab.json")):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return start
+        here = parent
 
 
 def _lab_of(lm_run) -> Optional[str]:
