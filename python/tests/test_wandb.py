@@ -401,11 +401,12 @@ class ApiTest(WandbTestCase):
             run = api.run("lr-0.01")
             rows = run.history(pandas=False)
             assert len(rows) == 101, len(rows)
-            assert rows[0]["_step"] == 0 and rows[0]["loss"] == 1.01 and rows[0]["val"] == 0.5
-            assert "val" not in rows[1] and rows[100] == {"_step": 100, "_timestamp": rows[100]["_timestamp"],
+            # val was logged with commit=False after step i: it is in row i + 1.
+            assert rows[0]["_step"] == 0 and rows[0]["loss"] == 1.01 and "val" not in rows[0], rows[0]
+            assert rows[1]["val"] == 0.5 and "val" not in rows[2] and rows[100] == {"_step": 100, "_timestamp": rows[100]["_timestamp"],
                                                           "_runtime": rows[100]["_runtime"], "late": 1.0}
             both = run.history(keys=["loss", "val"], pandas=False)
-            assert [r["_step"] for r in both] == list(range(0, 100, 10)), [r["_step"] for r in both]
+            assert [r["_step"] for r in both] == list(range(1, 100, 10)), [r["_step"] for r in both]
             few = run.history(samples=10, keys=["loss"], pandas=False)
             assert 4 <= len(few) <= 20 and few[0]["_step"] == 0, len(few)
             every = list(run.scan_history(keys=["acc"]))

@@ -85,6 +85,88 @@ pub fn sort_by_step(points: &mut [Point]) {
     }
 }
 
+/// Several series joined on their steps: one row per step that any of
+/// them has (or, with `all`, that every one has), in step order, as wandb's
+/// history rows are. A row's time is the earliest of its points'; a series
+/// that has a step twice gives the row its later value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows {
+    pub steps: Vec<i64>,
+    pub times: Vec<f64>,
+    /// One column per series, `None` where it has no value at the row's step.
+    pub columns: Vec<Vec<Option<f64>>>,
+}
+
+impl Rows {
+    pub fn join(series: &[&[Point]], all: bool) -> Rows {
+        let mut at = vec![0usize; series.len()];
+        let mut rows = Rows { steps: Vec::new(), times: Vec::new(), columns: vec![Vec::new(); series.len()] };
+        loop {
+            let Some(step) = series.iter().zip(&at).filter_map(|(s, &i)| s.get(i).map(|p| p.step)).min() else {
+                break;
+            };
+            let mut time = f64::INFINITY;
+            let mut present = 0;
+            for (k, s) in series.iter().enumerate() {
+                let mut value = None;
+                while let Some(p) = s.get(at[k]).filter(|p| p.step == step) {
+                    value = Some(p.value);
+                    time = time.min(p.time);
+                    at[k] += 1;
+                }
+                present += usize::from(value.is_some());
+                rows.columns[k].push(value);
+            }
+            if all && present < series.len() {
+                for column in &mut rows.columns {
+                    column.pop();
+                }
+                continue;
+            }
+            rows.steps.push(step);
+            rows.times.push(time);
+        }
+        rows
+    }
+
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// About `target` rows by [`keep`]'s rule, applied to each column over
+    /// the rows that have it: every column's spikes and non-finite values
+    /// stay, and so do the first and last rows.
+    pub fn downsample(&self, target: usize) -> Rows {
+        let n = self.len();
+        if target == 0 || n <= target.max(4) {
+            return self.clone();
+        }
+        let mut kept = vec![false; n];
+        kept[0] = true;
+        kept[n - 1] = true;
+        for column in &self.columns {
+            let has: Vec<usize> = (0..n).filter(|&i| column[i].is_some()).collect();
+            for j in keep(has.len(), target, |j| {
+                let v = column[has[j]].unwrap_or(f64::NAN);
+                (v, v)
+            }) {
+                kept[has[j]] = true;
+            }
+        }
+        let pick = |i: &usize| kept[*i];
+        let rows: Vec<usize> = (0..n).filter(pick).collect();
+        Rows {
+            steps: rows.iter().map(|&i| self.steps[i]).collect(),
+            times: rows.iter().map(|&i| self.times[i]).collect(),
+            columns: self.columns.iter().map(|c| rows.iter().map(|&i| c[i]).collect()).collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +250,38 @@ mod tests {
         let pts = series(&[3.0, 1.0, 2.0]);
         assert_eq!(downsample(&pts, 1000), pts);
         assert_eq!(downsample(&pts, 0), pts);
+    }
+
+    fn at(points: &[(i64, f64)]) -> Vec<Point> {
+        points.iter().map(|&(step, value)| Point { step, time: step as f64 / 10.0, value }).collect()
+    }
+
+    #[test]
+    fn rows_join_series_on_their_steps() {
+        let loss = at(&[(0, 1.0), (1, 0.5), (2, 0.25), (2, 0.2), (4, 0.1)]);
+        let val = at(&[(0, 2.0), (2, 1.0), (3, 0.9)]);
+        let rows = Rows::join(&[&loss, &val], false);
+        assert_eq!(rows.steps, vec![0, 1, 2, 3, 4]);
+        assert_eq!(rows.columns[0], vec![Some(1.0), Some(0.5), Some(0.2), None, Some(0.1)]);
+        assert_eq!(rows.columns[1], vec![Some(2.0), None, Some(1.0), Some(0.9), None]);
+        assert_eq!(rows.times[3], 0.3);
+        let both = Rows::join(&[&loss, &val], true);
+        assert_eq!(both.steps, vec![0, 2]);
+        assert_eq!(both.columns, vec![vec![Some(1.0), Some(0.2)], vec![Some(2.0), Some(1.0)]]);
+        assert!(Rows::join(&[], false).is_empty());
+    }
+
+    #[test]
+    fn downsampled_rows_keep_each_columns_spikes() {
+        let mut a: Vec<(i64, f64)> = (0..1000).map(|i| (i, 1.0)).collect();
+        a[500].1 = 50.0;
+        let b: Vec<(i64, f64)> = (0..1000).step_by(2).map(|i| (i, if i == 700 { -9.0 } else { 0.0 })).collect();
+        let (a, b) = (at(&a), at(&b));
+        let rows = Rows::join(&[&a, &b], false).downsample(20);
+        assert!(rows.len() <= 2 * 20 + 2, "{}", rows.len());
+        assert_eq!((rows.steps[0], *rows.steps.last().unwrap()), (0, 999));
+        assert!(rows.steps.contains(&500) && rows.steps.contains(&700), "{:?}", rows.steps);
+        let i = rows.steps.iter().position(|&s| s == 700).unwrap();
+        assert_eq!(rows.columns[1][i], Some(-9.0));
     }
 }

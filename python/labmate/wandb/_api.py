@@ -201,7 +201,7 @@ class Run:
         asked = list(wanted or [])
         if wanted is not None and x_axis not in ("_step", "_timestamp", "_runtime") and x_axis not in asked:
             asked.append(x_axis)
-        args = ["metrics", self.id] + asked + ["--rows", "--json", "--x", "step"]
+        args = ["metrics", self.id] + asked + ["--rows", "--json"]
         if wanted is not None:
             args.append("--all")
         if samples is not None:

@@ -27,6 +27,13 @@ pub struct Args {
     /// Print CSV rows: key,step,time,value.
     #[arg(long)]
     csv: bool,
+    /// One row per step, the keys side by side (wandb's history rows):
+    /// with --json {"columns": ["step", "time", KEY...], "rows": [[...], ...]}, null where a key has no value.
+    #[arg(long)]
+    rows: bool,
+    /// With --rows: only the steps at which every key has a value.
+    #[arg(long, requires = "rows")]
+    all: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
@@ -43,10 +50,27 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             );
         }
         let mut pts = index.series(&id, &key)?;
-        if let Some(n) = args.points {
+        if let (Some(n), false) = (args.points, args.rows) {
             pts = series::downsample(&pts, n);
         }
         all.insert(key, pts);
+    }
+    if args.rows {
+        let keys: Vec<&String> = all.keys().collect();
+        let series: Vec<&[Point]> = all.values().map(Vec::as_slice).collect();
+        let mut rows = series::Rows::join(&series, args.all);
+        if let Some(n) = args.points {
+            rows = rows.downsample(n);
+        }
+        let text = if args.json {
+            rows_json(&keys, &rows)
+        } else if args.csv {
+            rows_csv(&keys, &rows)
+        } else {
+            rows_plain(&keys, &rows)
+        };
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
     }
     if args.json || args.csv {
         let text = if args.json { json(&all) } else { csv(&all) };
@@ -105,6 +129,68 @@ fn plain(all: &BTreeMap<String, Vec<Point>>) -> String {
         for p in pts {
             let _ = writeln!(s, "  {:>8}  {}", p.step, num(p.value));
         }
+    }
+    s
+}
+
+/// One row a line: a million rows stay quick to write and to parse.
+fn rows_json(keys: &[&String], rows: &series::Rows) -> String {
+    let mut s = String::from("{\"columns\": [\"step\", \"time\"");
+    for key in keys {
+        let _ = write!(s, ", {}", serde_json::to_string(key).expect("json"));
+    }
+    s.push_str("],\n\"rows\": [");
+    for i in 0..rows.len() {
+        let _ = write!(s, "{}\n[{}, {}", if i > 0 { "," } else { "" }, rows.steps[i], json_num(rows.times[i]));
+        for column in &rows.columns {
+            match column[i] {
+                Some(v) => {
+                    let _ = write!(s, ", {}", json_num(v));
+                }
+                None => s.push_str(", null"),
+            }
+        }
+        s.push(']');
+    }
+    s.push_str(if rows.is_empty() { "]}\n" } else { "\n]}\n" });
+    s
+}
+
+fn rows_csv(keys: &[&String], rows: &series::Rows) -> String {
+    let mut s = String::from("step,time");
+    for key in keys {
+        let quoted =
+            if key.contains([',', '"', '\n']) { format!("\"{}\"", key.replace('"', "\"\"")) } else { key.to_string() };
+        let _ = write!(s, ",{quoted}");
+    }
+    s.push('\n');
+    for i in 0..rows.len() {
+        let _ = write!(s, "{},{}", rows.steps[i], csv_num(rows.times[i]));
+        for column in &rows.columns {
+            s.push(',');
+            if let Some(v) = column[i] {
+                s.push_str(&csv_num(v));
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn rows_plain(keys: &[&String], rows: &series::Rows) -> String {
+    let names: Vec<String> = keys.iter().map(|k| escape_controls(k).into_owned()).collect();
+    let widths: Vec<usize> = names.iter().map(|n| n.chars().count().max(10)).collect();
+    let mut s = format!("{:>8}", "step");
+    for (name, w) in names.iter().zip(&widths) {
+        let _ = write!(s, "  {name:>w$}");
+    }
+    s.push('\n');
+    for i in 0..rows.len() {
+        let _ = write!(s, "{:>8}", rows.steps[i]);
+        for (column, w) in rows.columns.iter().zip(&widths) {
+            let _ = write!(s, "  {:>w$}", column[i].map_or(String::new(), num));
+        }
+        s.push('\n');
     }
     s
 }
