@@ -101,10 +101,7 @@ impl Rows {
     pub fn join(series: &[&[Point]], all: bool) -> Rows {
         let mut at = vec![0usize; series.len()];
         let mut rows = Rows { steps: Vec::new(), times: Vec::new(), columns: vec![Vec::new(); series.len()] };
-        loop {
-            let Some(step) = series.iter().zip(&at).filter_map(|(s, &i)| s.get(i).map(|p| p.step)).min() else {
-                break;
-            };
+        while let Some(step) = series.iter().zip(&at).filter_map(|(s, &i)| s.get(i).map(|p| p.step)).min() {
             let mut time = f64::INFINITY;
             let mut present = 0;
             for (k, s) in series.iter().enumerate() {
