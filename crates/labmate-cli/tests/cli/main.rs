@@ -23,5 +23,5 @@ mod registry;
 mod review;
 mod run;
 mod serve;
+mod standin;
 mod terminal;
-mod wandb;
