@@ -501,7 +501,7 @@ class Run:
             return None
         base = os.environ.get("LABMATE_URL")
         if base:
-            return "%s/runs/%s" % (base.rstrip("/"), self.id)
+            return "%s/run/%s" % (base.rstrip("/"), self.id)
         return self._lm.dir
 
     def get_project_url(self):
