@@ -199,7 +199,8 @@ class SummaryTest(WandbTestCase):
                 wandb.log({"val/loss": v, "train/loss": v * 2, "step": i * 100})
             assert wandb.summary["val/loss"] == {"min": 1.0, "max": 3.0}, dict(wandb.summary)
             assert wandb.summary["train/loss"] == 4.0
-            wandb.run.summary["best_epoch"] = 1
+            wandb.run.summary["best_epoch"] = 0
+            wandb.run.summary.best_epoch = 1
             wandb.summary.update({"note": "ok"})
             wandb.finish()
         """)

@@ -301,6 +301,12 @@ class Summary(collections.abc.MutableMapping):
         except KeyError:
             raise AttributeError(key) from None
 
+    def __setattr__(self, key, value) -> None:
+        if key.startswith("_"):
+            object.__setattr__(self, key, value)
+        else:
+            self[key] = value
+
     def __repr__(self) -> str:
         return repr(self._merged())
 
@@ -715,8 +721,9 @@ class Run:
             unknown = [k for k in kinds if k not in _SUMMARY_KINDS]
             if unknown:
                 termwarn("define_metric(summary=%r): unknown %s" % (summary, ", ".join(unknown)), repeat=False)
-            self._rules[str(name)] = [k for k in kinds if k in _SUMMARY_KINDS]
-            self._rule_of.clear()
+            with self._fold_lock:  # the flusher reads the rules
+                self._rules[str(name)] = [k for k in kinds if k in _SUMMARY_KINDS]
+                self._rule_of.clear()
         if goal is not None:
             record["goal"] = str(goal)
         self._metrics[str(name)] = metric
