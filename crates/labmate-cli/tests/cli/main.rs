@@ -24,3 +24,4 @@ mod review;
 mod run;
 mod serve;
 mod terminal;
+mod wandb;
