@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::git::GitState;
 pub use crate::record::Point;
-use crate::record::RunStatus;
+use crate::record::{MetricDef, RunStatus};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Run {
@@ -31,6 +31,14 @@ pub struct Run {
     pub config: Map<String, Value>,
     pub summary: Map<String, Value>,
     pub tags: Vec<String>,
+    /// Where the run belongs and what it is about, as its writers said
+    /// (`meta` records: wandb's project, group, job type and notes).
+    pub project: Option<String>,
+    pub group: Option<String>,
+    pub job_type: Option<String>,
+    pub notes: Option<String>,
+    /// How its metrics are read (`define` records), in definition order.
+    pub metric_defs: Vec<MetricDef>,
     pub metrics: BTreeMap<String, MetricSummary>,
 }
 

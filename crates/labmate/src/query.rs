@@ -8,7 +8,7 @@
 //!
 //! Paths: `id`, `name`, `status`, `exit_code`, `signal`, `reason`, `tags`,
 //! `command`, `created_at`, `ended_at`, `duration_s`, `git.commit`,
-//! `git.branch`, `git.dirty`, `config.<key>[.<key>...]`, `summary.<key>`,
+//! `git.branch`, `git.dirty`, `project`, `group`, `job_type`, `notes`, `config.<key>[.<key>...]`, `summary.<key>`,
 //! `metrics.<key>.<last|min|max|mean|count|last_step|nan_count>` and
 //! `metrics.<key>@<step>` (the value at the last logged step at or before
 //! it). A path a run lacks compares false (and `exists` tells).
@@ -25,7 +25,7 @@ use crate::error::Error;
 use crate::limits::{MAX_NESTING, check_length};
 use crate::model::Run;
 
-pub const RUN_FIELDS: [&str; 14] = [
+pub const RUN_FIELDS: [&str; 18] = [
     "id",
     "name",
     "status",
@@ -40,6 +40,10 @@ pub const RUN_FIELDS: [&str; 14] = [
     "git.commit",
     "git.branch",
     "git.dirty",
+    "project",
+    "group",
+    "job_type",
+    "notes",
 ];
 pub const SUMMARY_FIELDS: [&str; 7] = ["last", "min", "max", "mean", "count", "last_step", "nan_count"];
 
@@ -123,6 +127,10 @@ impl Path {
                 "git.commit" => run.git.as_ref().and_then(|g| g.commit.clone()).into(),
                 "git.branch" => run.git.as_ref().and_then(|g| g.branch.clone()).into(),
                 "git.dirty" => run.git.as_ref().map(|g| g.dirty).into(),
+                "project" => run.project.clone().into(),
+                "group" => run.group.clone().into(),
+                "job_type" => run.job_type.clone().into(),
+                "notes" => run.notes.clone().into(),
                 _ => Value::Null,
             },
             Path::Config(p) => lookup(&run.config, p),

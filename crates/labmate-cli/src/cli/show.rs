@@ -72,6 +72,30 @@ fn render(d: &RunDetail) -> String {
     if !r.tags.is_empty() {
         let _ = writeln!(s, "tags     {}", esc(&r.tags.join(", ")));
     }
+    for (label, value) in [("project", &r.project), ("group", &r.group), ("job_type", &r.job_type), ("notes", &r.notes)]
+    {
+        if let Some(v) = value {
+            let _ = writeln!(s, "{label:<8} {}", esc(v));
+        }
+    }
+    for (i, d) in r.metric_defs.iter().enumerate() {
+        let mut how: Vec<String> = Vec::new();
+        if let Some(x) = &d.step_metric {
+            how.push(format!("x: {x}"));
+        }
+        for (what, value) in [("summary", &d.summary), ("goal", &d.goal)] {
+            if let Some(v) = value {
+                how.push(format!("{what}: {v}"));
+            }
+        }
+        for (what, value) in [("hidden", d.hidden), ("step_sync", d.step_sync)] {
+            if let Some(v) = value {
+                how.push(format!("{what}: {v}"));
+            }
+        }
+        let how = if how.is_empty() { String::new() } else { format!(" ({})", how.join(", ")) };
+        let _ = writeln!(s, "{:<8} {}", if i == 0 { "defines" } else { "" }, esc(&format!("{}{how}", d.metric)));
+    }
     if !r.config.is_empty() {
         let _ = writeln!(s, "config   {}", serde_json::Value::Object(r.config.clone()));
     }

@@ -25,3 +25,4 @@ mod run;
 mod serve;
 mod standin;
 mod terminal;
+mod wandb;

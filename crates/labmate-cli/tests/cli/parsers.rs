@@ -62,6 +62,11 @@ fn sample_run() -> Run {
         config: serde_json::json!({"lr": 0.1, "optim": {"name": "adam"}}).as_object().unwrap().clone(),
         summary: Default::default(),
         tags: vec!["baseline".into()],
+        project: Some("owt".into()),
+        group: None,
+        job_type: None,
+        notes: None,
+        metric_defs: vec![],
         metrics,
     }
 }

@@ -12,7 +12,7 @@ use super::{Index, damaged_chunk};
 use crate::chunk;
 use crate::error::{Error, Result};
 use crate::model::Point;
-use crate::record::{Event, Leader, Record, RunStatus, how_ended};
+use crate::record::{Event, Leader, MetricDef, Record, RunStatus, how_ended};
 use crate::rundir::RunDir;
 use crate::spec::RunSpec;
 use crate::sys::procgroup::Group;
@@ -44,6 +44,7 @@ struct RunState {
     signal: Option<i32>,
     reason: Option<String>,
     tags: Vec<String>,
+    about: About,
     config: Map<String, Value>,
     summary: Map<String, Value>,
     spec: String,
@@ -56,6 +57,17 @@ struct RunState {
     /// The latest record time seen: what warnings about the stream are dated,
     /// so that a rebuilt index says the same.
     last_time: f64,
+}
+
+/// What `meta` and `define` records say about a run besides its name and tags.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub(super) struct About {
+    pub project: Option<String>,
+    pub group: Option<String>,
+    pub job_type: Option<String>,
+    pub notes: Option<String>,
+    /// In the order they were (last) defined: a metric defined again moves to the end.
+    pub metric_defs: Vec<MetricDef>,
 }
 
 #[derive(Default)]
@@ -429,7 +441,7 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
         }
         Record::Config { data, .. } => st.config.extend(data),
         Record::Summary { data, .. } => st.summary.extend(data),
-        Record::Meta { name, tags, .. } => {
+        Record::Meta { name, tags, project, group, job_type, notes, .. } => {
             if st.name.is_none() {
                 st.name = name.filter(|n| !n.is_empty());
             }
@@ -438,6 +450,23 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
                     st.tags.push(t);
                 }
             }
+            let about = &mut st.about;
+            for (value, slot) in [
+                (project, &mut about.project),
+                (group, &mut about.group),
+                (job_type, &mut about.job_type),
+                (notes, &mut about.notes),
+            ] {
+                // Given, it replaces the run's value; given empty, it clears it.
+                if let Some(v) = value {
+                    *slot = Some(v).filter(|v| !v.is_empty());
+                }
+            }
+        }
+        Record::Define { def, .. } => {
+            let defs = &mut st.about.metric_defs;
+            defs.retain(|d| d.metric != def.metric);
+            defs.push(def);
         }
         Record::Event(e) => batch.events.push(e),
         Record::Queued { time, .. } => {
@@ -667,6 +696,7 @@ impl RunState {
             signal: None,
             reason: None,
             tags: spec.tags,
+            about: About::default(),
             config: spec.config,
             summary: Map::new(),
             last_time: spec.created_at,
@@ -681,7 +711,7 @@ impl RunState {
 
 fn load_state(tx: &Transaction, id: &str) -> Result<Option<RunState>> {
     let sql = "SELECT name, status, created_at, started_at, ended_at, exit_code, signal, reason, tags, config, summary, spec, pgid,
-                      leader_start, boot_id
+                      leader_start, boot_id, about
                FROM runs WHERE id = ?1";
     let state = tx
         .prepare_cached(sql)?
@@ -705,6 +735,7 @@ fn load_state(tx: &Transaction, id: &str) -> Result<Option<RunState>> {
                 signal: r.get(6)?,
                 reason: r.get(7)?,
                 tags: serde_json::from_str(&json(8)?).unwrap_or_default(),
+                about: serde_json::from_str(&json(15)?).unwrap_or_default(),
                 config: serde_json::from_str(&json(9)?).unwrap_or_default(),
                 summary: serde_json::from_str(&json(10)?).unwrap_or_default(),
                 last_time: ended_at.or(started_at).unwrap_or(created_at),
@@ -723,8 +754,8 @@ fn load_state(tx: &Transaction, id: &str) -> Result<Option<RunState>> {
 
 fn save_state(tx: &Transaction, st: &RunState, complete: bool) -> Result<()> {
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO runs (id, name, status, created_at, started_at, ended_at, exit_code, signal, reason, tags, config, summary, spec, complete, pgid, leader_start, boot_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        "INSERT OR REPLACE INTO runs (id, name, status, created_at, started_at, ended_at, exit_code, signal, reason, tags, config, summary, spec, complete, pgid, leader_start, boot_id, about)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?
     .execute(params![
         st.id,
@@ -744,6 +775,7 @@ fn save_state(tx: &Transaction, st: &RunState, complete: bool) -> Result<()> {
         st.pgid,
         st.leader.as_ref().map(|l| l.start as i64),
         st.leader.as_ref().and_then(|l| l.boot_id.clone()),
+        serde_json::to_string(&st.about).expect("json"),
     ])?;
     Ok(())
 }

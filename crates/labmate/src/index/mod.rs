@@ -23,7 +23,7 @@ use crate::sys::sqlite;
 pub use ingest::SyncReport;
 
 /// Bumped whenever the schema changes; an older index is rebuilt.
-const SCHEMA_VERSION: &str = "6";
+const SCHEMA_VERSION: &str = "7";
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -44,7 +44,9 @@ CREATE TABLE IF NOT EXISTS runs (
     pgid INTEGER,
     leader_start INTEGER,
     boot_id TEXT,
-    complete INTEGER NOT NULL DEFAULT 0
+    complete INTEGER NOT NULL DEFAULT 0,
+    -- What meta and define records add: project, group, job type, notes, metric definitions.
+    about TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at DESC, id DESC);
 -- Which runs are complete, read by every sync without the runs' rows; and

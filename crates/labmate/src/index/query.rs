@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::ingest::nan_if_null;
+use super::ingest::{About, nan_if_null};
 use super::{Index, damaged_chunk};
 use crate::chunk;
 use crate::clock;
@@ -15,7 +15,7 @@ use crate::series;
 use crate::spec::RunSpec;
 
 const RUN_COLUMNS: &str =
-    "id, name, status, created_at, started_at, ended_at, exit_code, signal, reason, tags, config, summary, spec";
+    "id, name, status, created_at, started_at, ended_at, exit_code, signal, reason, tags, config, summary, spec, about";
 
 impl Index {
     /// Runs, newest first.
@@ -285,6 +285,7 @@ fn row_to_run(r: &Row, now: f64) -> rusqlite::Result<(Run, String)> {
         Ok(serde_json::from_str(&s).unwrap_or_default())
     };
     let start = r.get::<_, Option<f64>>(4)?.unwrap_or(created_at);
+    let about: About = serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default();
     let run = Run {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -307,6 +308,11 @@ fn row_to_run(r: &Row, now: f64) -> rusqlite::Result<(Run, String)> {
             _ => Default::default(),
         },
         tags: serde_json::from_value(json_col(9)?).unwrap_or_default(),
+        project: about.project,
+        group: about.group,
+        job_type: about.job_type,
+        notes: about.notes,
+        metric_defs: about.metric_defs,
         metrics: BTreeMap::new(),
     };
     Ok((run, spec_json))

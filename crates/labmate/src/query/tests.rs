@@ -27,6 +27,11 @@ fn run(id: &str, lr: f64, tags: &[&str], val_min: f64) -> Run {
         config: json!({"lr": lr, "optim": {"name": "adam"}}).as_object().unwrap().clone(),
         summary: Default::default(),
         tags: tags.iter().map(|t| t.to_string()).collect(),
+        project: Some("owt".into()),
+        group: None,
+        job_type: None,
+        notes: None,
+        metric_defs: vec![],
         metrics,
     }
 }

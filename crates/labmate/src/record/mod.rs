@@ -240,6 +240,17 @@ pub enum Record {
         time: f64,
         name: Option<String>,
         tags: Vec<String>,
+        /// Where the run belongs (wandb's project, group and job type) and
+        /// what it is about: each one given replaces the run's.
+        project: Option<String>,
+        group: Option<String>,
+        job_type: Option<String>,
+        notes: Option<String>,
+    },
+    /// How a metric (or every metric a glob names) is read: its x axis, its summary, its goal.
+    Define {
+        time: f64,
+        def: MetricDef,
     },
     Event(Event),
     /// The run waits in the launch queue; `pid` is its supervisor's.
@@ -276,6 +287,49 @@ impl Event {
     pub fn warning(time: f64, message: impl Into<String>, data: Option<Value>) -> Event {
         Event { time, kind: "warning".into(), message: message.into(), data }
     }
+}
+
+/// A metric's definition, as a `define` record gives it (wandb's
+/// `define_metric`). Only `metric` is required: a name, or a glob where `*`
+/// stands for any run of characters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricDef {
+    pub metric: String,
+    /// The metric this one is plotted against by default.
+    pub step_metric: Option<String>,
+    /// What the run's summary keeps of it: `min`, `max`, `mean`, `last`,
+    /// `best`, `none`, or several joined by commas.
+    pub summary: Option<String>,
+    /// `minimize` or `maximize`: what `best` means.
+    pub goal: Option<String>,
+    pub hidden: Option<bool>,
+    /// Whether its points pair with the step metric's latest value at or
+    /// before their step (wandb's default) rather than at the same step only.
+    pub step_sync: Option<bool>,
+}
+
+impl MetricDef {
+    /// Whether this definition is about `key`: its name, or a glob that fits it.
+    pub fn matches(&self, key: &str) -> bool {
+        glob_matches(&self.metric, key)
+    }
+}
+
+/// Whether `key` fits `pattern`, where each `*` stands for any run of
+/// characters (`/` included) and everything else for itself.
+pub fn glob_matches(pattern: &str, key: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = key.strip_prefix(first) else { return false };
+    let mut parts: Vec<&str> = parts.collect();
+    let Some(last) = parts.pop() else { return rest.is_empty() };
+    for part in parts {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// The process that leads a run's group: its start time after boot (clock
@@ -407,6 +461,28 @@ struct Line<'a> {
     data: Option<&'a RawValue>,
     name: Option<String>,
     tags: Option<Vec<String>>,
+    // Read only by the records they belong to: a field of the same name on
+    // another record, whatever its type, is ignored like any unknown field.
+    #[serde(borrow)]
+    project: Option<&'a RawValue>,
+    #[serde(borrow)]
+    group: Option<&'a RawValue>,
+    #[serde(borrow)]
+    job_type: Option<&'a RawValue>,
+    #[serde(borrow)]
+    notes: Option<&'a RawValue>,
+    #[serde(borrow)]
+    metric: Option<&'a RawValue>,
+    #[serde(borrow)]
+    step_metric: Option<&'a RawValue>,
+    #[serde(borrow)]
+    summary: Option<&'a RawValue>,
+    #[serde(borrow)]
+    goal: Option<&'a RawValue>,
+    #[serde(borrow)]
+    hidden: Option<&'a RawValue>,
+    #[serde(borrow)]
+    step_sync: Option<&'a RawValue>,
     kind: Option<String>,
     message: Option<String>,
     pid: Option<u32>,
@@ -451,7 +527,34 @@ impl Record {
             }
             "config" => Record::Config { time, data: object(l.data)? },
             "summary" => Record::Summary { time, data: object(l.data)? },
-            "meta" => Record::Meta { time, name: l.name, tags: l.tags.unwrap_or_default() },
+            "meta" => Record::Meta {
+                time,
+                name: l.name,
+                tags: l.tags.unwrap_or_default(),
+                project: field("project", l.project)?,
+                group: field("group", l.group)?,
+                job_type: field("job_type", l.job_type)?,
+                notes: field("notes", l.notes)?,
+            },
+            "define" => {
+                let metric: String = field("metric", l.metric)?.ok_or("define record without a metric")?;
+                if metric.is_empty() {
+                    return Err("define record with an empty metric".into());
+                }
+                let goal: Option<String> = field("goal", l.goal)?;
+                if let Some(g) = goal.as_deref().filter(|g| !matches!(*g, "minimize" | "maximize")) {
+                    return Err(format!("goal {g:?} is neither \"minimize\" nor \"maximize\""));
+                }
+                let def = MetricDef {
+                    metric,
+                    step_metric: field("step_metric", l.step_metric)?,
+                    summary: field("summary", l.summary)?,
+                    goal,
+                    hidden: field("hidden", l.hidden)?,
+                    step_sync: field("step_sync", l.step_sync)?,
+                };
+                Record::Define { time, def }
+            }
             "event" => Record::Event(Event {
                 time,
                 kind: l.kind.unwrap_or_else(|| "info".into()),
@@ -488,6 +591,7 @@ impl Record {
             | Record::Config { time, .. }
             | Record::Summary { time, .. }
             | Record::Meta { time, .. }
+            | Record::Define { time, .. }
             | Record::Start { time, .. }
             | Record::Queued { time, .. } => Some(*time),
             Record::Event(e) => Some(e.time),
@@ -505,6 +609,7 @@ impl Record {
             | Record::Config { time: t, .. }
             | Record::Summary { time: t, .. }
             | Record::Meta { time: t, .. }
+            | Record::Define { time: t, .. }
             | Record::Start { time: t, .. }
             | Record::Queued { time: t, .. }
             | Record::Event(Event { time: t, .. })
@@ -532,7 +637,30 @@ impl Record {
             }
             Record::Config { time, data } => tagged("config", *time, &[("data", json(data))]),
             Record::Summary { time, data } => tagged("summary", *time, &[("data", json(data))]),
-            Record::Meta { time, name, tags } => tagged("meta", *time, &[("name", json(name)), ("tags", json(tags))]),
+            Record::Meta { time, name, tags, project, group, job_type, notes } => {
+                let mut fields = vec![("name", json(name)), ("tags", json(tags))];
+                for (key, value) in [("project", project), ("group", group), ("job_type", job_type), ("notes", notes)] {
+                    if value.is_some() {
+                        fields.push((key, json(value)));
+                    }
+                }
+                tagged("meta", *time, &fields)
+            }
+            Record::Define { time, def } => {
+                let mut fields = vec![("metric", json(&def.metric))];
+                for (key, value) in [("step_metric", &def.step_metric), ("summary", &def.summary), ("goal", &def.goal)]
+                {
+                    if value.is_some() {
+                        fields.push((key, json(value)));
+                    }
+                }
+                for (key, value) in [("hidden", def.hidden), ("step_sync", def.step_sync)] {
+                    if let Some(v) = value {
+                        fields.push((key, json(&v)));
+                    }
+                }
+                tagged("define", *time, &fields)
+            }
             Record::Event(e) => with_type("event", e),
             Record::Start { time, pid, child_pid, pgid, leader } => {
                 let mut fields = vec![("pid", json(pid)), ("child_pid", json(child_pid)), ("pgid", json(pgid))];
@@ -551,6 +679,15 @@ impl Record {
         };
         line.push('\n');
         line
+    }
+}
+
+/// A field read only for the record it belongs to: absent or `null` is
+/// None, a value of another type makes the line malformed, named.
+fn field<T: serde::de::DeserializeOwned>(name: &str, raw: Option<&RawValue>) -> Result<Option<T>, String> {
+    match raw {
+        None => Ok(None),
+        Some(r) => serde_json::from_str::<Option<T>>(r.get()).map_err(|e| format!("{name}: {e}")),
     }
 }
 
@@ -715,7 +852,46 @@ mod tests {
     fn other_records_round_trip() {
         let records = vec![
             Record::Config { time: 1.0, data: serde_json::from_str(r#"{"lr":0.1,"opt":{"b":[1,2]}}"#).unwrap() },
-            Record::Meta { time: 1.0, name: Some("x".into()), tags: vec!["a".into()] },
+            Record::Meta {
+                time: 1.0,
+                name: Some("x".into()),
+                tags: vec!["a".into()],
+                project: None,
+                group: None,
+                job_type: None,
+                notes: None,
+            },
+            Record::Meta {
+                time: 1.0,
+                name: None,
+                tags: vec![],
+                project: Some("owt".into()),
+                group: Some("sweep-1".into()),
+                job_type: Some("train".into()),
+                notes: Some("a \"note\"".into()),
+            },
+            Record::Define {
+                time: 1.0,
+                def: MetricDef {
+                    metric: "train/*".into(),
+                    step_metric: Some("train/global_step".into()),
+                    summary: Some("min,max".into()),
+                    goal: Some("minimize".into()),
+                    hidden: Some(false),
+                    step_sync: Some(true),
+                },
+            },
+            Record::Define {
+                time: 1.0,
+                def: MetricDef {
+                    metric: "loss".into(),
+                    step_metric: None,
+                    summary: None,
+                    goal: None,
+                    hidden: None,
+                    step_sync: None,
+                },
+            },
             Record::Event(Event::warning(2.0, "bad \"line\"", Some(Value::from("##labmate {")))),
             Record::Start { time: 3.0, pid: Some(1), child_pid: Some(2), pgid: Some(2), leader: None },
             Record::Start {
@@ -729,6 +905,56 @@ mod tests {
         ];
         for r in records {
             assert_eq!(Record::parse(r.to_line().trim_end()).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn a_define_needs_a_metric_and_fields_of_their_types() {
+        let line = r#"{"t":"define","time":1,"metric":"train/*","step_metric":"train/global_step","summary":"min","goal":"minimize","hidden":false,"step_sync":true}"#;
+        let Record::Define { def, .. } = Record::parse(line).unwrap() else { panic!() };
+        assert_eq!(def.step_metric.as_deref(), Some("train/global_step"));
+        assert_eq!((def.hidden, def.step_sync), (Some(false), Some(true)));
+        let Record::Define { def, .. } = Record::parse(r#"{"t":"define","metric":"loss","goal":null}"#).unwrap() else {
+            panic!()
+        };
+        assert_eq!((def.metric.as_str(), def.goal), ("loss", None));
+        for (line, why) in [
+            (r#"{"t":"define","time":1}"#, "define record without a metric"),
+            (r#"{"t":"define","metric":""}"#, "define record with an empty metric"),
+            (r#"{"t":"define","metric":3}"#, "metric: invalid type: integer `3`, expected a string"),
+            (r#"{"t":"define","metric":"a","hidden":"no"}"#, "hidden: invalid type: string \"no\", expected a boolean"),
+            (r#"{"t":"define","metric":"a","goal":"up"}"#, "goal \"up\" is neither \"minimize\" nor \"maximize\""),
+            (r#"{"t":"meta","project":["a"]}"#, "project: invalid type: sequence, expected a string"),
+        ] {
+            let err = Record::parse(line).unwrap_err();
+            assert!(err.starts_with(why), "{line}: {err}");
+        }
+        // On another record, a field of these names is an unknown field: ignored.
+        let log = r#"{"t":"log","step":1,"data":{"a":1},"hidden":"yes","project":7,"metric":null}"#;
+        assert!(matches!(Record::parse(log).unwrap(), Record::Log { step: 1, .. }));
+    }
+
+    #[test]
+    fn a_glob_star_stands_for_any_run_of_characters() {
+        for (pattern, key, fits) in [
+            ("loss", "loss", true),
+            ("loss", "loss2", false),
+            ("*", "", true),
+            ("*", "train/a/b", true),
+            ("train/*", "train/loss", true),
+            ("train/*", "train/x/y", true),
+            ("train/*", "val/loss", false),
+            ("train/*", "train", false),
+            ("*/loss", "val/loss", true),
+            ("*/loss", "val/loss/x", false),
+            ("a*b*c", "abc", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "acb", false),
+            ("ab*b", "ab", false),
+            ("ab*b", "abb", true),
+            ("**", "x", true),
+        ] {
+            assert_eq!(glob_matches(pattern, key), fits, "{pattern} on {key}");
         }
     }
 
