@@ -8,6 +8,8 @@ states: running and queued as they are... see ``_STATES``.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -187,14 +189,38 @@ class Run:
 
     def scan_history(self, keys: Optional[Iterable[str]] = None, page_size: int = 1000,
                      min_step: Optional[int] = None, max_step: Optional[int] = None) -> Iterator[dict]:
-        """Every row, one at a time, between min_step and max_step."""
-        for row in self._rows(keys, "_step", None):
-            step = row["_step"]
-            if min_step is not None and step < min_step:
-                continue
-            if max_step is not None and step >= max_step:
-                break
-            yield row
+        """Every row from min_step up to (not including) max_step, one at a
+        time, streamed from `labmate metrics --rows --csv`."""
+        args = ["metrics", self.id] + [str(k) for k in keys or []] + ["--rows", "--csv"]
+        if keys is not None:
+            args.append("--all")
+        process = _labmate(args, self._api._lab)
+        try:
+            reader = csv.reader(io.TextIOWrapper(process.stdout, encoding="utf-8", newline=""))
+            columns = next(reader, None)
+            if columns is None:
+                process.wait()
+                message = process.stderr.read().decode("utf-8", "replace").strip().splitlines()
+                raise Error("labmate metrics: %s" % (message[-1] if message else "failed"))
+            start = None
+            for values in reader:
+                step, timestamp = int(values[0]), float(values[1])
+                start = timestamp if start is None else start
+                if min_step is not None and step < min_step:
+                    continue
+                if max_step is not None and step >= max_step:
+                    break
+                row = {"_step": step, "_timestamp": timestamp, "_runtime": timestamp - start}
+                for name, value in zip(columns[2:], values[2:]):
+                    if value != "":
+                        row[name] = float(value)
+                yield row
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+            process.stdout.close()
+            process.stderr.close()
 
     def _rows(self, keys, x_axis: str, samples: Optional[int]) -> List[dict]:
         wanted = [str(k) for k in keys] if keys is not None else None
