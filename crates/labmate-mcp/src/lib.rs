@@ -674,7 +674,7 @@ every spike and NaN/Inf kept visible."
                 return Err(labmate::Error::invalid("metric", "name the metric(s) to plot"));
             }
             let options = labmate::charts::Options {
-                x_time: false,
+                x: None,
                 smooth: None,
                 log_y: a.log_y,
                 group_by: registry::parse_paths(&group_by, &runs, "group_by")?,

@@ -25,6 +25,7 @@
 //!
 //! Storage
 //! - [`series`]: metric series in step order and the one downsampling rule (spikes and non-finite values kept).
+//! - [`axis`]: a series' x axis (step, time, another metric), a key's default one from its definitions, placing points.
 //! - [`chunk`]: the index's compact, bit-exact encoding of series chunks.
 //! - [`rundir`]: one run's folder: atomic creation, appenders, the owner lock.
 //! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL).
@@ -59,6 +60,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod axis;
 pub mod charts;
 pub mod chunk;
 pub mod clock;

@@ -154,7 +154,7 @@ the babysitter at work:"
     print!("{}", super::compare::render(&report));
     let plot_path = dir.join("plots/val_loss_by_lr.png");
     std::fs::create_dir_all(dir.join("plots"))?;
-    let options = charts::Options { x_time: false, smooth: None, log_y: true, group_by: by.clone(), width: 900 };
+    let options = charts::Options { x: None, smooth: None, log_y: true, group_by: by.clone(), width: 900 };
     let figure = charts::figure(&index, &healthy, &["val_loss".to_string()], &options)?;
     plot::render(&figure, plot::Format::Png, &plot_path)?;
 

@@ -98,3 +98,123 @@ fn project_group_job_type_notes_and_definitions_are_on_the_run_and_queried() {
     assert!(lab.run(&["reindex"]).status.success());
     assert_eq!(lab.json(&["runs", "--json"]), before, "the index derives them again");
 }
+
+/// train/* on train/global_step (logged every other step), eval/* on epoch
+/// at the same step only, val_loss on nothing.
+const STEPS: &str = r#"{"t":"define","time":1,"metric":"train/*","step_metric":"train/global_step"}
+{"t":"define","time":1,"metric":"eval/*","step_metric":"epoch","step_sync":false}
+{"t":"log","step":0,"time":10,"data":{"train/loss":0.0,"val_loss":0.0}}
+{"t":"log","step":1,"time":11,"data":{"train/loss":1.0,"train/global_step":100,"val_loss":1.0}}
+{"t":"log","step":2,"time":12,"data":{"train/loss":2.0,"eval/acc":0.2,"val_loss":2.0}}
+{"t":"log","step":3,"time":13,"data":{"train/loss":3.0,"train/global_step":300,"val_loss":3.0}}
+{"t":"log","step":4,"time":14,"data":{"train/loss":4.0,"eval/acc":0.4,"epoch":1,"val_loss":4.0}}
+{"t":"log","step":5,"time":15,"data":{"train/loss":5.0,"train/global_step":500,"val_loss":5.0}}
+"#;
+
+fn point(step: i64, value: f64, x: Option<f64>) -> Value {
+    let mut p = json!({"step": step, "time": 10.0 + step as f64, "value": value});
+    if let Some(x) = x {
+        p["x"] = json!(x);
+    }
+    p
+}
+
+#[test]
+fn a_key_is_read_against_its_step_metric_unless_another_axis_is_asked_for() {
+    let lab = TestLab::new();
+    let id = run_with_records(&lab, "steps", STEPS);
+
+    // Each point takes the step metric's latest value at or before its step;
+    // step 0 comes before any, and is left out.
+    let on_global = [(1, 1.0, 100.0), (2, 2.0, 100.0), (3, 3.0, 300.0), (4, 4.0, 300.0), (5, 5.0, 500.0)];
+    let expected: Vec<Value> = on_global.iter().map(|&(s, v, x)| point(s, v, Some(x))).collect();
+    let all = lab.json(&["metrics", &id, "--json"]);
+    assert_eq!(all["train/loss"], json!(expected));
+    // With step_sync off, only a value at the same step pairs.
+    assert_eq!(all["eval/acc"], json!([point(4, 0.4, Some(1.0))]));
+    // Keys on their steps keep the shape they always had; a key is never its own axis.
+    let steps: Vec<Value> = (0..6).map(|s| point(s, s as f64, None)).collect();
+    assert_eq!(all["val_loss"], json!(steps));
+    assert_eq!(all["train/global_step"][0], point(1, 100.0, None));
+    assert_eq!(lab.json(&["metrics", &id, "train/loss", "--x", "step", "--json"]), json!({"train/loss": steps}));
+    assert_eq!(
+        stdout(&lab.run(&["metrics", &id, "val_loss", "--x", "step", "--json"])),
+        stdout(&lab.run(&["metrics", &id, "val_loss", "--json"]))
+    );
+    let on_val = lab.json(&["metrics", &id, "train/loss", "--x", "val_loss", "--json"]);
+    assert_eq!(on_val["train/loss"][0], point(0, 0.0, Some(0.0)));
+    let on_time = lab.json(&["metrics", &id, "train/loss", "--x", "time", "--points", "3", "--json"]);
+    let on_time = on_time["train/loss"].as_array().unwrap();
+    assert!(on_time.len() <= 4 && on_time.iter().all(|p| p["x"] == p["time"]), "{on_time:?}");
+    let relative = lab.json(&["metrics", &id, "train/loss", "--x", "relative", "--json"]);
+    assert_eq!(relative["train/loss"][5]["x"], 5.0);
+
+    let text = stdout(&lab.run(&["metrics", &id, "train/loss", "val_loss", "--points", "4"]));
+    assert!(text.starts_with("train/loss (4 points)\n  train/global_step  value\n                100  1\n"), "{text}");
+    assert!(text.contains("\nval_loss (4 points)\n         0  0\n"), "{text}");
+    let csv = stdout(&lab.run(&["metrics", &id, "train/loss", "val_loss", "--csv"]));
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "key,step,time,value,x");
+    assert_eq!(lines[1], "train/loss,1,11.0,1.0,100.0");
+    assert_eq!(lines[6], "val_loss,0,10.0,0.0,0.0", "a key on its steps has its step as x");
+    let plain = stdout(&lab.run(&["metrics", &id, "val_loss", "--csv"]));
+    assert!(plain.starts_with("key,step,time,value\nval_loss,0,10.0,0.0\n"), "{plain}");
+
+    let out = lab.run(&["metrics", &id, "train/loss", "--x", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--x nope: the x axis is step, time, relative, or one of the run's metrics: "));
+}
+
+#[test]
+fn a_plot_is_drawn_against_the_step_metric_its_runs_share() {
+    let lab = TestLab::new();
+    run_with_records(&lab, "steps", STEPS);
+    run_with_records(&lab, "again", STEPS);
+    let plain: String = STEPS.lines().filter(|l| !l.contains("define")).map(|l| format!("{l}\n")).collect();
+    run_with_records(&lab, "plain", &plain);
+    let svg = |args: &[&str]| {
+        let mut all = vec!["plot"];
+        all.extend(args);
+        all.extend(["-o", "p.svg"]);
+        let out = lab.run(&all);
+        assert!(out.status.success(), "{}", stderr(&out));
+        std::fs::read_to_string(lab.path().join("p.svg")).unwrap()
+    };
+    // The x axis' label, as the SVG holds a text.
+    let (on_global, on_step) = ("\ntrain/global_step\n", "\nstep\n");
+    assert!(svg(&["steps", "again", "--metric", "train/loss"]).contains(on_global));
+    let mixed = svg(&["steps", "plain", "--metric", "train/loss"]);
+    assert!(!mixed.contains(on_global) && mixed.contains(on_step), "runs that differ: the step");
+    assert!(svg(&["steps", "--metric", "train/loss", "--x", "step"]).contains(on_step));
+    assert!(svg(&["steps", "plain", "--metric", "train/loss", "--x", "train/global_step"]).contains(on_global));
+    assert!(svg(&["steps", "again", "--metric", "train/loss", "--group-by", "name"]).contains(on_global));
+    let out = lab.run(&["plot", "steps", "--metric", "train/loss", "--x", "train/global_stp", "-o", "p.svg"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("--x train/global_stp") && err.contains("did you mean 'metrics.train/global_step"), "{err}");
+}
+
+#[test]
+fn the_api_places_each_series_on_its_own_axis_and_says_which() {
+    let lab = TestLab::new();
+    run_with_records(&lab, "steps", STEPS);
+    let server = crate::common::http::Server::start(&lab, &[]);
+    let both = server.json("/api/runs/steps/metrics?keys=train/loss,val_loss");
+    assert_eq!(both["x"], Value::Null, "the series are on different axes: {both:#}");
+    let (train, val) = (&both["series"]["train/loss"], &both["series"]["val_loss"]);
+    assert_eq!([&train["x_axis"], &train["default_x"]], ["train/global_step", "train/global_step"]);
+    assert_eq!(train["x"], json!([100.0, 100.0, 300.0, 300.0, 500.0]));
+    assert_eq!(train["step"], json!([1, 2, 3, 4, 5]));
+    assert_eq!(train["count"], 6);
+    assert_eq!([&val["x_axis"], &val["default_x"]], ["step", "step"]);
+    let one = server.json("/api/runs/steps/metrics?keys=train/loss&from=200&to=400");
+    assert_eq!(one["x"], "train/global_step");
+    assert_eq!(one["series"]["train/loss"]["step"], json!([3, 4]));
+    let stepped = server.json("/api/runs/steps/metrics?keys=train/loss,val_loss&x=step");
+    assert_eq!(stepped["x"], "step");
+    let train = &stepped["series"]["train/loss"];
+    assert_eq!([&train["x_axis"], &train["default_x"]], ["step", "train/global_step"]);
+    assert_eq!(train["x"], json!([0.0, 1.0, 2.0, 3.0, 4.0, 5.0]));
+    let on_val = server.json("/api/runs/steps/metrics?keys=train/loss&x=val_loss");
+    assert_eq!(on_val["series"]["train/loss"]["x"][0], 0.0);
+}
