@@ -28,6 +28,7 @@
 //! - [`axis`]: a series' x axis (step, time, another metric), a key's default one from its definitions, placing points.
 //! - [`chunk`]: the index's compact, bit-exact encoding of series chunks.
 //! - [`rundir`]: one run's folder: atomic creation, appenders, the owner lock.
+//! - [`python`]: the Python package embedded in the binary, and its copy in the lab (`run --wandb`).
 //! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL).
 //!
 //! Domain
@@ -85,6 +86,7 @@ pub mod parquet;
 pub mod plot;
 pub mod policy;
 pub mod profile;
+pub mod python;
 pub mod query;
 pub mod queue;
 pub mod record;

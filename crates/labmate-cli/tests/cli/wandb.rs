@@ -1,6 +1,7 @@
 //! What the wandb stand-in needs of labmate: a run's project, group, job
 //! type and notes (`meta`) and its metric definitions (`define`), read,
-//! stored and queried; each key's step metric as its default x axis.
+//! stored and queried; each key's step metric as its default x axis; and
+//! `labmate run --wandb`, which gives the command the stand-in.
 
 use crate::common::{TestLab, stderr, stdout};
 use serde_json::{Value, json};
@@ -217,4 +218,87 @@ fn the_api_places_each_series_on_its_own_axis_and_says_which() {
     assert_eq!(train["x"], json!([0.0, 1.0, 2.0, 3.0, 4.0, 5.0]));
     let on_val = server.json("/api/runs/steps/metrics?keys=train/loss&x=val_loss");
     assert_eq!(on_val["series"]["train/loss"]["x"][0], 0.0);
+}
+
+/// What a command sees of its environment: PYTHONPATH, LABMATE_BIN, and
+/// where `import labmate` comes from.
+const SEES: &str = "import json, os, labmate
+print(json.dumps({'path': os.environ.get('PYTHONPATH'), 'bin': os.environ.get('LABMATE_BIN'), 'labmate': labmate.__file__}))";
+
+/// `labmate run ARGS -- python3 -c SEES` in `lab`, with PYTHONPATH as given: what it saw, and the run.
+fn sees(lab: &TestLab, args: &[&str], python_path: &str) -> (Value, Value) {
+    let mut all = vec!["run"];
+    all.extend(args);
+    all.extend(["--", "python3", "-c", SEES]);
+    let out = lab.cmd(&all).env("PYTHONPATH", python_path).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let seen: Value = serde_json::from_str(stdout(&out).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    let id = TestLab::started_id(&out);
+    let spec: Value =
+        serde_json::from_str(&std::fs::read_to_string(lab.run_dir(&id).join("run.json")).unwrap()).unwrap();
+    (seen, spec)
+}
+
+fn canonical(path: impl AsRef<std::path::Path>) -> std::path::PathBuf {
+    let path = path.as_ref();
+    std::fs::canonicalize(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn run_wandb_puts_the_packages_copy_in_the_lab_first_on_the_path() {
+    let lab = TestLab::new();
+    let source = crate::common::PYTHON;
+    let (seen, spec) = sees(&lab, &["--wandb"], &format!("{source}:/elsewhere"));
+    let path = seen["path"].as_str().unwrap();
+    let parts: Vec<&str> = path.split(':').collect();
+    assert_eq!(parts.len(), 4, "{path}");
+    let copy = std::path::Path::new(parts[1]);
+    assert_eq!(parts[0], copy.join("labmate/_wandb_path").to_str().unwrap(), "the stand-in's folder first: {path}");
+    assert_eq!(&parts[2..], [source, "/elsewhere"], "what was there comes after: {path}");
+    let versions = canonical(lab.path().join(".labmate/python"));
+    assert_eq!(copy.parent().map(canonical), Some(versions.clone()), "{path}");
+    let version = copy.file_name().unwrap().to_str().unwrap();
+    assert!(version.len() == 16 && version.bytes().all(|b| b.is_ascii_hexdigit()), "{version}");
+    assert_eq!(canonical(seen["labmate"].as_str().unwrap()), canonical(copy.join("labmate/__init__.py")));
+    for (rel, _) in labmate::python::FILES {
+        let file = std::fs::read(copy.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert_eq!(file, std::fs::read(std::path::Path::new(source).join(rel)).unwrap(), "{rel} as in the repository");
+    }
+    let stand_in = std::path::Path::new(source).join("labmate/_wandb_path");
+    assert_eq!(
+        copy.join("labmate/_wandb_path").is_dir(),
+        stand_in.is_dir(),
+        "the stand-in's folder, when the package has one"
+    );
+    assert_eq!(spec["wandb"], true, "the launch option is in run.json");
+    assert_eq!(canonical(seen["bin"].as_str().unwrap()), canonical(crate::common::BIN));
+
+    // A second launch reuses the copy; nothing else is left in the folder.
+    let (again, _) = sees(&lab, &["--wandb"], "");
+    assert_eq!(again["path"].as_str().unwrap(), format!("{}:{}", parts[0], parts[1]), "no empty entry after");
+    let left: Vec<_> = std::fs::read_dir(&versions).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left, [std::ffi::OsString::from(version)]);
+
+    // Without it the command's PYTHONPATH is as it was; LABMATE_BIN is always given.
+    let (plain, spec) = sees(&lab, &[], source);
+    assert_eq!(plain["path"], source);
+    assert!(spec.get("wandb").is_none(), "{spec:#}");
+    assert_eq!(canonical(plain["bin"].as_str().unwrap()), canonical(crate::common::BIN));
+    assert!(stdout(&lab.run(&["run", "--help"])).contains("--wandb"));
+}
+
+#[test]
+fn run_wandb_in_labmate_toml_is_a_boolean_that_gives_every_run_the_stand_in() {
+    let lab = TestLab::new();
+    lab.write("labmate.toml", "[run]\nwandb = true\n");
+    let (seen, spec) = sees(&lab, &[], crate::common::PYTHON);
+    assert!(seen["path"].as_str().unwrap().contains("/.labmate/python/"), "{seen}");
+    assert_eq!(spec["wandb"], true);
+
+    lab.write("labmate.toml", "[run]\nwandb = \"yes\"\n");
+    let out = lab.run(&["run", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("labmate.toml") && err.contains("line 2") && err.contains("expected a boolean"), "{err}");
+    assert!(err.contains("wandb = \"yes\""), "{err}");
 }
