@@ -240,6 +240,9 @@ struct LaunchArgs {
     /// Wait in the lab's launch queue for a slot.
     #[serde(default)]
     queue: bool,
+    /// Give the command labmate's wandb stand-in: its `import wandb` logs into the run.
+    #[serde(default)]
+    wandb: bool,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -522,6 +525,7 @@ gates, budgets and approval rules. Returns the run id, or the pending approval r
                 config,
                 rules: a.rules,
                 queue: a.queue,
+                wandb: a.wandb,
                 command: a.argv,
                 cwd: lab.repo_root().to_path_buf(),
                 ..Default::default()
@@ -674,7 +678,7 @@ every spike and NaN/Inf kept visible."
                 return Err(labmate::Error::invalid("metric", "name the metric(s) to plot"));
             }
             let options = labmate::charts::Options {
-                x_time: false,
+                x: None,
                 smooth: None,
                 log_y: a.log_y,
                 group_by: registry::parse_paths(&group_by, &runs, "group_by")?,

@@ -192,6 +192,20 @@ function nearest(xs, x) {
   return x - xs[i - 1] <= xs[i] - x ? i - 1 : i;
 }
 
+// What an x mode is called on the axis and in the legend.
+export function xLabel(mode) {
+  if (mode === "time") return "wall time";
+  if (mode === "relative") return "relative time";
+  if (mode && mode.startsWith("metric:")) return mode.slice(7);
+  return "step";
+}
+
+// The chart's own mode for a page's choice: "auto" is resolved per chart
+// by its owner, and a chart not yet told draws steps.
+function drawnMode(mode) {
+  return !mode || mode === "auto" ? "step" : mode;
+}
+
 function fmtX(mode, v) {
   if (v === null || v === undefined) return "—";
   if (mode === "step") return String(Math.round(v));
@@ -214,7 +228,7 @@ export class Chart {
   // opts: {title, xMode, smoothing, load(range) → Promise<curves>, onStale()}
   constructor(parent, opts) {
     this.opts = opts;
-    this.xMode = opts.xMode || "step";
+    this.xMode = drawnMode(opts.xMode);
     this.smoothing = opts.smoothing || null;
     this.logY = false;
     this.curves = [];
@@ -230,12 +244,14 @@ export class Chart {
     });
     this.note = h("span", { class: "chart-note" });
     this.plotEl = h("div", { class: "chart-plot" });
+    this.xLabelEl = h("div", { class: "chart-xlabel" }, xLabel(this.xMode));
     this.legend = h("div", { class: "chart-legend" });
     this.el = h(
       "div",
       { class: "chart" },
       h("div", { class: "chart-head" }, h("span", { class: "chart-title", title: opts.title }, opts.title), this.note, h("label", { title: "logarithmic y axis" }, logBox, "log y")),
       this.plotEl,
+      this.xLabelEl,
       this.legend,
     );
     parent.appendChild(this.el);
@@ -250,7 +266,9 @@ export class Chart {
   }
 
   setCurves(curves, xMode) {
-    if (xMode) this.xMode = xMode;
+    if (xMode) this.xMode = drawnMode(xMode);
+    this.xLabelEl.textContent = xLabel(this.xMode);
+    this.el.setAttribute("data-x-axis", xLabel(this.xMode));
     this.curves = curves;
     this.zoom = null;
     this.draw(true);
@@ -502,7 +520,7 @@ export class Chart {
     clear(this.legend);
     if (!b || b.legend.length === 0) return;
     const rows = [];
-    if (atX !== null) rows.push(h("tr", { class: "muted" }, h("td", { colspan: 4 }, `${this.xMode === "step" ? "step" : this.xMode === "time" ? "time" : this.xMode === "relative" ? "elapsed" : this.xMode} ${fmtX(this.xMode, atX)}`)));
+    if (atX !== null) rows.push(h("tr", { class: "muted" }, h("td", { colspan: 4 }, `${this.xMode === "relative" ? "elapsed" : this.xMode === "time" ? "time" : xLabel(this.xMode)} ${fmtX(this.xMode, atX)}`)));
     for (const e of b.legend) {
       const xs = e.x;
       let i = atX === null ? xs.length - 1 : nearest(xs, atX);
@@ -633,9 +651,9 @@ const PREFS = "labmate.charts";
 export function loadPrefs() {
   try {
     const p = JSON.parse(localStorage.getItem(PREFS) || "{}");
-    return { x: p.x || "step", smoothing: { kind: p.kind || "ema", weight: typeof p.weight === "number" ? p.weight : 0.6, window: p.window || 10 } };
+    return { x: p.x || "auto", smoothing: { kind: p.kind || "ema", weight: typeof p.weight === "number" ? p.weight : 0.6, window: p.window || 10 } };
   } catch {
-    return { x: "step", smoothing: { kind: "ema", weight: 0.6, window: 10 } };
+    return { x: "auto", smoothing: { kind: "ema", weight: 0.6, window: 10 } };
   }
 }
 
@@ -648,11 +666,13 @@ function savePrefs(p) {
 }
 
 // metricKeys: the keys offered as x. onChange(prefs, what) with what
-// "x" or "smoothing".
-export function chartControls(prefs, metricKeys, onChange) {
+// "x" or "smoothing". With `auto`, the first choice draws each metric on
+// its own default axis (its step metric, else the step).
+export function chartControls(prefs, metricKeys, onChange, auto = false) {
   const xSel = h(
     "select",
     { "aria-label": "x axis" },
+    auto ? h("option", { value: "auto" }, "its step metric") : null,
     h("option", { value: "step" }, "step"),
     h("option", { value: "time" }, "wall time"),
     h("option", { value: "relative" }, "relative time"),

@@ -10,11 +10,13 @@ import { toNumber } from "./dom.js";
 
 export const POINTS = 2000;
 
-// xMode: "step", "time", "relative" or "metric:KEY". range: {from, to} in
-// the x unit, or null. t0: the run's first point time, for relative.
+// xMode: "step", "time", "relative" or "metric:KEY"; "auto" asks for
+// steps, and each curve's `defaultX` says the axis its key is drawn on by
+// default ("step" or a metric). range: {from, to} in the x unit, or null.
+// t0: the run's first point time, for relative.
 // Returns {series: {key: curve}, t0, cursor}.
 export async function fetchSeries(runId, keys, xMode, range, t0) {
-  const x = xMode === "relative" ? "time" : xMode.startsWith("metric:") ? xMode.slice(7) : xMode;
+  const x = xMode === "relative" ? "time" : xMode === "auto" ? "step" : xMode.startsWith("metric:") ? xMode.slice(7) : xMode;
   const shift = xMode === "relative" && range && t0 !== undefined && t0 !== null ? t0 : 0;
   const answer = await get(
     url(`/api/runs/${encodeURIComponent(runId)}/metrics`, {
@@ -40,6 +42,7 @@ export async function fetchSeries(runId, keys, xMode, range, t0) {
       }),
       step: s.step || xs.map((_, i) => i),
       full: !!s.full,
+      defaultX: s.default_x || "step",
       count: s.count,
       shown: s.shown,
       t0: base,

@@ -3,7 +3,7 @@
 //! calls the core on the blocking pool with an index connection of its
 //! own, and answers; errors carry the core's kind ([`ApiError`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
@@ -16,18 +16,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::Stream;
+use labmate::axis::{self, Axis, RunAxes};
 use labmate::compare;
 use labmate::facade::{self, Author};
 use labmate::gates;
 use labmate::index::Index;
-use labmate::model::{Point, Run, key_metrics};
+use labmate::model::{Run, key_metrics};
 use labmate::policy::Policy;
 use labmate::query::{Expr, Path};
 use labmate::record::Num;
 use labmate::registry::{self, SortKey};
 use labmate::review::{self, ReviewState, Verdict};
 use labmate::rundir::{OUTPUT_LOG, PATCH_FILE, RunDir, STDERR_LOG};
-use labmate::series;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -212,46 +212,31 @@ struct MetricsQuery {
     to: Option<f64>,
 }
 
-/// What a chart's x axis is.
-enum Axis {
-    Step,
-    Time,
-    /// Seconds since the run's first point.
-    Relative,
-    /// Another metric's value at the same step.
-    Metric(String),
-}
-
 async fn metrics(State(state): State<Shared>, UrlPath(id): UrlPath<String>, Query(q): Query<MetricsQuery>) -> Answer {
     with_index(&state, move |index, state| {
         let cursor = state.live.cursor();
         let id = index.resolve(&id)?;
-        let known = index.metric_keys(&id)?;
+        let run = index.run(&id)?;
+        let known: Vec<String> = run.metrics.keys().cloned().collect();
         let keys = if q.keys.as_deref().is_none_or(|k| k.trim().is_empty()) { known.clone() } else { list(&q.keys) };
         for key in &keys {
             if !known.contains(key) {
                 return Err(ApiError::not_found(format!("run {id} has no metric {key:?}")));
             }
         }
-        let axis = match q.x.as_deref().unwrap_or("step") {
-            "step" => Axis::Step,
-            "time" => Axis::Time,
-            "relative" => Axis::Relative,
-            other if known.iter().any(|k| k == other) => Axis::Metric(other.to_string()),
-            other => {
+        // Without `x`, each series is on its own default axis (its step metric, else the step).
+        let asked = match q.x.as_deref().filter(|x| !x.is_empty()).map(Axis::named) {
+            Some(Axis::Metric(other)) if !known.contains(&other) => {
                 return Err(ApiError::invalid(format!(
                     "x={other:?}: the x axis is step, time, relative, or one of the run's metrics"
                 )));
             }
+            asked => asked,
         };
         if q.from.is_some_and(f64::is_nan) || q.to.is_some_and(f64::is_nan) {
             return Err(ApiError::invalid("from and to are numbers in the x axis' unit"));
         }
         let target = q.points.unwrap_or(POINTS).clamp(4, MAX_POINTS);
-        let by_step: Option<BTreeMap<i64, f64>> = match &axis {
-            Axis::Metric(key) => Some(index.series(&id, key)?.iter().map(|p| (p.step, p.value)).collect()),
-            _ => None,
-        };
         let mut all = Vec::with_capacity(keys.len());
         let mut first_time = f64::INFINITY;
         for key in &keys {
@@ -259,88 +244,38 @@ async fn metrics(State(state): State<Shared>, UrlPath(id): UrlPath<String>, Quer
             first_time = points.iter().map(|p| p.time).fold(first_time, f64::min);
             all.push((key, points));
         }
+        let mut axes = RunAxes::new(index, &run);
         let mut out = Map::new();
+        let mut on: Vec<Axis> = Vec::new();
         for (key, points) in all {
             let count = points.len();
-            let x_of = |p: &Point| -> Option<f64> {
-                match &axis {
-                    Axis::Step => Some(p.step as f64),
-                    Axis::Time => Some(p.time),
-                    Axis::Relative => Some(p.time - first_time),
-                    Axis::Metric(_) => by_step.as_ref().and_then(|m| m.get(&p.step).copied()),
-                }
-            };
-            let in_range = |x: f64| q.from.is_none_or(|f| x >= f) && q.to.is_none_or(|t| x <= t);
-            // Where x grows with the series (steps always, times nearly
-            // always) the range is a slice found by bisection; else the
-            // points are placed one by one.
-            let grows = match axis {
-                Axis::Step => true,
-                Axis::Time | Axis::Relative => points.windows(2).all(|w| w[0].time <= w[1].time && w[0].time.is_finite()),
-                Axis::Metric(_) => false,
-            };
-            let placed = if grows {
-                let x = |p: &Point| x_of(p).unwrap_or(f64::NAN);
-                let lo = q.from.map_or(0, |f| points.partition_point(|p| x(p) < f));
-                let hi = q.to.map_or(points.len(), |t| points.partition_point(|p| x(p) <= t)).max(lo);
-                Placed::Window(&points[lo..hi])
-            } else {
-                let mut placed: Vec<(f64, Point)> = points
-                    .iter()
-                    .filter_map(|p| x_of(p).filter(|x| x.is_finite() && in_range(*x)).map(|x| (x, *p)))
-                    .collect();
-                placed.sort_by(|a, b| a.0.total_cmp(&b.0));
-                Placed::Copied(placed)
-            };
-            let n = placed.len();
-            let kept = series::keep(n, target, |i| {
-                let v = placed.point(i).value;
-                (v, v)
-            });
-            let x_at = |i: usize| match &placed {
-                Placed::Window(w) => x_of(&w[i]).unwrap_or(f64::NAN),
-                Placed::Copied(c) => c[i].0,
-            };
-            let xs: Vec<Num> = kept.iter().map(|&i| Num(x_at(i))).collect();
+            let (axis, placed) = axes.place(key, points, asked.as_ref(), first_time, (q.from, q.to))?;
+            let kept = placed.keep(Some(target));
+            let xs: Vec<Num> = kept.iter().map(|&i| Num(placed.x(i))).collect();
             let ys: Vec<Num> = kept.iter().map(|&i| Num(placed.point(i).value)).collect();
             let steps: Vec<i64> = kept.iter().map(|&i| placed.point(i).step).collect();
+            let n = placed.len();
             out.insert(
                 key.clone(),
-                json!({"x": xs, "y": ys, "step": steps, "count": count, "in_range": n, "shown": kept.len(), "full": kept.len() == n}),
+                json!({
+                    "x": xs, "y": ys, "step": steps, "x_axis": axis.name(),
+                    "default_x": axis::default_for(&run, key).name(),
+                    "count": count, "in_range": n, "shown": kept.len(), "full": kept.len() == n,
+                }),
             );
+            if !on.contains(&axis) {
+                on.push(axis);
+            }
         }
-        let x = match &axis {
-            Axis::Step => "step".to_string(),
-            Axis::Time => "time".into(),
-            Axis::Relative => "relative".into(),
-            Axis::Metric(k) => k.clone(),
+        // The axis every series is on; null when they differ (each says its own).
+        let x = match (on.as_slice(), &asked) {
+            (_, Some(axis)) | ([axis], None) => json!(axis.name()),
+            ([], None) => json!("step"),
+            _ => Value::Null,
         };
         Ok(Json(json!({"run": id, "x": x, "series": out, "cursor": cursor})))
     })
     .await
-}
-
-/// A series' points in the asked range: a slice of it, or placed copies
-/// sorted by their x.
-enum Placed<'a> {
-    Window(&'a [Point]),
-    Copied(Vec<(f64, Point)>),
-}
-
-impl Placed<'_> {
-    fn len(&self) -> usize {
-        match self {
-            Placed::Window(w) => w.len(),
-            Placed::Copied(c) => c.len(),
-        }
-    }
-
-    fn point(&self, i: usize) -> &Point {
-        match self {
-            Placed::Window(w) => &w[i],
-            Placed::Copied(c) => &c[i].1,
-        }
-    }
 }
 
 #[derive(Deserialize)]

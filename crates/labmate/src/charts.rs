@@ -1,6 +1,7 @@
 //! Metric curves of runs, or of groups of runs, as a plot [`Figure`]: what
 //! `labmate plot` draws and what the demo and the notebook embed.
 
+use crate::axis::{self, Axis, RunAxes};
 use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::model::Run;
@@ -14,8 +15,10 @@ const GRID: usize = 1000;
 /// How to draw.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// x is seconds since each run's first point instead of the step.
-    pub x_time: bool,
+    /// The x axis: the step, time (seconds since each run's first point) or
+    /// a metric. None: each panel's key's step metric when every run drawn
+    /// has the same one, else the step.
+    pub x: Option<Axis>,
     /// Exponential smoothing weight of each new point, in (0, 1].
     pub smooth: Option<f64>,
     pub log_y: bool,
@@ -29,26 +32,42 @@ pub fn figure(index: &Index, runs: &[Run], metrics: &[String], opt: &Options) ->
     if let Some(a) = opt.smooth.filter(|a| !(*a > 0.0 && *a <= 1.0)) {
         return Err(Error::invalid("smooth", format!("--smooth {a}: use a weight in (0, 1]")));
     }
+    if let Some(Axis::Metric(x)) = &opt.x {
+        let path = Path::Metric { key: x.clone(), field: "last".into() };
+        check_path(&path, runs).map_err(|e| e.within(format!("--x {x}")))?;
+    }
     let mut panels = Vec::new();
     for key in metrics {
         let path = Path::Metric { key: key.clone(), field: "last".into() };
         check_path(&path, runs).map_err(|e| e.within(format!("--metric {key}")))?;
-        let series = |id: &str| -> Result<Vec<(f64, f64)>> {
-            let pts = index.series(id, key)?;
+        let drawn: Vec<&Run> = runs.iter().filter(|r| r.metrics.contains_key(key)).collect();
+        let x = opt.x.clone().unwrap_or_else(|| common_axis(&drawn, key));
+        let series = |run: &Run| -> Result<Vec<(f64, f64)>> {
+            let pts = index.series(&run.id, key)?;
+            if matches!(x, Axis::Metric(_)) {
+                let (_, placed) = RunAxes::new(index, run).place(key, pts, Some(&x), 0.0, (None, None))?;
+                return Ok((0..placed.len()).map(|i| (placed.x(i), placed.point(i).value)).collect());
+            }
             let t0 = pts.iter().map(|p| p.time).find(|t| t.is_finite()).unwrap_or(0.0);
-            Ok(pts.iter().map(|p| (if opt.x_time { p.time - t0 } else { p.step as f64 }, p.value)).collect())
+            let x_time = matches!(x, Axis::Time | Axis::Relative);
+            Ok(pts.iter().map(|p| (if x_time { p.time - t0 } else { p.step as f64 }, p.value)).collect())
         };
         let mut curves = Vec::new();
         if opt.group_by.is_empty() {
             // Whole series: smoothing sees every point, and the legend counts
             // every non-finite one; drawing thins them (`plot::thin`).
-            for r in runs.iter().filter(|r| r.metrics.contains_key(key)) {
-                let points = series(&r.id)?;
+            for r in &drawn {
+                let points = series(r)?;
                 curves.push(Curve { label: r.name.clone().unwrap_or_else(|| r.id.clone()), points, band: None });
             }
         } else {
             for g in registry::group(index, runs, &opt.group_by, &[], "seed") {
-                let members: Vec<Vec<(f64, f64)>> = g.runs.iter().map(|id| series(id)).collect::<Result<_>>()?;
+                let members: Vec<Vec<(f64, f64)>> = g
+                    .runs
+                    .iter()
+                    .filter_map(|id| runs.iter().find(|r| &r.id == id))
+                    .map(series)
+                    .collect::<Result<_>>()?;
                 let label = g.key.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
                 curves.push(mean_curve(format!("{label} (n={})", members.len()), &members));
             }
@@ -58,10 +77,24 @@ pub fn figure(index: &Index, runs: &[Run], metrics: &[String], opt: &Options) ->
                 c.points = plot::smooth(&c.points, alpha);
             }
         }
-        let x_label = if opt.x_time { "time (s)".to_string() } else { "step".to_string() };
+        let x_label = match &x {
+            Axis::Step => "step".to_string(),
+            Axis::Time | Axis::Relative => "time (s)".to_string(),
+            Axis::Metric(k) => k.clone(),
+        };
         panels.push(Panel { title: key.clone(), x_label, y_label: key.clone(), log_y: opt.log_y, curves });
     }
     Ok(Figure { panels, width: opt.width, height_per_panel: plot::DEFAULT_PANEL_HEIGHT })
+}
+
+/// The axis a panel of `key` is drawn on by default: the key's step metric
+/// when every run drawn has the same one, else the step.
+fn common_axis(drawn: &[&Run], key: &str) -> Axis {
+    let mut each = drawn.iter().map(|r| axis::default_for(r, key));
+    match each.next() {
+        Some(first) if each.all(|a| a == first) => first,
+        _ => Axis::Step,
+    }
 }
 
 /// A group's curve on a common grid of x: the mean of the runs' latest

@@ -164,6 +164,7 @@ pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
     spec.config = config;
     spec.babysit = Some(babysit);
     spec.queue = req.queue;
+    spec.wandb = req.wandb || policy.run.wandb;
     spec.author = Some(author);
     spec.gates = req.gates;
     // A variable that is not UTF-8 is kept with U+FFFD, not a reason to fail.

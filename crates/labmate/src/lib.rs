@@ -25,8 +25,10 @@
 //!
 //! Storage
 //! - [`series`]: metric series in step order and the one downsampling rule (spikes and non-finite values kept).
+//! - [`axis`]: a series' x axis (step, time, another metric), a key's default one from its definitions, placing points.
 //! - [`chunk`]: the index's compact, bit-exact encoding of series chunks.
 //! - [`rundir`]: one run's folder: atomic creation, appenders, the owner lock.
+//! - [`python`]: the Python package embedded in the binary, and its copy in the lab (`run --wandb`).
 //! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL).
 //!
 //! Domain
@@ -59,6 +61,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod axis;
 pub mod charts;
 pub mod chunk;
 pub mod clock;
@@ -83,6 +86,7 @@ pub mod parquet;
 pub mod plot;
 pub mod policy;
 pub mod profile;
+pub mod python;
 pub mod query;
 pub mod queue;
 pub mod record;

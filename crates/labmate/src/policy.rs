@@ -25,6 +25,7 @@ pub struct Policy {
     pub supervisor: SupervisorConfig,
     pub queue: QueueConfig,
     pub runs: RunsConfig,
+    pub run: RunConfig,
     pub budget: BudgetConfig,
     pub gates: GatesConfig,
     pub approval: ApprovalConfig,
@@ -65,6 +66,14 @@ impl Default for RunsConfig {
     fn default() -> Self {
         RunsConfig { name: None, seed_key: "seed".into() }
     }
+}
+
+/// `[run]`: how every run is launched.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// As `labmate run --wandb`: `import wandb` in the command gets the stand-in.
+    pub wandb: bool,
 }
 
 /// How much running the lab allows: per run, and per day.
@@ -319,6 +328,16 @@ path = "NOTES.md"
         assert_eq!(p.babysit_for("me").max_run_minutes, Some(90.0));
         assert!(p.is_agent("agent:codex") && p.is_agent("claude") && !p.is_agent("me"));
         assert_eq!(p.review.lines_changed, Some(500));
+    }
+
+    #[test]
+    fn run_wandb_is_a_boolean() {
+        assert!(Policy::parse("[run]\nwandb = true\n").unwrap().run.wandb);
+        assert!(!Policy::parse("").unwrap().run.wandb);
+        let e = Policy::parse("[run]\nwandb = \"yes\"\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("wandb = \"yes\"") && e.contains("expected a boolean"), "{e}");
+        let e = Policy::parse("[run]\nwand = true\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("unknown field `wand`"), "{e}");
     }
 
     #[test]

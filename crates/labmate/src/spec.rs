@@ -44,6 +44,9 @@ pub struct RunSpec {
     /// Launched through the queue: it waits for a slot and a GPU.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub queue: bool,
+    /// Launched with the wandb stand-in first on the command's `PYTHONPATH`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wandb: bool,
     /// Who launched it, as the face named them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
@@ -77,6 +80,10 @@ pub struct LaunchRequest {
     pub rules: Vec<String>,
     /// Wait in the launch queue for a slot (and a GPU).
     pub queue: bool,
+    /// Put the wandb stand-in first on the command's `PYTHONPATH` (also
+    /// when `[run] wandb` in `labmate.toml` says so).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub wandb: bool,
     pub command: Vec<String>,
     pub cwd: PathBuf,
     /// Who asks, as the face names them (a launch without one is refused).
@@ -137,6 +144,7 @@ impl RunSpec {
             origin: "supervisor".into(),
             babysit: None,
             queue: false,
+            wandb: false,
             author: None,
             gates: Vec::new(),
         }

@@ -23,14 +23,6 @@ use labmate::{Index, Lab, charts, compare, plot, registry};
 use super::Context;
 
 const TRAINER: &str = include_str!("../../../../demo/train.py");
-/// The Python client package, module by module, written beside the trainer.
-const CLIENT: [(&str, &str); 5] = [
-    ("__init__.py", include_str!("../../../../python/labmate/__init__.py")),
-    ("_records.py", include_str!("../../../../python/labmate/_records.py")),
-    ("_writer.py", include_str!("../../../../python/labmate/_writer.py")),
-    ("_rundir.py", include_str!("../../../../python/labmate/_rundir.py")),
-    ("_run.py", include_str!("../../../../python/labmate/_run.py")),
-];
 const LEARNING_RATES: [&str; 4] = ["0.001", "0.01", "0.03", "3.0"];
 const SEEDS: [u32; 2] = [1, 2];
 
@@ -154,7 +146,7 @@ the babysitter at work:"
     print!("{}", super::compare::render(&report));
     let plot_path = dir.join("plots/val_loss_by_lr.png");
     std::fs::create_dir_all(dir.join("plots"))?;
-    let options = charts::Options { x_time: false, smooth: None, log_y: true, group_by: by.clone(), width: 900 };
+    let options = charts::Options { x: None, smooth: None, log_y: true, group_by: by.clone(), width: 900 };
     let figure = charts::figure(&index, &healthy, &["val_loss".to_string()], &options)?;
     plot::render(&figure, plot::Format::Png, &plot_path)?;
 
@@ -270,10 +262,15 @@ fn long_run(python: &str, dir: &Path) -> LaunchRequest {
 }
 
 fn write_experiment(dir: &Path) -> anyhow::Result<()> {
-    fs::create_dir_all(dir.join("labmate")).with_context(|| format!("creating {}", dir.display()))?;
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     fs::write(dir.join("train.py"), TRAINER)?;
-    for (name, text) in CLIENT {
-        fs::write(dir.join("labmate").join(name), text)?;
+    // The Python client package, as the binary embeds it, beside the trainer.
+    for (rel, bytes) in labmate::python::FILES {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
     }
     fs::write(dir.join(".gitignore"), "__pycache__/\n")?;
     fs::write(

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use labmate::axis::Axis;
 use labmate::charts;
 use labmate::plot::{self, Format};
 use labmate::query::Expr;
@@ -21,9 +22,10 @@ pub struct Args {
     /// Runs for which EXPR holds.
     #[arg(long = "where", value_name = "EXPR")]
     filter: Option<String>,
-    /// The x axis: step or time (seconds since the run's first point).
-    #[arg(long, default_value = "step", value_parser = ["step", "time"])]
-    x: String,
+    /// The x axis: step, time (seconds since the run's first point) or a metric; by default the
+    /// metric's step metric when every run drawn has the same one (its metric definitions), else step.
+    #[arg(long, value_name = "AXIS")]
+    x: Option<String>,
     /// Exponential smoothing weight of each new point, in (0, 1]; 1 draws the raw curve.
     #[arg(long, value_name = "ALPHA")]
     smooth: Option<f64>,
@@ -63,7 +65,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         .into());
     }
     let options = charts::Options {
-        x_time: args.x == "time",
+        x: args.x.as_deref().map(|x| if x == "relative" { Axis::Time } else { Axis::named(x) }),
         smooth: args.smooth,
         log_y: args.log_y,
         group_by: registry::parse_paths(&args.group_by, &runs, "--group-by")?,

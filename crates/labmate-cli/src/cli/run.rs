@@ -45,6 +45,10 @@ pub struct Args {
     /// Wait in the launch queue for a free slot (max_concurrent in labmate.toml) and a free GPU.
     #[arg(long)]
     queue: bool,
+    /// Put labmate's wandb stand-in first on the command's PYTHONPATH: its `import wandb` logs into
+    /// this run (also [run] wandb = true in labmate.toml).
+    #[arg(long)]
+    wandb: bool,
     /// Print the run id and return; the run goes on, supervised.
     #[arg(long)]
     detach: bool,
@@ -67,6 +71,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         config: args.config,
         rules: args.rules,
         queue: args.queue,
+        wandb: args.wandb,
         command: args.command,
         cwd: ctx.cwd.clone(),
         ..Default::default()

@@ -1,7 +1,8 @@
 //! The dashboard in a real browser: Chromium, headless, driven by
 //! playwright-core (`crates/labmate-server/tests/browser/pages.mjs`) over a
 //! lab this test writes: runs whose names, tags, config, metric keys,
-//! output and notebook text are HTML payloads; a live run; a held approval.
+//! output and notebook text are HTML payloads; a live run; a held approval;
+//! a run whose metrics are defined on a step metric.
 //!
 //! It needs Node, Chromium (`/usr/bin/chromium`, or `LABMATE_CHROMIUM`) and
 //! the playwright-core package (its folder in `LABMATE_PLAYWRIGHT`), which
@@ -89,6 +90,23 @@ fn every_page_in_a_real_browser_shows_the_lab_and_runs_no_injected_script() {
         &format!("The run {PAYLOAD} went NaN; loss was {{{{{}.metrics.loss.last}}}} on a.", ids["a"]),
     ]);
     assert!(note.status.success(), "{}", String::from_utf8_lossy(&note.stderr));
+
+    // A run whose train/ metrics are defined on a step metric of their own.
+    let mut records =
+        String::from("{\"t\":\"define\",\"time\":1,\"metric\":\"train/*\",\"step_metric\":\"train/global_step\"}\n");
+    for i in 0..30 {
+        records.push_str(&format!(
+            "{{\"t\":\"log\",\"step\":{i},\"time\":{},\"data\":{{\"train/loss\":{},\"train/global_step\":{},\"val_loss\":{}}}}}\n",
+            1_800_000_000 + i,
+            1.0 / (i + 1) as f64,
+            i * 64,
+            2.0 / (i + 1) as f64
+        ));
+    }
+    lab.write("steps.jsonl", &records);
+    let append = "cat steps.jsonl >> \"$LABMATE_RUN_DIR/client-7.jsonl\"";
+    let out = lab.run(&["run", "--name", "steps", "--", "sh", "-c", append]);
+    ids.insert("steps", TestLab::started_id(&out));
 
     // A live run: one more point once the page is watching.
     let go: PathBuf = lab.path().join("go");

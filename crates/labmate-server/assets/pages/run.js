@@ -249,10 +249,15 @@ export async function render(root, [id]) {
     const keys = Object.keys(run.metrics || {});
     const xKeys = keys.filter((k) => !k.startsWith("sys/"));
     clear(controlsBox).appendChild(
-      chartControls(prefs, xKeys, (p, what) => {
-        if (what === "x") refetchAll();
-        else for (const c of charts.values()) c.setSmoothing(smoothingOf(p));
-      }),
+      chartControls(
+        prefs,
+        xKeys,
+        (p, what) => {
+          if (what === "x") refetchAll();
+          else for (const c of charts.values()) c.setSmoothing(smoothingOf(p));
+        },
+        true,
+      ),
     );
     clear(chartsBox);
     charts.clear();
@@ -284,13 +289,18 @@ export async function render(root, [id]) {
       title: key,
       xMode: prefs.x,
       smoothing: smoothingOf(prefs),
+      // A zoomed range is in the unit of the axis the chart is on.
       load: async (range) => {
-        const s = await fetchSeries(run.id, [key], prefs.x, range, t0);
+        const s = await fetchSeries(run.id, [key], chart.xMode, range, t0);
         return s.series[key] ? [curveOf(s.series[key])] : [];
       },
       onStale: async (c) => {
-        const s = await fetchSeries(run.id, [key], prefs.x, null, t0);
-        if (s.series[key]) c.setCurves([curveOf(s.series[key])], prefs.x);
+        const d = placed.has(key) ? await drawnSeries([key], null, c.xMode) : await drawnSeries([key]);
+        const one = d.get(key);
+        if (one && one.curve) {
+          c.setCurves([curveOf(one.curve)], one.mode);
+          placed.add(key);
+        }
       },
     });
     charts.set(key, chart);
@@ -301,13 +311,42 @@ export async function render(root, [id]) {
     return { ...s, id: run.id, label: run.name || run.id, color: PALETTE[0] };
   }
 
+  // The keys whose chart has been drawn on an axis of its own choosing.
+  const placed = new Set();
+
+  // The series of `keys` on the axis the page chose (`mode`, else the
+  // control's), as key → {curve, mode}. Under "auto" each key goes on its
+  // own default axis, which the first answer names: those that are not the
+  // step are asked for again, on their step metric.
   // `early`: an answer for every key asked before the charts were made.
+  async function drawnSeries(keys, early, mode) {
+    const chosen = mode || prefs.x;
+    const s = (early && (await early)) || (await fetchSeries(run.id, keys, chosen, null, t0));
+    if (chosen === "relative" && t0 === null) t0 = s.t0;
+    const out = new Map();
+    const again = new Map(); // mode → keys
+    for (const k of keys) {
+      const c = s.series[k];
+      const own = chosen === "auto" && c && c.defaultX !== "step" ? `metric:${c.defaultX}` : null;
+      if (own) again.set(own, [...(again.get(own) || []), k]);
+      else out.set(k, { curve: c, mode: chosen === "auto" ? "step" : chosen });
+    }
+    for (const [own, ks] of again) {
+      const more = await fetchSeries(run.id, ks, own, null, t0);
+      for (const k of ks) out.set(k, { curve: more.series[k], mode: own });
+    }
+    return out;
+  }
+
   async function refetchAll(early) {
     const keys = [...charts.keys()];
     if (keys.length === 0) return;
-    const s = (early && (await early)) || (await fetchSeries(run.id, keys, prefs.x, null, t0));
-    if (prefs.x === "relative" && t0 === null) t0 = s.t0;
-    for (const [k, chart] of charts) chart.setCurves(s.series[k] ? [curveOf(s.series[k])] : [], prefs.x);
+    const drawn = await drawnSeries(keys, early);
+    for (const [k, chart] of charts) {
+      const d = drawn.get(k);
+      chart.setCurves(d && d.curve ? [curveOf(d.curve)] : [], d ? d.mode : prefs.x);
+      placed.add(k);
+    }
   }
 
   // Output: the tail first, then what comes after the last byte seen.

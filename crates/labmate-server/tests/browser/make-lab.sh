@@ -9,7 +9,8 @@
 # tag, config, a metric key that goes NaN, its output), live (running; it
 # logs loss = 0.125 once DIR/go exists), notebook entries (one quoting the
 # markup, a disputed claim, an amended one), an agent's review item and an
-# agent's launch held for approval. One server has --user ana, the other
+# agent's launch held for approval; steps, whose train/ metrics are defined
+# on train/global_step. One server has --user ana, the other
 # no user. DIR must be empty, new, or an earlier one of these (it is
 # remade).
 set -eu
@@ -60,6 +61,13 @@ b=$($LABMATE run --detach --name b --config lr=0.01 --config seed=1 -- python3 c
 xss=$($LABMATE run --detach --name "$markup" --tag '<script>window.__xss=2</script>' \
   --config 'payload=<img src=x onerror="window.__xss=3">' -- python3 xss.py)
 $LABMATE wait "$a" "$b" "$xss" >/dev/null 2>&1 || true
+printf '{"t":"define","time":1,"metric":"train/*","step_metric":"train/global_step"}\n' > steps.jsonl
+for i in $(seq 0 29); do
+  printf '{"t":"log","step":%d,"time":%d,"data":{"train/loss":%s,"train/global_step":%d,"val_loss":%s}}\n' \
+    "$i" $((1800000000 + i)) "1.0" $((i * 64)) "2.0" >> steps.jsonl
+done
+steps=$($LABMATE run --detach --name steps -- sh -c 'cat steps.jsonl >> "$LABMATE_RUN_DIR/client-7.jsonl"')
+$LABMATE wait "$steps" >/dev/null 2>&1 || true
 live=$($LABMATE run --detach --name live -- python3 live.py "$dir/go" 0.125)
 
 $LABMATE note --kind observation --run "$xss" "The run $markup went NaN; loss was {{$a.metrics.loss.last}} on a." >/dev/null
@@ -83,7 +91,7 @@ done
 
 cat > "$dir/spec.json" <<EOF
 {"url": "$(head -1 "$dir/serve.url")", "shots": "$dir/shots",
- "runs": {"xss": "$xss", "live": "$live", "a": "$a", "b": "$b"},
+ "runs": {"xss": "$xss", "live": "$live", "a": "$a", "b": "$b", "steps": "$steps"},
  "request": "$request", "go_file": "$dir/go", "live_value": 0.125,
  "readonly_url": "$(head -1 "$dir/readonly.url")"}
 EOF

@@ -214,6 +214,22 @@ await check("run page: a live point reaches the chart", async () => {
   await noInjection(page, "the live run's page");
 });
 
+await check("run page: a metric defined on a step metric is drawn against it, and its axis says so", async () => {
+  await page.goto(run(runs.steps));
+  const train = page.locator(".chart:has(.chart-title[title='train/loss'])");
+  const val = page.locator(".chart:has(.chart-title[title='val_loss'])");
+  await page.waitForSelector(".chart[data-x-axis='train/global_step'] canvas", WAIT);
+  await val.locator("canvas").first().waitFor(WAIT);
+  const label = ((await train.locator(".chart-xlabel").textContent()) || "").trim();
+  assert(label === "train/global_step", `train/loss's x axis says ${JSON.stringify(label)}`);
+  const other = ((await val.locator(".chart-xlabel").textContent()) || "").trim();
+  assert(other === "step", `val_loss's x axis says ${JSON.stringify(other)}`);
+  const points = Number(await train.getAttribute("data-points"));
+  assert(points === 30, `train/loss holds ${points} points, not its 30`);
+  await shot(page, "run-step-metric");
+  await noInjection(page, "the step metric run's page");
+});
+
 await check("compare page: verdicts and charts", async () => {
   await page.goto(`${origin}/compare?runs=${encodeURIComponent(runs.a)},${encodeURIComponent(runs.b)}`);
   await page.waitForSelector(".chart canvas", WAIT);

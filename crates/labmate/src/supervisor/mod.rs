@@ -366,6 +366,17 @@ fn spawn_child(spec: &RunSpec, dir: &RunDir, lab: &Lab, gpus: Option<&str>, keep
     if let Some(gpus) = gpus {
         cmd.env("CUDA_VISIBLE_DEVICES", gpus);
     }
+    if spec.wandb {
+        let copy = crate::python::extract(lab)
+            .map_err(|e| io::Error::other(format!("the wandb stand-in could not be written into the lab: {e}")))?;
+        let before = std::env::var_os("PYTHONPATH");
+        cmd.env("PYTHONPATH", crate::python::python_path(&copy, before.as_deref()));
+    }
+    // The Python read API inside a run asks this binary; the supervisor is
+    // always `labmate` (in-process, or detached as `labmate __supervise`).
+    if let Ok(exe) = std::env::current_exe() {
+        cmd.env("LABMATE_BIN", exe);
+    }
     cmd.args(&spec.command[1..])
         .current_dir(&spec.cwd)
         .env("LABMATE_RUN_ID", &spec.id)

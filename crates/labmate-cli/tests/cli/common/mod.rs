@@ -77,6 +77,8 @@ impl TestLab {
             .env("GIT_AUTHOR_EMAIL", "t@t")
             .env("GIT_COMMITTER_NAME", "t")
             .env("GIT_COMMITTER_EMAIL", "t@t")
+            // Python run from the repository's package must not write into it.
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .current_dir(self.path());
         if let Some((now, seed)) = &*self.clock.lock().unwrap() {
             cmd.env("LABMATE_NOW", now).env("LABMATE_ID_SEED", seed.to_string());
