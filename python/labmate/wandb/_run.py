@@ -422,6 +422,7 @@ class Run:
         self._aggregates: dict = {}  # key -> {"min": ..., "max": ..., ...}
         self._media_seen: set = set()
         self._dropped_steps = 0
+        self._row_step = 0  # the step the row being converted will have
         self._start = time.time()
         self._queue = lm_run._queue if lm_run is not None else None
         self._writer = lm_run._writer if lm_run is not None else None
@@ -543,6 +544,8 @@ class Run:
         except Exception:
             plain = False
         if not plain:
+            given = _step_value(step) if step is not None else None
+            self._row_step = given if given is not None and given > self._step else self._step
             data = self._convert(data)
             if data is None:
                 return
@@ -679,7 +682,8 @@ class Run:
             os.makedirs(folder, exist_ok=True)
             written = []
             for i, value in enumerate(values):
-                stem = os.path.join(folder, "%d" % self._step if len(values) == 1 else "%d-%d" % (self._step, i))
+                step = self._row_step
+                stem = os.path.join(folder, "%d" % step if len(values) == 1 else "%d-%d" % (step, i))
                 path = value._write(stem)
                 if path is not None:
                     written.append(os.path.relpath(path, self._lm.dir))
