@@ -74,6 +74,7 @@ pub mod follow;
 pub mod gates;
 pub mod git;
 pub mod id;
+pub mod import;
 pub mod index;
 pub mod lab;
 pub mod launch;
