@@ -21,6 +21,21 @@ pub const SUPERVISOR_STREAM: &str = "supervisor.jsonl";
 /// Where `labmate stop` leaves its reason before it signals the supervisor.
 pub const STOP_FILE: &str = "stop.json";
 
+/// Where a writer that appends to an ended run (a later import) leaves a
+/// marker `<run id>.<pid>.<n>`, so that the index reads that run again: it
+/// does not look at ended runs by itself.
+pub const APPENDED_DIR: &str = "appended";
+
+/// Tells the index that the ended run `id` got a new stream.
+pub fn mark_appended(lab: &Lab, id: &str) -> Result<()> {
+    let marks = lab.root().join(APPENDED_DIR);
+    fs::create_dir_all(&marks).map_err(|e| Error::io(&marks, e))?;
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mark = marks.join(format!("{id}.{}.{n}", std::process::id()));
+    fs::write(&mark, b"").map_err(|e| Error::io(&mark, e))
+}
+
 /// Held by a run's live owner; dropping it (or dying) releases the run.
 #[derive(Debug)]
 pub struct OwnerLock(pub(crate) File);
@@ -53,7 +68,33 @@ impl RunDir {
         }
     }
 
+    /// Creates the folder of `spec` whole: `fill` writes the rest of its
+    /// files into it (records of a run that has already ended) before it
+    /// appears under its id, so that no reader ever sees it half made. A
+    /// taken id is replaced as by [`RunDir::create`].
+    pub fn create_complete(lab: &Lab, spec: &mut RunSpec, fill: &dyn Fn(&Path) -> Result<()>) -> Result<RunDir> {
+        let mut tries = 0;
+        loop {
+            match RunDir::create_filled(lab, spec, &[], fill) {
+                Err(Error::Io { source, .. }) if id_taken(&source) && tries < 1024 => {
+                    tries += 1;
+                    spec.id = lab.new_id(crate::id::PREFIX, spec.created_at);
+                }
+                other => return other.map(|(dir, _lock)| dir),
+            }
+        }
+    }
+
     fn create_as(lab: &Lab, spec: &RunSpec, patch: &[u8]) -> Result<(RunDir, OwnerLock)> {
+        RunDir::create_filled(lab, spec, patch, &|_| Ok(()))
+    }
+
+    fn create_filled(
+        lab: &Lab,
+        spec: &RunSpec,
+        patch: &[u8],
+        fill: &dyn Fn(&Path) -> Result<()>,
+    ) -> Result<(RunDir, OwnerLock)> {
         // Per process, so that two writers drawing the same id never share it.
         let tmp = lab.runs_dir().join(format!(".tmp-{}-{}", spec.id, std::process::id()));
         let path = lab.run_dir(&spec.id);
@@ -71,6 +112,10 @@ impl RunDir {
         let mut spec_json = serde_json::to_vec_pretty(spec).expect("specs serialise");
         spec_json.push(b'\n');
         write_file(&tmp.join(SPEC_FILE), &spec_json)?;
+        if let Err(e) = fill(&tmp) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
         if let Err(e) = fs::rename(&tmp, &path) {
             let _ = fs::remove_dir_all(&tmp);
             return Err(Error::io(&path, e));

@@ -53,6 +53,18 @@ pub struct RunSpec {
     /// The gate commands (`[gates]` in `labmate.toml`) that passed before the launch.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gates: Vec<GateResult>,
+    /// Where an imported run came from (origin `import`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_from: Option<ImportedFrom>,
+}
+
+/// The source of an imported run: the tool, the path or URI it was read
+/// from, and the run's own id there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportedFrom {
+    pub tool: String,
+    pub source: String,
+    pub id: String,
 }
 
 /// How one gate command went; recorded in the run's `run.json` (`gates`).
@@ -147,6 +159,7 @@ impl RunSpec {
             wandb: false,
             author: None,
             gates: Vec::new(),
+            imported_from: None,
         }
     }
 }

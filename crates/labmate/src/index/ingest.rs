@@ -94,7 +94,18 @@ impl Index {
             self.runs_dir_seen = stamp;
             work
         };
+        // Ended runs are not looked at again, unless a writer that appended
+        // to one left a marker for it.
+        let marks = appended_marks(&self.lab.root().join(crate::rundir::APPENDED_DIR));
+        for (id, _) in &marks {
+            if !work.contains(id) && self.lab.run_dir(id).is_dir() {
+                work.push(id.clone());
+            }
+        }
         if work.is_empty() && !afresh {
+            for (_, mark) in &marks {
+                let _ = fs::remove_file(mark);
+            }
             return Ok(report);
         }
         work.sort();
@@ -116,6 +127,10 @@ impl Index {
             }
         }
         tx.commit()?;
+        // Only the markers seen before reading: one left meanwhile stays for the next sync.
+        for (_, mark) in &marks {
+            let _ = fs::remove_file(mark);
+        }
         Ok(report)
     }
 
@@ -195,6 +210,20 @@ fn offsets(conn: &rusqlite::Connection, id: &str) -> Result<HashMap<String, u64>
     let mut stmt = conn.prepare_cached("SELECT name, offset FROM files WHERE run_id = ?1")?;
     let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The markers in `dir` (`<run id>.<writer>.<n>`): which ended runs got a
+/// new stream. A missing folder, the usual case, costs one failed open.
+fn appended_marks(dir: &std::path::Path) -> Vec<(String, std::path::PathBuf)> {
+    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let id = name.split('.').next().filter(|id| !id.is_empty())?.to_string();
+            Some((id, e.path()))
+        })
+        .collect()
 }
 
 /// The folder's modification time, once it is old enough (2 s) that a
