@@ -146,16 +146,34 @@ impl Existing {
         Ok(Existing { by_source })
     }
 
+    /// The folder of the earlier import of `source_id` from `tool` at
+    /// `source` (the same path however it is spelled).
+    fn find_source(&self, tool: &str, source: &str, source_id: &str) -> Option<&PathBuf> {
+        if let Some(dir) = self.by_source.get(&(tool.to_string(), source.to_string(), source_id.to_string())) {
+            return Some(dir);
+        }
+        let wanted = canonical(source)?;
+        self.by_source
+            .iter()
+            .find(|((t, s, id), _)| t == tool && id == source_id && canonical(s).as_ref() == Some(&wanted))
+            .map(|(_, dir)| dir)
+    }
+
     fn find(&self, run: &Imported) -> Option<&PathBuf> {
-        self.by_source.get(&(run.tool.to_string(), run.source.clone(), run.source_id.clone()))
+        self.find_source(run.tool, &run.source, &run.source_id)
     }
 
     /// The resume state of an earlier import of `source_id` from `tool` at
     /// `source`, for the reader.
     pub fn previous(&self, tool: &str, source: &str, source_id: &str) -> Option<Value> {
-        let dir = self.by_source.get(&(tool.to_string(), source.to_string(), source_id.to_string()))?;
-        read_state(dir).map(|held| held.resume)
+        read_state(self.find_source(tool, source, source_id)?).map(|held| held.resume)
     }
+}
+
+/// A source's path, resolved: `sqlite:///p` and `file:///p` name `/p`.
+fn canonical(source: &str) -> Option<PathBuf> {
+    let path = source.strip_prefix("sqlite://").or_else(|| source.strip_prefix("file://")).unwrap_or(source);
+    fs::canonicalize(path).ok()
 }
 
 /// The resume state that holds in `dir`, and how many streams the imports
