@@ -436,6 +436,25 @@ mod tests {
     }
 
     #[test]
+    fn a_run_still_running_at_its_source_is_lost_until_its_end_is_imported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let lab = Lab::create(&tmp.path().join(".labmate")).unwrap();
+        let mut running = imported(&[(0, 1.0)], 1);
+        running.end = None;
+        let first = write(&lab, &Existing::scan(&lab).unwrap(), &running, &[]).unwrap();
+        let (index, _) = Index::open_synced(&lab).unwrap();
+        let run = index.run(&first.run).unwrap();
+        assert_eq!(run.status, RunStatus::Lost);
+        assert!(run.reason.unwrap().contains("still running at its source"));
+        drop(index);
+        let ended = imported(&[(1, 0.5)], 2);
+        write(&lab, &Existing::scan(&lab).unwrap(), &ended, &[]).unwrap();
+        let (index, _) = Index::open_synced(&lab).unwrap();
+        let run = index.run(&first.run).unwrap();
+        assert_eq!((run.status, run.exit_code), (RunStatus::Failed, Some(2)));
+    }
+
+    #[test]
     fn a_stream_that_never_landed_leaves_the_state_before_it() {
         let tmp = tempfile::tempdir().unwrap();
         let lab = Lab::create(&tmp.path().join(".labmate")).unwrap();

@@ -307,6 +307,8 @@ fn ingest_run(tx: &Transaction, dir: &RunDir, id: &str, now: f64, report: &mut S
             st.ended_at = Some(lost.time);
             let mut reason = if st.origin == "client" {
                 "the client process ended without finishing the run".to_string()
+            } else if st.origin == "import" {
+                "it was still running at its source when imported; import it again once it has ended".to_string()
             } else {
                 "the supervisor died before the run ended".to_string()
             };
@@ -522,8 +524,10 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
             });
         }
         Record::End(end) => {
-            if st.ended {
-                return; // the first end stands
+            // The first end stands; but an imported run read as lost while it
+            // ran at its source ends as the source says, once imported again.
+            if st.ended && !(st.origin == "import" && st.status == RunStatus::Lost) {
+                return;
             }
             let mut msg = format!("ended: {} ({})", end.status, how_ended(end.exit_code, end.signal));
             if let Some(r) = &end.reason {
