@@ -4,6 +4,8 @@
 //! with `run.json` saying where it came from, once: a source imported
 //! again adds only what is new since (its `resume` state), or nothing.
 
+pub mod mlflow;
+
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
