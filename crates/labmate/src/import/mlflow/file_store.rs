@@ -201,6 +201,7 @@ fn yaml_file(path: &Path) -> Result<Yaml> {
     }
     let data = fs::read(path).map_err(|e| Error::io(path, e))?;
     let text = std::str::from_utf8(&data).map_err(|_| bad(path, "not UTF-8 text"))?;
+    crate::limits::check_yaml_nesting(text).map_err(|why| bad(path, why))?;
     let docs = YamlLoader::load_from_str(text).map_err(|e| bad(path, format!("not valid YAML: {e}")))?;
     match docs.into_iter().next() {
         Some(doc @ Yaml::Hash(_)) => Ok(doc),
@@ -252,6 +253,8 @@ mod tests {
         assert_eq!(text(&y["user_id"]), None);
         fs::write(&meta, "name: [unclosed\n").unwrap();
         assert!(yaml_file(&meta).unwrap_err().to_string().contains("meta.yaml: not valid YAML"));
+        fs::write(&meta, format!("{}x\n", "- ".repeat(100_000))).unwrap();
+        assert!(yaml_file(&meta).unwrap_err().to_string().ends_with("meta.yaml: nests deeper than 64 levels"));
         fs::write(&meta, "- a list\n").unwrap();
         assert!(yaml_file(&meta).unwrap_err().to_string().ends_with("meta.yaml: not a YAML mapping"));
     }
