@@ -5,6 +5,7 @@
 //! again adds only what is new since (its `resume` state), or nothing.
 
 pub mod mlflow;
+pub mod wandb;
 
 use std::collections::BTreeMap;
 
