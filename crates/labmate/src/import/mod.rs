@@ -4,7 +4,9 @@
 //! with `run.json` saying where it came from, once: a source imported
 //! again adds only what is new since (its `resume` state), or nothing.
 
+pub mod mlflow;
 pub mod tensorboard;
+pub mod wandb;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
