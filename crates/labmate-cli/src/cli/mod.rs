@@ -22,6 +22,7 @@ mod diffstat;
 mod events;
 mod export;
 mod hints;
+mod import;
 mod init;
 mod logs;
 mod mcp;
@@ -95,6 +96,8 @@ enum Command {
     Baseline(baseline::Args),
     /// Export run summaries or metric series: csv, jsonl, parquet.
     Export(export::Args),
+    /// Bring runs in from TensorBoard event files, MLflow stores or wandb offline runs.
+    Import(import::Args),
     /// Draw metric curves of runs or groups to an SVG or PNG file.
     Plot(plot::Args),
     /// Where a run's step time goes, per span (from `labmate.span` in the client).
@@ -143,6 +146,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compare(args) => compare::run(&ctx, args),
         Command::Baseline(args) => baseline::run(&ctx, args),
         Command::Export(args) => export::run(&ctx, args),
+        Command::Import(args) => import::run(&ctx, args),
         Command::Plot(args) => plot::run(&ctx, args),
         Command::Profile(args) => profile::run(&ctx, args),
         Command::Note(args) => note::run(&ctx, args),

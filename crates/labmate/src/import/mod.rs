@@ -90,7 +90,8 @@ pub struct Outcome {
     pub run: String,
     pub name: Option<String>,
     pub source_id: String,
-    /// `created`, `updated` (new points appended) or `unchanged`.
+    /// `created`, `updated` (new points appended), `unchanged`, or
+    /// `empty` (nothing in it could be read: no run was made).
     pub change: &'static str,
     /// Points written by this import.
     pub points: u64,
@@ -219,6 +220,9 @@ pub fn write(lab: &Lab, existing: &Existing, run: &Imported, tags: &[String]) ->
         let stream = format!("import-{}.jsonl", held.streams);
         append_stream(lab, dir, &id, &stream, run, &held)?;
         return Ok(outcome(&id, "updated", points));
+    }
+    if points == 0 && run.config.is_empty() && run.summary.is_empty() && run.end.is_none() {
+        return Ok(outcome("", "empty", 0));
     }
     let now = lab.now();
     let started = run.started_at.or_else(|| first_time(run)).unwrap_or(now);
