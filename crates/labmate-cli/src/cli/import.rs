@@ -138,7 +138,11 @@ fn summary(tool: &str, outcomes: &[Outcome], points: u64, count: impl Fn(&str) -
     let width = outcomes.iter().map(|o| display_name(o).chars().count()).max().unwrap_or(0);
     for o in outcomes {
         if o.change == "empty" {
-            s.push_str(&format!("  {:12}  {:width$}  not imported: nothing in it could be read\n", "-", display_name(o)));
+            s.push_str(&format!(
+                "  {:12}  {:width$}  not imported: nothing in it could be read\n",
+                "-",
+                display_name(o)
+            ));
             continue;
         }
         s.push_str(&format!(

@@ -11,6 +11,7 @@ mod concurrency;
 mod conformance;
 mod demo;
 mod fixed_clock;
+mod import;
 mod mcp;
 mod messages;
 mod notebook;
