@@ -24,5 +24,6 @@ mod review;
 mod run;
 mod serve;
 mod standin;
+mod tensorboard;
 mod terminal;
 mod wandb;

@@ -7,8 +7,10 @@
 //!
 //! - `tfrecord`: the framing and its checks.
 //! - `event`: the protobuf messages and what one event holds.
+//! - [`live`]: following the files a supervised command writes.
 
 mod event;
+pub mod live;
 mod tfrecord;
 
 use std::collections::BTreeMap;

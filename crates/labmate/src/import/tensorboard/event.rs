@@ -296,6 +296,13 @@ fn number(x: f64) -> Value {
     serde_json::to_value(Num(x)).unwrap_or(Value::Null)
 }
 
+/// An event holding one simple value, as writers send scalars.
+#[cfg(test)]
+pub fn scalar_event(wall_time: f64, step: i64, tag: &str, value: f32) -> Vec<u8> {
+    let v = SummaryValue { tag: tag.into(), simple_value: Some(value), ..Default::default() };
+    Event { wall_time, step, summary: Some(Summary { value: vec![v] }) }.encode_to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
