@@ -128,6 +128,9 @@ pub fn validate(lab: &Lab, req: &LaunchRequest) -> Result<Policy> {
     if req.author.as_deref().is_some_and(|a| a.trim().is_empty()) {
         return Err(Error::invalid("author", "an author must not be empty"));
     }
+    if req.tensorboard.as_deref().is_some_and(|d| d.trim().is_empty()) {
+        return Err(Error::invalid("tensorboard", "--tensorboard must name a folder"));
+    }
     let config = spec::parse_config(&req.config)?;
     let policy = Policy::load(lab)?;
     if let Some(n) = req.name.as_deref().filter(|n| n.contains('{')) {
@@ -165,6 +168,7 @@ pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
     spec.babysit = Some(babysit);
     spec.queue = req.queue;
     spec.wandb = req.wandb || policy.run.wandb;
+    spec.tensorboard = req.tensorboard;
     spec.author = Some(author);
     spec.gates = req.gates;
     // A variable that is not UTF-8 is kept with U+FFFD, not a reason to fail.

@@ -50,7 +50,8 @@
 //! - [`gates`]: gate commands, budgets and approval rules a launch meets.
 //!
 //! Workflows
-//! - [`supervisor`]: starting a command, teeing its output, babysitting it, recording its end.
+//! - [`supervisor`]: starting a command, teeing its output (and following its TensorBoard files), babysitting it,
+//!   recording its end.
 //! - [`launch`]: a launch request checked, through the gates, named, given its folder; approved launches.
 //! - [`stop`], [`wait`], [`follow`]: stopping runs; waiting on them; following their output, end or decision.
 //!

@@ -47,6 +47,10 @@ pub struct RunSpec {
     /// Launched with the wandb stand-in first on the command's `PYTHONPATH`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub wandb: bool,
+    /// The folder (relative to `cwd`) whose TensorBoard event files the
+    /// supervisor follows into the run's metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tensorboard: Option<String>,
     /// Who launched it, as the face named them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
@@ -96,6 +100,10 @@ pub struct LaunchRequest {
     /// when `[run] wandb` in `labmate.toml` says so).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub wandb: bool,
+    /// Follow the TensorBoard event files the command writes under this
+    /// folder (relative to `cwd`) into the run's metrics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tensorboard: Option<String>,
     pub command: Vec<String>,
     pub cwd: PathBuf,
     /// Who asks, as the face names them (a launch without one is refused).
@@ -157,6 +165,7 @@ impl RunSpec {
             babysit: None,
             queue: false,
             wandb: false,
+            tensorboard: None,
             author: None,
             gates: Vec::new(),
             imported_from: None,

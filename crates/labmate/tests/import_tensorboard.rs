@@ -26,7 +26,7 @@ fn python() -> Option<String> {
                 "CI must provide LABMATE_IMPORT_PYTHON (a Python with tensorboardX, tensorboard and numpy)"
             );
             eprintln!(
-                "NOTE: a TensorBoard import test did not run: set LABMATE_IMPORT_PYTHON to a Python with tensorboardX"
+                "NOTE: a TensorBoard import test did not run: set LABMATE_IMPORT_PYTHON to a Python with tensorboardX, tensorboard and numpy"
             );
             None
         }

@@ -49,6 +49,11 @@ pub struct Args {
     /// this run (also [run] wandb = true in labmate.toml).
     #[arg(long)]
     wandb: bool,
+    /// Follow the TensorBoard event files the command writes under LOGDIR (relative to the working
+    /// directory) into the run's metrics, live: rules, wait --until and the dashboard see them.
+    /// Files already there when the run starts are left alone.
+    #[arg(long, value_name = "LOGDIR")]
+    tensorboard: Option<String>,
     /// Print the run id and return; the run goes on, supervised.
     #[arg(long)]
     detach: bool,
@@ -72,6 +77,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         rules: args.rules,
         queue: args.queue,
         wandb: args.wandb,
+        tensorboard: args.tensorboard,
         command: args.command,
         cwd: ctx.cwd.clone(),
         ..Default::default()

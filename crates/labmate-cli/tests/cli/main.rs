@@ -25,5 +25,6 @@ mod review;
 mod run;
 mod serve;
 mod standin;
+mod tensorboard;
 mod terminal;
 mod wandb;

@@ -7,8 +7,10 @@
 //!
 //! - `tfrecord`: the framing and its checks.
 //! - `event`: the protobuf messages and what one event holds.
+//! - [`live`]: following the files a supervised command writes.
 
 mod event;
+pub mod live;
 mod tfrecord;
 
 use std::collections::BTreeMap;
@@ -264,7 +266,64 @@ fn read_file(
         }
     });
     for (tag, n) in unreadable.into_iter().filter(|(_, n)| *n > 1) {
-        warnings.push(format!("{file}: {tag}: {n} values could not be read in all"));
+        warnings.push(format!("{file}: {tag}: {n} values in all could not be read"));
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use event::{scalar_event, two_value_event};
+    use tfrecord::framed;
+
+    #[test]
+    fn what_is_not_an_event_or_not_a_scalar_is_said_once_per_tag() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut bytes = framed(&scalar_event(5.0, 0, "loss", 0.5));
+        let garbage_at = bytes.len();
+        bytes.extend(framed(&[0x0a, 0x05, 0x01]));
+        for step in 1..4 {
+            bytes.extend(framed(&two_value_event(5.0 + step as f64, step, "pair")));
+        }
+        bytes.extend(framed(&scalar_event(9.0, 4, "loss", 0.25)));
+        let file = tmp.path().join("events.out.tfevents.1.host");
+        std::fs::write(&file, &bytes).unwrap();
+
+        // One event file named as the path: its folder is the run.
+        let runs = read(&file, &|_| None).unwrap();
+        let run = &runs[0];
+        assert_eq!(
+            (run.source_id.as_str(), run.source.as_str()),
+            (".", file.canonicalize().unwrap().to_str().unwrap())
+        );
+        let loss: Vec<_> = run.series["loss"].iter().map(|p| (p.step, p.time, p.value)).collect();
+        assert_eq!(loss, [(0, 5.0, 0.5), (4, 9.0, 0.25)]);
+        assert_eq!((run.started_at, run.ended_at), (Some(5.0), Some(9.0)));
+        let name = "events.out.tfevents.1.host";
+        assert_eq!(run.warnings.len(), 3, "{:?}", run.warnings);
+        assert!(
+            run.warnings[0]
+                .starts_with(&format!("{name}: the record at byte {garbage_at} is not a TensorBoard event ("))
+        );
+        assert!(run.warnings[1].starts_with(&format!("{name}: pair at byte ")), "{}", run.warnings[1]);
+        assert!(run.warnings[1].ends_with("a scalar tensor with 2 values; skipped"), "{}", run.warnings[1]);
+        assert_eq!(run.warnings[2], format!("{name}: pair: 3 values in all could not be read"));
+        assert_eq!(run.resume["files"][name], bytes.len());
+        assert_eq!(run.resume["plugins"]["pair"], "scalars");
+    }
+
+    #[test]
+    fn a_state_that_is_not_one_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("events.out.tfevents.1.host"), framed(&scalar_event(1.0, 0, "a", 1.0))).unwrap();
+        let e = read(tmp.path(), &|_| Some(serde_json::json!({"files": {"x": "far"}}))).unwrap_err();
+        assert_eq!(e.kind(), crate::Kind::Environment);
+        assert!(e.to_string().contains("the state of the last import of"), "{e}");
+        // A file the state does not know is read whole.
+        let runs =
+            read(tmp.path(), &|_| Some(serde_json::json!({"files": {"events.out.tfevents.0.old": 99}}))).unwrap();
+        assert_eq!(runs[0].series["a"].len(), 1);
+        assert_eq!(runs[0].resume["files"]["events.out.tfevents.0.old"], 99, "a file gone keeps its place");
+    }
 }

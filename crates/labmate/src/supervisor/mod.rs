@@ -11,16 +11,19 @@
 //! - `watch`: the babysitting thread: rules, system metrics, actions.
 //! - [`signals`]: signal handling and stopping a run.
 //! - `detach`: runs that outlive their terminal.
+//! - `tensorboard`: the event files the command writes, followed into the run.
 
 mod detach;
 pub mod output;
 pub mod signals;
+mod tensorboard;
 mod watch;
 
 use std::borrow::Cow;
 use std::io;
 use std::os::fd::RawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -33,6 +36,7 @@ pub use signals::signal_name;
 
 use crate::clock::{self, Now};
 use crate::error::Result;
+use crate::import::tensorboard::live::Follower;
 use crate::lab::Lab;
 use crate::policy::Policy;
 use crate::queue;
@@ -43,6 +47,7 @@ use crate::spec::RunSpec;
 use crate::sys::procgroup::Group;
 use output::{Activity, MarkerScanner, Tail};
 use signals::{SignalSet, Stopper};
+use tensorboard::Tensorboard;
 use watch::{Msg, Watch};
 
 /// How long output may keep flowing after the command exits (from processes
@@ -120,6 +125,8 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
         }
     };
     let gpus = (!slot.gpus.is_empty()).then(|| slot.gpus.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
+    // Event files already there are earlier runs': only those the command writes are followed.
+    let follower = spec.tensorboard.as_deref().map(|logdir| Follower::new(Path::new(&spec.cwd).join(logdir)));
     let mut child = match spawn_child(&spec, &dir, &lab, gpus.as_deref(), &slot.fds()) {
         Ok(c) => c,
         Err(e) => {
@@ -178,6 +185,7 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
         };
         thread::spawn(move || watch.run(rx))
     };
+    let tensorboard = follower.map(|f| Tensorboard::follow(f, stream.clone(), tx.clone(), lab.clone()));
     let done = Arc::new(AtomicBool::new(false));
     let signal_thread = {
         let (done, stopper, dir) = (done.clone(), stopper.clone(), dir.clone());
@@ -189,23 +197,15 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
         let (output, stream, tail, activity, tx, drained) =
             (output.clone(), stream.clone(), output_tail.clone(), activity.clone(), tx.clone(), drained_tx.clone());
         let src = child.stdout.take().expect("piped stdout");
-        let mut batch_lab = lab.clone();
+        let mut writer = RecordWriter::new(lab.clone());
         thread::spawn(move || {
             let mut scanner = MarkerScanner::default();
-            let mut batches = batch_lab.format() >= 2;
             output::pump(src, echo.then(io::stdout), &output, None, &tail, &activity, |chunk| {
                 let records = scanner.feed(chunk, clock::now());
                 if records.is_empty() {
                     return;
                 }
-                let stamped: Vec<_> = records.iter().map(|r| stamped(r, lab_now)).collect();
-                // Several points at once go as one batch, once the lab says it may hold them.
-                let several = stamped.iter().filter(|r| matches!(r.as_ref(), Record::Log { .. })).count() > 1;
-                if several && !batches {
-                    batches = batch_lab.require_format(2).is_ok();
-                }
-                let lines = output::lines(stamped.iter().map(|r| r.as_ref()), batches);
-                let _ = stream.lock().expect("stream lock").write_bytes(lines.as_bytes());
+                writer.write(&stream, &records);
                 let _ = tx.send(Msg::Records(records));
             });
             let _ = drained.send(());
@@ -257,6 +257,10 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
     if closed == 2 {
         let _ = out_pump.join();
         let _ = err_pump.join();
+    }
+    // The rules see the last points the command wrote before they judge its exit.
+    if let Some(tensorboard) = tensorboard {
+        tensorboard.finish();
     }
     let _ = tx.send(Msg::Exited { exit_code: status.code(), signal: status.signal() });
     drop(tx);
@@ -339,6 +343,32 @@ fn take_turn(
                 reason: Some(reason),
             }));
         }
+    }
+}
+
+/// Writes the records made of what the command gives (its metric lines,
+/// its TensorBoard files) into the supervisor's stream.
+struct RecordWriter {
+    lab: Lab,
+    batches: bool,
+}
+
+impl RecordWriter {
+    fn new(lab: Lab) -> RecordWriter {
+        RecordWriter { batches: lab.format() >= 2, lab }
+    }
+
+    fn write(&mut self, stream: &Mutex<rundir::Appender>, records: &[Record]) {
+        let lab_now = self.lab.clock();
+        let stamped: Vec<_> = records.iter().map(|r| stamped(r, lab_now)).collect();
+        // Several points at once go as one batch, once the lab says it may hold them.
+        let several = stamped.iter().filter(|r| matches!(r.as_ref(), Record::Log { .. })).count() > 1;
+        if several && !self.batches {
+            self.batches = self.lab.require_format(2).is_ok();
+        }
+        let lines = output::lines(stamped.iter().map(|r| r.as_ref()), self.batches);
+        // A full disk must not end supervision; the run goes on.
+        let _ = stream.lock().expect("stream lock").write_bytes(lines.as_bytes());
     }
 }
 

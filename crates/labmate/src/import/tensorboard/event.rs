@@ -296,6 +296,27 @@ fn number(x: f64) -> Value {
     serde_json::to_value(Num(x)).unwrap_or(Value::Null)
 }
 
+/// An event holding one simple value, as writers send scalars.
+#[cfg(test)]
+pub fn scalar_event(wall_time: f64, step: i64, tag: &str, value: f32) -> Vec<u8> {
+    let v = SummaryValue { tag: tag.into(), simple_value: Some(value), ..Default::default() };
+    Event { wall_time, step, summary: Some(Summary { value: vec![v] }) }.encode_to_vec()
+}
+
+/// An event holding a scalars-plugin tensor of two values: not a scalar.
+#[cfg(test)]
+pub fn two_value_event(wall_time: f64, step: i64, tag: &str) -> Vec<u8> {
+    let plugin_data = Some(PluginData { plugin_name: "scalars".into(), content: vec![] });
+    let tensor = TensorProto { dtype: DT_FLOAT, float_val: vec![1.0, 2.0], ..Default::default() };
+    let v = SummaryValue {
+        tag: tag.into(),
+        metadata: Some(SummaryMetadata { plugin_data }),
+        tensor: Some(tensor),
+        ..Default::default()
+    };
+    Event { wall_time, step, summary: Some(Summary { value: vec![v] }) }.encode_to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
