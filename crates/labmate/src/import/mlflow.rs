@@ -25,9 +25,9 @@
 //!   file store's `.trash`) are left out.
 //!
 //! The resume state is the count of points read per metric with the
-//! status, end time and a checksum of params and tags, so that an unchanged
-//! store gives the same state and a run that logged more gives only its
-//! new points.
+//! status, end time and a checksum of the names, params and tags, so
+//! that an unchanged store gives the same state and a run that logged more
+//! gives only its new points.
 
 mod file_store;
 mod sqlite;
@@ -275,10 +275,11 @@ fn imported(run: StoredRun, source: &str, previous: Previous) -> Imported {
         }
     }
     let mut meta = crc32fast::Hasher::new();
-    for (k, v) in run.params.iter().chain(&run.tags) {
-        for part in [k.as_bytes(), b"\0", v.as_bytes(), b"\0"] {
-            meta.update(part);
-        }
+    let names = [run.experiment.as_deref(), run.name.as_deref()].map(Option::unwrap_or_default);
+    let pairs = run.params.iter().chain(&run.tags).flat_map(|(k, v)| [k.as_str(), v.as_str()]);
+    for text in names.into_iter().chain(pairs) {
+        meta.update(text.as_bytes());
+        meta.update(b"\0");
     }
     imp.resume = json!({
         "metrics": counts,
@@ -470,6 +471,11 @@ mod tests {
         let again = imported(run_with_points(3), "/s", &|_| Some(state.clone()));
         assert_eq!(again.resume, first.resume);
         assert!(again.series.is_empty());
+        let mut tagged = run_with_points(3);
+        tagged.tags.push(("stage".into(), "final".into()));
+        let tagged = imported(tagged, "/s", &|_| Some(state.clone()));
+        assert_ne!(tagged.resume, first.resume, "a tag set since is something new");
+        assert!(tagged.series.is_empty());
         let more = imported(run_with_points(5), "/s", &|_| Some(state.clone()));
         assert_ne!(more.resume, first.resume);
         assert_eq!(more.series["loss"].iter().map(|p| p.step).collect::<Vec<_>>(), vec![3, 4]);
