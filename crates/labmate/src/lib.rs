@@ -40,6 +40,8 @@
 //! - [`naming`]: run names from templates or from what differs from the baseline.
 //! - [`charts`], [`plot`]: curves of runs and groups as figures; SVG or PNG, no system fonts needed.
 //! - [`export`], [`parquet`]: run summaries and series as CSV, JSON lines or Parquet.
+//! - [`import`]: other tools' history (TensorBoard event files, MLflow stores, wandb offline runs) as runs,
+//!   once, then only what is new.
 //! - [`profile`]: where step time goes, from the client's spans.
 //! - [`notebook`]: the lab notebook, its live references and checked claims, bugs.
 //! - [`diffstat`]: how much the code changed between code states; architecture checkpoints.

@@ -215,7 +215,8 @@ pub fn write(lab: &Lab, existing: &Existing, run: &Imported, tags: &[String]) ->
         let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let held = read_state(dir).unwrap_or(Held { resume: Value::Null, streams: 0, ended: false });
         if held.resume == run.resume {
-            return Ok(outcome(&id, "unchanged", 0));
+            // What the reader met again (a torn last record still torn) was said the first time.
+            return Ok(Outcome { skipped: BTreeMap::new(), warnings: Vec::new(), ..outcome(&id, "unchanged", 0) });
         }
         let stream = format!("import-{}.jsonl", held.streams);
         append_stream(lab, dir, &id, &stream, run, &held)?;
