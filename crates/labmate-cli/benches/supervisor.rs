@@ -2,6 +2,9 @@
 //! - the supervisor's own CPU while babysitting a run that logs 1,000 steps/s
 //!   with 10 metrics each, all default rules on, through metric lines and
 //!   through the Python client;
+//! - the same at 1,000 scalars/s written to TensorBoard event files and
+//!   followed by `run --tensorboard` (needs a Python with tensorboardX,
+//!   named by `LABMATE_IMPORT_PYTHON`; the row says so when it is absent);
 //! - how soon `labmate wait` returns after an alert-worthy event.
 //!
 //! Run with `cargo bench --bench supervisor`.
@@ -41,10 +44,38 @@ while time.time() - start < SECONDS:
 labmate.finish()
 "#;
 
+/// 100 steps/s of 10 scalars (1,000 scalars/s) to TensorBoard, flushed every second.
+const TENSORBOARD: &str = r#"
+import time
+from tensorboardX import SummaryWriter
+w = SummaryWriter("tb", flush_secs=1)
+start = time.time()
+step = 0
+while time.time() - start < SECONDS:
+    for k in range(10):
+        w.add_scalar("m%d" % k, 1.0 / (step + k + 1), step)
+    step += 1
+    time.sleep(max(0.0, start + step / 100.0 - time.time()))
+w.close()
+"#;
+
 fn main() {
     println!("| benchmark | result | target |\n|---|---|---|");
-    for (how, script) in [("metric lines on stdout", LINES), ("the Python client", CLIENT)] {
-        let (sup, child, steps, (rss0, rss1)) = supervisor_cpu(script);
+    let python3 = "python3".to_string();
+    let mut cases = vec![
+        ("metric lines on stdout", LINES, python3.clone(), vec![]),
+        ("the Python client", CLIENT, python3, vec![]),
+    ];
+    match std::env::var("LABMATE_IMPORT_PYTHON") {
+        Ok(py) => {
+            cases.push(("TensorBoard event files (1,000 scalars/s)", TENSORBOARD, py, vec!["--tensorboard", "tb"]))
+        }
+        Err(_) => println!(
+            "| supervisor CPU via TensorBoard event files | not run: set LABMATE_IMPORT_PYTHON to a Python with tensorboardX | < 2% |"
+        ),
+    }
+    for (how, script, python, extra) in cases {
+        let (sup, child, steps, (rss0, rss1)) = supervisor_cpu(script, &python, &extra);
         println!(
             "| supervisor CPU, 1,000 steps/s x 10 metrics via {how} | {sup:.2}% of one core (the training script itself: {child:.0}%; {steps} steps) | < 2% |"
         );
@@ -77,10 +108,13 @@ fn labmate(dir: &Path, args: &[&str]) -> String {
 
 /// CPU of the supervisor and of the command, in % of one core, over the
 /// steady middle of the run; and the supervisor's RSS at its start and end.
-fn supervisor_cpu(script: &str) -> (f64, f64, i64, (f64, f64)) {
+fn supervisor_cpu(script: &str, python: &str, extra: &[&str]) -> (f64, f64, i64, (f64, f64)) {
     let tmp = lab();
     std::fs::write(tmp.path().join("gen.py"), script.replace("SECONDS", &SECONDS.to_string())).unwrap();
-    let id = labmate(tmp.path(), &["run", "--detach", "--", "python3", "gen.py"]).trim().to_string();
+    let mut args = vec!["run", "--detach"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--", python, "gen.py"]);
+    let id = labmate(tmp.path(), &args).trim().to_string();
     let stream = tmp.path().join(".labmate/runs").join(&id).join("supervisor.jsonl");
     let start: serde_json::Value = loop {
         if let Some(line) = std::fs::read_to_string(&stream).ok().and_then(|s| s.lines().next().map(String::from)) {
