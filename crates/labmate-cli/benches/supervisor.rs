@@ -77,10 +77,10 @@ fn main() {
     for (how, script, python, extra) in cases {
         let (sup, child, steps, (rss0, rss1)) = supervisor_cpu(script, &python, &extra);
         println!(
-            "| supervisor CPU, 1,000 steps/s x 10 metrics via {how} | {sup:.2}% of one core (the training script itself: {child:.0}%; {steps} steps) | < 2% |"
+            "| supervisor CPU, {how} | {sup:.2}% of one core (the training script itself: {child:.0}%; {steps} steps) | < 2% |"
         );
         println!(
-            "| supervisor memory, the same run via {how} | RSS {rss0:.1} MiB after 2 s, {rss1:.1} MiB after {:.0} s | flat |",
+            "| supervisor memory, {how} | RSS {rss0:.1} MiB after 2 s, {rss1:.1} MiB after {:.0} s | flat |",
             SECONDS - 2.0
         );
     }
