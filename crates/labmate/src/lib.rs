@@ -29,7 +29,7 @@
 //! - [`chunk`]: the index's compact, bit-exact encoding of series chunks.
 //! - [`rundir`]: one run's folder: atomic creation, appenders, the owner lock.
 //! - [`python`]: the Python package embedded in the binary, and its copy in the lab (`run --wandb`).
-//! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL).
+//! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL on labmate's own data).
 //!
 //! Domain
 //! - [`rules`]: babysitting rules as pure logic: alerts from points, silence and exits.
