@@ -219,7 +219,7 @@ pub fn write(lab: &Lab, existing: &Existing, run: &Imported, tags: &[String]) ->
             return Ok(Outcome { skipped: BTreeMap::new(), warnings: Vec::new(), ..outcome(&id, "unchanged", 0) });
         }
         let stream = format!("import-{}.jsonl", held.streams);
-        append_stream(lab, dir, &id, &stream, run, &held)?;
+        append_stream(lab, dir, &id, &stream, run, &held, tags)?;
         return Ok(outcome(&id, "updated", points));
     }
     if points == 0 && run.config.is_empty() && run.summary.is_empty() && run.end.is_none() {
@@ -256,7 +256,7 @@ pub fn write(lab: &Lab, existing: &Existing, run: &Imported, tags: &[String]) ->
         lines
             .push_str(&Record::Start { time: started, pid: None, child_pid: None, pgid: None, leader: None }.to_line());
         lines.push('\n');
-        records(run, started, true, end_of(run).as_ref(), &mut lines);
+        records(run, started, true, end_of(run).as_ref(), &[], &mut lines);
         fs::write(tmp.join(stream), lines.as_bytes()).map_err(|e| Error::io(tmp.join(stream), e))?;
         fs::File::create(tmp.join(crate::rundir::LOCK_FILE)).map_err(|e| Error::io(tmp, e))?;
         let state = ImportState {
@@ -291,17 +291,19 @@ fn first_time(run: &Imported) -> Option<f64> {
 
 /// The records of `run` as lines: metadata, points (one batch per key and
 /// block), warnings about what was skipped, and the end.
-fn records(run: &Imported, started: f64, first: bool, end: Option<&ImportedEnd>, out: &mut String) {
+/// `tags` (a later import's `--tag`) are added to the run's.
+fn records(run: &Imported, started: f64, first: bool, end: Option<&ImportedEnd>, tags: &[String], out: &mut String) {
     let mut push = |record: Record| {
         out.push_str(&record.to_line());
         out.push('\n');
     };
     let at = run.ended_at.unwrap_or(started);
-    if run.project.is_some() || run.group.is_some() || run.job_type.is_some() || run.notes.is_some() {
+    let any = run.project.is_some() || run.group.is_some() || run.job_type.is_some() || run.notes.is_some();
+    if any || !tags.is_empty() {
         push(Record::Meta {
             time: started,
             name: None,
-            tags: Vec::new(),
+            tags: tags.to_vec(),
             project: run.project.clone(),
             group: run.group.clone(),
             job_type: run.job_type.clone(),
@@ -349,10 +351,18 @@ const BLOCK: usize = 4096;
 /// Appends what is new as a stream of its own: written under a temporary
 /// name, the state (naming it) renamed into place, then the stream; and a
 /// marker for the index, which does not read ended runs again by itself.
-fn append_stream(lab: &Lab, dir: &Path, id: &str, stream: &str, run: &Imported, held: &Held) -> Result<()> {
+fn append_stream(
+    lab: &Lab,
+    dir: &Path,
+    id: &str,
+    stream: &str,
+    run: &Imported,
+    held: &Held,
+    tags: &[String],
+) -> Result<()> {
     let mut lines = String::new();
     let end = end_of(run).filter(|_| !held.ended);
-    records(run, run.started_at.unwrap_or_else(|| lab.now()), false, end.as_ref(), &mut lines);
+    records(run, run.started_at.unwrap_or_else(|| lab.now()), false, end.as_ref(), tags, &mut lines);
     let tmp = dir.join(format!(".{stream}.tmp-{}", std::process::id()));
     fs::write(&tmp, lines.as_bytes()).map_err(|e| Error::io(&tmp, e))?;
     let state = ImportState {
@@ -429,12 +439,13 @@ mod tests {
         assert_eq!((again.change, again.points, again.run.as_str()), ("unchanged", 0, first.run.as_str()));
 
         // More at the source: a new stream, which the index reads although the run has ended.
-        let more = write(&lab, &existing, &imported(&[(2, 0.5)], 3), &[]).unwrap();
+        let more = write(&lab, &existing, &imported(&[(2, 0.5)], 3), &["later".into()]).unwrap();
         assert_eq!((more.change, more.points), ("updated", 1));
         assert!(lab.run_dir(&first.run).join("import-1.jsonl").is_file());
         let (index, _) = Index::open_synced(&lab).unwrap();
         let loss = index.series(&first.run, "loss").unwrap();
         assert_eq!(loss.iter().map(|p| p.step).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(index.run(&first.run).unwrap().tags, vec!["old".to_string(), "mine".into(), "later".into()]);
         assert!(loss[1].value.is_nan());
         assert_eq!(std::fs::read_dir(lab.root().join(crate::rundir::APPENDED_DIR)).unwrap().count(), 0);
         let events = index.events(&first.run).unwrap();
