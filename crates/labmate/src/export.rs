@@ -65,6 +65,15 @@ pub fn runs_table(runs: &[Run]) -> Table {
         ("git.commit".into(), text(&|r| r.git.as_ref().and_then(|g| g.commit.clone()))),
         ("git.dirty".into(), Column::Bool(runs.iter().map(|r| r.git.as_ref().map(|g| g.dirty)).collect())),
     ];
+    // Where runs belong (wandb's project, group and job type) and what they
+    // are about: a column each, when some run has one.
+    let about: [(&str, fn(&Run) -> &Option<String>); 4] =
+        [("project", |r| &r.project), ("group", |r| &r.group), ("job_type", |r| &r.job_type), ("notes", |r| &r.notes)];
+    for (name, field) in about {
+        if runs.iter().any(|r| field(r).is_some()) {
+            columns.push((name.into(), text(&|r| field(r).clone())));
+        }
+    }
     for key in config_keys {
         let values: Vec<Option<&Value>> = flat.iter().map(|m| m.get(&key)).collect();
         columns.push((key, column_of(&values)));

@@ -302,3 +302,20 @@ fn run_wandb_in_labmate_toml_is_a_boolean_that_gives_every_run_the_stand_in() {
     assert!(err.contains("labmate.toml") && err.contains("line 2") && err.contains("expected a boolean"), "{err}");
     assert!(err.contains("wandb = \"yes\""), "{err}");
 }
+
+#[test]
+fn exports_carry_project_group_job_type_and_notes_when_runs_have_them() {
+    let lab = TestLab::new();
+    run_with_records(&lab, "plain", "");
+    let plain = lab.run(&["export", "--format", "csv", "-o", "-"]);
+    assert!(!stdout(&plain).lines().next().unwrap().contains("project"), "{}", stdout(&plain));
+    run_with_records(&lab, "a", "{\"t\":\"meta\",\"time\":1,\"project\":\"owt\",\"group\":\"g1\"}\n");
+    let out = lab.run(&["export", "--format", "csv", "-o", "-"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    assert!(header.contains(&"project") && header.contains(&"group"), "{header:?}");
+    assert!(!header.contains(&"job_type") && !header.contains(&"notes"), "{header:?}");
+    let row = text.lines().find(|l| l.contains(",a,")).unwrap();
+    assert!(row.contains(",owt,g1"), "{row}");
+}
