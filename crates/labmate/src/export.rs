@@ -67,7 +67,8 @@ pub fn runs_table(runs: &[Run]) -> Table {
     ];
     // Where runs belong (wandb's project, group and job type) and what they
     // are about: a column each, when some run has one.
-    let about: [(&str, fn(&Run) -> &Option<String>); 4] =
+    type Field = fn(&Run) -> &Option<String>;
+    let about: [(&str, Field); 4] =
         [("project", |r| &r.project), ("group", |r| &r.group), ("job_type", |r| &r.job_type), ("notes", |r| &r.notes)];
     for (name, field) in about {
         if runs.iter().any(|r| field(r).is_some()) {
