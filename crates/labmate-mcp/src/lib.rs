@@ -243,6 +243,10 @@ struct LaunchArgs {
     /// Give the command labmate's wandb stand-in: its `import wandb` logs into the run.
     #[serde(default)]
     wandb: bool,
+    /// A folder (relative to the lab's repository) where the command writes TensorBoard event files:
+    /// their scalars become the run's metrics, live.
+    #[serde(default)]
+    tensorboard: Option<String>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -526,6 +530,7 @@ gates, budgets and approval rules. Returns the run id, or the pending approval r
                 rules: a.rules,
                 queue: a.queue,
                 wandb: a.wandb,
+                tensorboard: a.tensorboard,
                 command: a.argv,
                 cwd: lab.repo_root().to_path_buf(),
                 ..Default::default()
