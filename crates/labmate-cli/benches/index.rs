@@ -108,7 +108,7 @@ fn main() {
             assert_eq!(report.points as f64, points);
         }
         let file = std::fs::metadata(lab.run_dir(&id).join(SUPERVISOR_STREAM)).unwrap().len() as f64;
-        let index = std::fs::metadata(lab.index_path()).unwrap().len() as f64;
+        let index = std::fs::metadata(lab.root().join("index.sqlite")).unwrap().len() as f64;
         rows.push((
             format!("format 2: ingest {what} (batches of 1,000 steps)"),
             format!(
@@ -145,7 +145,7 @@ fn make_run(lab: &Lab, name: &str, steps: usize, keys: &[String]) -> String {
 
 /// The size of the lab's index file (closed, so checkpointed) per point.
 fn bytes_per_point(lab: &Lab, points: u64) -> String {
-    let bytes = std::fs::metadata(lab.index_path()).unwrap().len();
+    let bytes = std::fs::metadata(lab.root().join("index.sqlite")).unwrap().len();
     format!("{:.1} B/point", bytes as f64 / points as f64)
 }
 

@@ -146,10 +146,6 @@ impl Lab {
     pub fn run_dir(&self, id: &str) -> PathBuf {
         self.runs_dir().join(id)
     }
-
-    pub fn index_path(&self) -> PathBuf {
-        self.root.join("index.sqlite")
-    }
 }
 
 fn absolute(cwd: &Path, p: &Path) -> PathBuf {

@@ -29,7 +29,8 @@
 //! - [`chunk`]: the index's compact, bit-exact encoding of series chunks.
 //! - [`rundir`]: one run's folder: atomic creation, appenders, the owner lock.
 //! - [`python`]: the Python package embedded in the binary, and its copy in the lab (`run --wandb`).
-//! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL on labmate's own data).
+//! - [`index`]: the derived SQLite index, ingestion and queries (all the SQL on labmate's own data); where it
+//!   lives (in the lab, or on local disk when the lab is on a network file system).
 //!
 //! Domain
 //! - [`rules`]: babysitting rules as pure logic: alerts from points, silence and exits.

@@ -31,6 +31,8 @@ pub struct Policy {
     pub approval: ApprovalConfig,
     pub review: ReviewConfig,
     pub serve: ServeConfig,
+    /// `[index]`: where the derived index lives, read by [`crate::index`] itself.
+    pub index: crate::index::IndexConfig,
     /// `[notebook]`: read and checked by [`crate::notebook`] itself.
     pub notebook: toml::Table,
 }

@@ -206,7 +206,7 @@ try:
         dir = dir.display(),
         lab = lab.root().display(),
         runs = lab.runs_dir().display(),
-        index = lab.index_path().display(),
+        index = index.path().display(),
         plot = plot_path.display(),
     );
     Ok(ExitCode::SUCCESS)

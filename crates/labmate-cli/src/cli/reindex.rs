@@ -8,7 +8,7 @@ use super::Context;
 
 pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
     let start = std::time::Instant::now();
-    let (_, report) = Index::rebuild(&ctx.lab()?)?;
+    let (index, report) = Index::rebuild(&ctx.lab()?)?;
     for problem in &report.problems {
         say!("labmate: warning: {problem}");
     }
@@ -18,5 +18,8 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitCode> {
         report.points,
         start.elapsed().as_secs_f64()
     );
+    if index.is_outside_lab() {
+        say!("labmate: the index is kept outside the lab, in {}", index.path().display());
+    }
     Ok(ExitCode::SUCCESS)
 }

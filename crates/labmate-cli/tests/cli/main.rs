@@ -12,6 +12,7 @@ mod conformance;
 mod demo;
 mod fixed_clock;
 mod import;
+mod index_cache;
 mod mcp;
 mod messages;
 mod notebook;

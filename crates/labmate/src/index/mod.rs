@@ -7,9 +7,11 @@
 //! before they answer, so no writer of a run ever needs the database.
 
 mod ingest;
+mod place;
 mod query;
 
 use std::fs;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension};
@@ -21,6 +23,9 @@ use crate::sys::flock::{self, Mode};
 use crate::sys::sqlite;
 
 pub use ingest::SyncReport;
+pub use place::{INDEX_DIR_VAR, IndexConfig};
+
+const INDEX_FILE: &str = "index.sqlite";
 
 /// Bumped whenever the schema changes; an older index is rebuilt.
 const SCHEMA_VERSION: &str = "7";
@@ -95,6 +100,8 @@ CREATE TABLE IF NOT EXISTS events (
 pub struct Index {
     conn: Connection,
     lab: Lab,
+    /// The folder of the index file: the lab's, or its cache on local disk.
+    dir: PathBuf,
     /// The runs folder's settled modification time at the last sync that
     /// listed it: while it holds, [`Index::sync_active`] need not list it.
     runs_dir_seen: Option<std::time::SystemTime>,
@@ -107,19 +114,20 @@ impl Index {
     /// and `-shm`, while other processes have it open. SQLite pairs a
     /// database with those files by name only, so a database made anew must
     /// never take over the `-wal`/`-shm` that processes of the deleted one
-    /// still use: openers take turns (a lock on the lab folder), a new
+    /// still use: openers take turns (a lock on the index's folder), a new
     /// database starts without them, and no process deletes them on close
     /// (persistent WAL). A process left on a deleted index keeps answering
     /// from it, and opens the new one when it next writes.
     pub fn open(lab: &Lab) -> Result<Index> {
-        let _turn = OpenTurn::take(lab)?;
-        Index::open_locked(lab)
+        let dir = place::index_dir(lab)?;
+        let _turn = OpenTurn::take(&dir)?;
+        Index::open_locked(lab, &dir)
     }
 
-    fn open_locked(lab: &Lab) -> Result<Index> {
+    fn open_locked(lab: &Lab, dir: &Path) -> Result<Index> {
         let mut again = Again::new();
         loop {
-            match Index::open_once(lab) {
+            match Index::open_once(lab, dir) {
                 // The file was deleted while it was being opened.
                 Err(Error::Index(e)) if is_moved(&e) && again.pause() => {}
                 other => return other,
@@ -127,14 +135,14 @@ impl Index {
         }
     }
 
-    fn open_once(lab: &Lab) -> Result<Index> {
-        let path = lab.index_path();
-        let before = file_ids(lab);
+    fn open_once(lab: &Lab, dir: &Path) -> Result<Index> {
+        let path = dir.join(INDEX_FILE);
+        let before = file_ids(dir);
         if before.is_none() {
             // The index, its -wal or its -shm was deleted: what is left may
             // still be in use by processes that opened it before. They keep
             // their open copies; this one starts a new index.
-            remove_index_files(lab)?;
+            remove_index_files(dir)?;
         }
         let conn = Connection::open(&path)?;
         conn.busy_timeout(Duration::from_secs(60))?;
@@ -149,20 +157,20 @@ impl Index {
             match Index::set_up(&conn) {
                 Ok(Setup::Ready) => {
                     // Deleted again while SQLite opened them: try again.
-                    let after = file_ids(lab);
+                    let after = file_ids(dir);
                     if after.is_none() || before.is_some_and(|b| Some(b) != after) {
                         return Err(Error::Index(rusqlite::Error::SqliteFailure(
                             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY_DBMOVED),
                             None,
                         )));
                     }
-                    return Ok(Index { conn, lab: lab.clone(), runs_dir_seen: None });
+                    return Ok(Index { conn, lab: lab.clone(), dir: dir.to_path_buf(), runs_dir_seen: None });
                 }
                 Ok(Setup::OtherSchema) => {
                     // Derived data of another schema: start over from the folders.
                     drop(conn);
-                    remove_index_files(lab)?;
-                    return Index::open_once(lab);
+                    remove_index_files(dir)?;
+                    return Index::open_once(lab, dir);
                 }
                 Err(e) if is_busy(&e) && Instant::now() < deadline => {
                     if !conn.is_autocommit() {
@@ -174,8 +182,8 @@ impl Index {
                 Err(e) if is_broken(&e) => {
                     // Not an index (or a damaged one): it is derived, so start over.
                     drop(conn);
-                    remove_index_files(lab)?;
-                    return Index::open_once(lab);
+                    remove_index_files(dir)?;
+                    return Index::open_once(lab, dir);
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -243,11 +251,13 @@ impl Index {
         loop {
             match write(self) {
                 Err(Error::Index(e)) if (is_moved(&e) || is_broken(&e)) && again.pause() => {
-                    let _turn = OpenTurn::take(&self.lab)?;
-                    if is_broken(&e) && !self.moved() {
-                        remove_index_files(&self.lab)?;
+                    // A cache folder deleted meanwhile is made again.
+                    let dir = place::index_dir(&self.lab)?;
+                    let _turn = OpenTurn::take(&dir)?;
+                    if is_broken(&e) && !self.moved() && dir == self.dir {
+                        remove_index_files(&dir)?;
                     }
-                    *self = Index::open_locked(&self.lab)?;
+                    *self = Index::open_locked(&self.lab, &dir)?;
                 }
                 other => return other,
             }
@@ -267,6 +277,16 @@ impl Index {
 
     pub fn lab(&self) -> &Lab {
         &self.lab
+    }
+
+    /// The index file: in the lab folder, or in its cache on local disk.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(INDEX_FILE)
+    }
+
+    /// Whether the index lives outside the lab folder (a cache on local disk).
+    pub fn is_outside_lab(&self) -> bool {
+        self.dir != self.lab.root()
     }
 }
 
@@ -300,15 +320,16 @@ fn persist_wal(conn: &Connection) -> Result<()> {
     sqlite::persist_wal(conn).map_err(Error::Index)
 }
 
-/// A turn at opening the index: an exclusive lock on the lab folder, held
-/// while a connection is made and has its `-wal` and `-shm` open.
+/// A turn at opening the index: an exclusive lock on the index's folder (the
+/// lab folder, or the cache folder), held while a connection is made and has
+/// its `-wal` and `-shm` open.
 struct OpenTurn(#[allow(dead_code)] fs::File);
 
 impl OpenTurn {
-    fn take(lab: &Lab) -> Result<OpenTurn> {
-        let dir = fs::File::open(lab.root()).map_err(|e| Error::io(lab.root(), e))?;
-        flock::lock(&dir, Mode::Exclusive).map_err(|e| Error::io(lab.root(), e))?;
-        Ok(OpenTurn(dir))
+    fn take(dir: &Path) -> Result<OpenTurn> {
+        let file = fs::File::open(dir).map_err(|e| Error::io(dir, e))?;
+        flock::lock(&file, Mode::Exclusive).map_err(|e| Error::io(dir, e))?;
+        Ok(OpenTurn(file))
     }
 }
 
@@ -351,19 +372,15 @@ fn is_broken(e: &rusqlite::Error) -> bool {
 
 /// The device and inode of the index and its `-wal` and `-shm`, when all
 /// three exist (the WAL persists, so an index in use always has all three).
-fn file_ids(lab: &Lab) -> Option<[(u64, u64); 3]> {
+fn file_ids(dir: &Path) -> Option<[(u64, u64); 3]> {
     use std::os::unix::fs::MetadataExt;
-    let base = lab.index_path();
-    let id = |suffix: &str| {
-        fs::metadata(base.with_file_name(format!("index.sqlite{suffix}"))).ok().map(|m| (m.dev(), m.ino()))
-    };
+    let id = |suffix: &str| fs::metadata(dir.join(format!("{INDEX_FILE}{suffix}"))).ok().map(|m| (m.dev(), m.ino()));
     Some([id("")?, id("-wal")?, id("-shm")?])
 }
 
-fn remove_index_files(lab: &Lab) -> Result<()> {
-    let base = lab.index_path();
+fn remove_index_files(dir: &Path) -> Result<()> {
     for suffix in ["", "-wal", "-shm"] {
-        let p = base.with_file_name(format!("index.sqlite{suffix}"));
+        let p = dir.join(format!("{INDEX_FILE}{suffix}"));
         match fs::remove_file(&p) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -11,7 +11,8 @@
 //! - [`exec`]: finding a program as exec would; a child's setup before exec
 //!   (signals, dying with its parent, inherited files, a session of its own).
 //! - [`host`]: host name, user name and uid; the kernel's clock tick and page size.
-//! - [`fs`]: whether this process may write a path; sizes relative to an open folder.
+//! - [`fs`]: whether this process may write a path; sizes relative to an open folder;
+//!   whether a path is on a network file system.
 //! - [`sqlite`]: SQLite file controls: a replaced database file, keeping the WAL files.
 //! - [`nvml`]: NVIDIA's management library, loaded at run time: GPUs and their readings.
 
