@@ -294,10 +294,21 @@ pub fn substitute(template: &str, point: &Point) -> Result<String> {
                 out.push('}');
             }
             '{' => {
-                let key: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                let mut key = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some(c) => key.push(c),
+                        None => return Err(bad("a '{' with no '}' (write '{{' for a brace)".into())),
+                    }
+                }
                 let value = point.get(&key).ok_or_else(|| {
                     let keys: Vec<&str> = point.keys().map(String::as_str).collect();
-                    bad(format!("unknown key {{{key}}}; the sweep's keys are {}", keys.join(", ")))
+                    let key = crate::text::clip(&key, 40);
+                    bad(format!(
+                        "unknown key {{{key}}}; the sweep's keys are {} (write '{{{{' for a brace)",
+                        keys.join(", ")
+                    ))
                 })?;
                 out.push_str(&show(value));
             }
@@ -461,6 +472,10 @@ mod tests {
         assert_eq!(substitute("--lr={lr} {{x}} {opt}", &p).unwrap(), "--lr=0.001 {x} adam");
         let err = substitute("{seed}", &p).unwrap_err().to_string();
         assert!(err.contains("unknown key {seed}"), "{err}");
+        let err = substitute("x{lr", &p).unwrap_err().to_string();
+        assert!(err.contains("a '{' with no '}'"), "{err}");
+        let err = substitute("x}", &p).unwrap_err().to_string();
+        assert!(err.contains("a lone '}'"), "{err}");
     }
 
     #[test]
