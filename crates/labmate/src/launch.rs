@@ -59,16 +59,19 @@ pub fn admit(
     if !reasons.is_empty() {
         return Ok(Admission::NeedsApproval(Box::new(review::request_approval(lab, req, reasons, gates)?)));
     }
-    let (launched, item) = launch_approved(lab, req, gates)?;
-    let mut launched = launched;
-    if let Some(item) = item {
-        match review::open_item(lab, item) {
-            Ok(Some(item)) => launched.notices.push(format!("review item {} opened: {}", item.id, item.note)),
-            Ok(None) => {}
-            Err(e) => launched.notices.push(format!("warning: the review item could not be recorded: {e}")),
-        }
-    }
+    let (mut launched, item) = launch_approved(lab, req, gates)?;
+    open_review_item(lab, item, &mut launched.notices);
     Ok(Admission::Ready(Box::new(launched)))
+}
+
+/// Opens the review item a launch asked for, saying so in `notices`; a
+/// store that cannot take it is a warning, not a failed launch.
+fn open_review_item(lab: &Lab, item: Option<NewItem>, notices: &mut Vec<String>) {
+    match item.map(|item| review::open_item(lab, item)) {
+        Some(Ok(Some(item))) => notices.push(format!("review item {} opened: {}", item.id, item.note)),
+        Some(Err(e)) => notices.push(format!("warning: the review item could not be recorded: {e}")),
+        Some(Ok(None)) | None => {}
+    }
 }
 
 /// Runs the lab's gate commands; the first that fails refuses the launch.
@@ -127,7 +130,7 @@ pub fn admit_sweep(
     let now = lab.now();
     let sweep_id = loop {
         let id = lab.new_id(sweep::PREFIX, now);
-        if sweep::read(lab, &id).is_err() {
+        if !sweep::exists(lab, &id) {
             break id;
         }
     };
@@ -159,7 +162,8 @@ pub fn admit_sweep(
         sweep::write(lab, &sweep)?;
         return Ok(SweepAdmission::NeedsApproval { sweep: Box::new(sweep), request: Box::new(request) });
     }
-    let notices = launch_points(lab, &mut sweep, requests, &gates, exe)?;
+    let (mut notices, item) = launch_points(lab, &mut sweep, requests, &gates, exe)?;
+    open_review_item(lab, item, &mut notices);
     Ok(SweepAdmission::Launched { sweep: Box::new(sweep), notices })
 }
 
@@ -182,35 +186,51 @@ fn point_requests(lab: &Lab, sweep: &Sweep, base: &LaunchRequest) -> Result<Vec<
     Ok(requests)
 }
 
-/// Launches the points' runs detached and records the sweep with them (also
-/// when a launch fails part way: the runs made are in the record).
+/// Launches the points' runs and records the sweep with them (also when a
+/// launch fails part way: the runs made are in the record). Returns the
+/// launches' notices and the first review item they ask for, for the caller
+/// to record (it may hold the review store's lock; one code state opens one
+/// item).
 fn launch_points(
     lab: &Lab,
     sweep: &mut Sweep,
     requests: Vec<LaunchRequest>,
     gates: &[GateResult],
     exe: &Path,
-) -> Result<Vec<String>> {
+) -> Result<(Vec<String>, Option<NewItem>)> {
     let mut notices = Vec::new();
-    let mut launch = |req: LaunchRequest, runs: &mut Vec<String>| -> Result<()> {
-        let (launched, item) = launch_approved(lab, req, gates.to_vec())?;
-        runs.push(launched.prepared.spec.id.clone());
-        notices.extend(launched.notices);
-        supervisor::spawn_detached(exe, launched.prepared)?;
-        if let Some(item) = item {
-            match review::open_item(lab, item) {
-                Ok(Some(item)) => notices.push(format!("review item {} opened: {}", item.id, item.note)),
-                Ok(None) => {}
-                Err(e) => notices.push(format!("warning: the review item could not be recorded: {e}")),
-            }
-        }
-        Ok(())
-    };
+    let mut item = None;
     let mut runs = Vec::new();
-    let result = requests.into_iter().try_for_each(|req| launch(req, &mut runs));
+    let result = requests.into_iter().try_for_each(|req| {
+        let (launched, asked) = launch_point(lab, req, gates, exe)?;
+        runs.push(launched.run);
+        notices.extend(launched.notices);
+        item = item.take().or(asked);
+        Ok(())
+    });
     sweep.runs = runs;
     sweep::write(lab, sweep)?;
-    result.map(|()| notices)
+    result.map(|()| (notices, item))
+}
+
+/// A point's run, launched.
+struct PointLaunch {
+    run: String,
+    notices: Vec<String>,
+}
+
+/// Launches one point's run, past the sweep's gates and approval: here, on
+/// this machine, detached, supervised by `exe`.
+fn launch_point(
+    lab: &Lab,
+    req: LaunchRequest,
+    gates: &[GateResult],
+    exe: &Path,
+) -> Result<(PointLaunch, Option<NewItem>)> {
+    let (launched, item) = launch_approved(lab, req, gates.to_vec())?;
+    let run = launched.prepared.spec.id.clone();
+    supervisor::spawn_detached(exe, launched.prepared)?;
+    Ok((PointLaunch { run, notices: launched.notices }, item))
 }
 
 /// Creates the run of a request that passed its gates (or that a human
@@ -250,10 +270,10 @@ pub fn decide(
         if let Some(id) = &request.sweep {
             let mut sweep = sweep::read(lab, id)?;
             let requests = point_requests(lab, &sweep, &request.launch)?;
-            let mut notices = launch_points(lab, &mut sweep, requests, &request.gates, exe)?;
+            let (mut notices, item) = launch_points(lab, &mut sweep, requests, &request.gates, exe)?;
             notices.push(format!("sweep {id}: {} runs launched", sweep.runs.len()));
             let run = sweep.runs.first().cloned().unwrap_or_default();
-            return Ok(review::Launch { run, notices, item: None });
+            return Ok(review::Launch { run, notices, item });
         }
         let (launched, item) = launch_approved(lab, request.launch.clone(), request.gates.clone())?;
         let run = launched.prepared.spec.id.clone();

@@ -333,6 +333,11 @@ fn path(lab: &Lab, id: &str) -> PathBuf {
     lab.root().join(DIR).join(format!("{id}.json"))
 }
 
+/// Whether the lab has a sweep `id`.
+pub fn exists(lab: &Lab, id: &str) -> bool {
+    path(lab, id).exists()
+}
+
 /// Writes a sweep's record whole: under a temporary name, then renamed.
 pub fn write(lab: &Lab, sweep: &Sweep) -> Result<()> {
     let dir = lab.root().join(DIR);
