@@ -14,6 +14,7 @@ use crate::lab::Lab;
 use crate::query::Path;
 use crate::record::RunStatus;
 use crate::registry::{self, Group};
+use crate::review::{self, ReviewState};
 
 /// Sweep ids: run ids' shape with a prefix of their own.
 pub const PREFIX: &str = "s-";
@@ -379,6 +380,9 @@ pub struct Progress {
     /// The approval request it waits on, while its runs do not exist.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
+    /// Where that request stands: `pending`, or `rejected`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_state: Option<ReviewState>,
     pub points: Vec<PointState>,
     /// How many runs are in each status.
     pub counts: BTreeMap<String, usize>,
@@ -427,9 +431,15 @@ pub fn progress(index: &Index, sweep: &Sweep, seed_key: &str) -> Result<Progress
     } else {
         None
     };
+    let request = sweep.request.clone().filter(|_| sweep.runs.is_empty());
+    let request_state = match &request {
+        Some(id) => review::load(index.lab())?.requests.into_iter().find(|r| r.request.id == *id).map(|r| r.state),
+        None => None,
+    };
     Ok(Progress {
         sweep: sweep.id.clone(),
-        request: sweep.request.clone().filter(|_| sweep.runs.is_empty()),
+        request,
+        request_state,
         points,
         counts,
         seed_key: seed_key.to_string(),

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use labmate::facade::{self, SweepAdmission, SweepPlan};
 use labmate::policy::Policy;
 use labmate::query::Path;
+use labmate::review::ReviewState;
 use labmate::spec::LaunchRequest;
 use labmate::sweep::{self, Progress};
 use labmate::{Lab, clock};
@@ -173,7 +174,14 @@ fn status(ctx: &Context, id: &str, seed_key: Option<String>, json: bool) -> anyh
 fn render(p: &Progress) -> anyhow::Result<String> {
     let mut out = String::new();
     if let Some(request) = &p.request {
-        let _ = writeln!(out, "sweep {}: waiting for approval (request {request})", p.sweep);
+        match &p.request_state {
+            Some(ReviewState::Pending) | None => {
+                let _ = writeln!(out, "sweep {}: waiting for approval (request {request})", p.sweep);
+            }
+            Some(state) => {
+                let _ = writeln!(out, "sweep {}: request {request} {state}: no run launched", p.sweep);
+            }
+        }
         return Ok(out);
     }
     let counts: Vec<String> = p.counts.iter().map(|(status, n)| format!("{n} {status}")).collect();

@@ -206,6 +206,11 @@ fn a_sweep_that_needs_approval_asks_once_with_its_cost_and_launches_whole_when_a
     let reviews = lab.json(&["review", "--json"]);
     assert_eq!(reviews["requests"].as_array().unwrap().len(), 1, "one request for the sweep: {reviews:#}");
 
+    let sweep = std::fs::read_dir(lab.path().join(".labmate/sweeps")).unwrap().next().unwrap().unwrap();
+    let sweep = sweep.file_name().into_string().unwrap().trim_end_matches(".json").to_string();
+    let out = lab.run(&["sweep", "status", &sweep]);
+    assert_eq!(stdout(&out), format!("sweep {sweep}: waiting for approval (request {request})\n"));
+
     let out = lab.run(&["approve", &request, "--author", "alice"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let sweeps: Vec<_> = std::fs::read_dir(lab.path().join(".labmate/sweeps")).unwrap().collect();
