@@ -20,13 +20,26 @@ use crate::review::{self, Decided, Item, NewItem, Verdict};
 use crate::spec::{GateResult, LaunchRequest};
 use crate::stop::{self, Stopped};
 
-pub use crate::launch::{Admission, Launched};
+pub use crate::launch::{Admission, Launched, SweepAdmission, SweepPlan};
 pub use crate::spec::Author;
 
 /// Launches a run as `author`, through the gates, budgets and approval
 /// rules ([`crate::launch::admit`]). `on_gate` hears each gate as it ends.
 pub fn launch(lab: &Lab, req: LaunchRequest, author: &Author, on_gate: impl FnMut(&GateResult)) -> Result<Admission> {
     crate::launch::admit(lab, req, author, on_gate)
+}
+
+/// Launches a sweep as `author`: its gates and approval once for all its
+/// points, then each point's run detached, supervised by `exe` (the
+/// `labmate` binary) ([`crate::launch::admit_sweep`]).
+pub fn sweep(
+    lab: &Lab,
+    plan: SweepPlan,
+    author: &Author,
+    on_gate: impl FnMut(&GateResult),
+    exe: &Path,
+) -> Result<SweepAdmission> {
+    crate::launch::admit_sweep(lab, plan, author, on_gate, exe)
 }
 
 /// A human's decision on an approval request or a review item. An agent is
@@ -90,6 +103,32 @@ pub fn ask_review(
 /// Stops a run as `author`, with their words (`why`) in its reason.
 pub fn stop(index: &Index, id: &str, why: Option<&str>, author: &Author, grace: Duration) -> Result<Stopped> {
     stop::stop(index, id, &stop::reason(&author.name, why), &author.name, grace)
+}
+
+/// Stops every run of the sweep `id` that is queued or running, as
+/// `author`; their reason names the sweep. Returns each run asked to stop.
+pub fn stop_sweep(
+    index: &Index,
+    id: &str,
+    why: Option<&str>,
+    author: &Author,
+    grace: Duration,
+) -> Result<Vec<(String, Stopped)>> {
+    let sweep = crate::sweep::read(index.lab(), id)?;
+    let why = match why {
+        Some(w) => format!("sweep {id}: {w}"),
+        None => format!("sweep {id}"),
+    };
+    let mut stopped = Vec::new();
+    for run in &sweep.runs {
+        if index.run(run)?.status.is_live() {
+            stopped.push((
+                run.clone(),
+                stop::stop(index, run, &stop::reason(&author.name, Some(&why)), &author.name, grace)?,
+            ));
+        }
+    }
+    Ok(stopped)
 }
 
 /// Takes a queued run out of the queue as `author`.

@@ -97,6 +97,18 @@ pub fn run_gate(argv: &[String], cwd: &Path, timeout: f64) -> GateRun {
 /// Why a launch needs a human's yes; empty when it does not. A launch over
 /// a daily budget is refused outright when `[approval] over_budget` is off.
 pub fn approval_reasons(lab: &Lab, policy: &Policy, req: &LaunchRequest, author: &Author) -> Result<Vec<String>> {
+    approval_reasons_for(lab, policy, req, author, 1)
+}
+
+/// [`approval_reasons`] for `runs` runs launched together (a sweep): the
+/// budgets count them all.
+pub fn approval_reasons_for(
+    lab: &Lab,
+    policy: &Policy,
+    req: &LaunchRequest,
+    author: &Author,
+    runs: usize,
+) -> Result<Vec<String>> {
     let approval = &policy.approval;
     let mut reasons = Vec::new();
     for tag in req.tags.iter().filter(|t| approval.tags.contains(t)) {
@@ -108,7 +120,7 @@ pub fn approval_reasons(lab: &Lab, policy: &Policy, req: &LaunchRequest, author:
     if approval.dirty && crate::git::capture(&req.cwd).is_some_and(|(state, _)| state.dirty) {
         reasons.push("uncommitted changes in the working tree".into());
     }
-    for over in over_budget(lab, policy, &author.name)? {
+    for over in over_budget_for(lab, policy, &author.name, runs)? {
         if !approval.over_budget {
             return Err(Error::forbidden(
                 "budget",
@@ -122,6 +134,10 @@ pub fn approval_reasons(lab: &Lab, policy: &Policy, req: &LaunchRequest, author:
 
 /// The daily budgets a new run of `author` would exceed, each as a sentence.
 pub fn over_budget(lab: &Lab, policy: &Policy, author: &str) -> Result<Vec<String>> {
+    over_budget_for(lab, policy, author, 1)
+}
+
+fn over_budget_for(lab: &Lab, policy: &Policy, author: &str, runs: usize) -> Result<Vec<String>> {
     let budget = &policy.budget;
     let own = budget.authors.get(author).and_then(|a| a.daily_run_hours);
     if budget.daily_run_hours.is_none() && own.is_none() {
@@ -130,8 +146,7 @@ pub fn over_budget(lab: &Lab, policy: &Policy, author: &str) -> Result<Vec<Strin
     let now = lab.now();
     let usage = usage(lab, now)?;
     // The new run counts for its cap, when it has one, on one GPU (or the GPUs it is given).
-    let planned = policy.babysit_for(author).max_run_minutes.map_or(0.0, |m| m / 60.0)
-        * gpu_count(std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref()) as f64;
+    let planned = planned_hours(policy, author).unwrap_or(0.0) * runs as f64;
     let mut over = Vec::new();
     let mut check = |limit: f64, used: f64, whose: String| {
         if used >= limit || used + planned > limit {
@@ -147,6 +162,26 @@ pub fn over_budget(lab: &Lab, policy: &Policy, author: &str) -> Result<Vec<Strin
         check(limit, used, format!("for {author} "));
     }
     Ok(over)
+}
+
+/// The GPU-hours one new run of `author` may use: its cap (`max_run_minutes`)
+/// on one GPU, or the GPUs it is given; None without a cap.
+pub fn planned_hours(policy: &Policy, author: &str) -> Option<f64> {
+    let gpus = gpu_count(std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref()) as f64;
+    policy.babysit_for(author).max_run_minutes.map(|m| m / 60.0 * gpus)
+}
+
+/// What `runs` runs of `author` may cost, as a sentence for the approver.
+pub fn estimated_cost(policy: &Policy, author: &str, runs: usize) -> String {
+    let gpus = gpu_count(std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref());
+    match policy.babysit_for(author).max_run_minutes {
+        Some(m) => {
+            let hours = (m / 60.0 * gpus as f64 * runs as f64 * 1e4).round() / 1e4;
+            let g = if gpus == 1 { "" } else { "s" };
+            format!("estimated cost {hours} GPU-hours ({runs} runs x {m} max_run_minutes x {gpus} GPU{g})")
+        }
+        None => format!("estimated cost unbounded ({runs} runs, no max_run_minutes in labmate.toml)"),
+    }
 }
 
 /// Where the daily budgets stand for a new run of one author: what a

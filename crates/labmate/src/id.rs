@@ -73,7 +73,8 @@ fn push_base32(out: &mut String, value: u64, chars: u32) {
     }
 }
 
-fn random_u32() -> u32 {
+/// 32 random bits from the OS.
+pub fn random_u32() -> u32 {
     let mut buf = [0u8; 4];
     if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_ok() {
         return u32::from_le_bytes(buf);

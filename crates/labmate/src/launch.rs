@@ -1,7 +1,9 @@
 //! Launching a run, as every face does it: a request checked without
 //! writing anything, through the gates ([`crate::gates`]: gate commands,
 //! budgets, approval rules), named, and given its run folder, ready for the
-//! supervisor. A launch a human approves goes through [`decide`].
+//! supervisor. A launch a human approves goes through [`decide`]. A sweep
+//! ([`admit_sweep`]) is launched the same way, its gates and approval met
+//! once for all its points.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -20,6 +22,7 @@ use crate::rules::Babysitter;
 use crate::rundir::RunDir;
 use crate::spec::{self, Author, GateResult, LaunchRequest, NO_AUTHOR, RunSpec};
 use crate::supervisor::{self, Prepared};
+use crate::sweep::{self, Space, Sweep};
 
 /// What became of a launch request.
 #[derive(Debug)]
@@ -51,29 +54,183 @@ pub fn admit(
 ) -> Result<Admission> {
     let req = LaunchRequest { author: Some(author.name.clone()), ..req };
     let policy = validate(lab, &req)?;
-    let mut gates = Vec::new();
+    let gates = pass_gates(lab, &policy, &mut on_gate)?;
+    let reasons = gates::approval_reasons(lab, &policy, &req, author)?;
+    if !reasons.is_empty() {
+        return Ok(Admission::NeedsApproval(Box::new(review::request_approval(lab, req, reasons, gates)?)));
+    }
+    let (mut launched, item) = launch_approved(lab, req, gates)?;
+    open_review_item(lab, item, &mut launched.notices);
+    Ok(Admission::Ready(Box::new(launched)))
+}
+
+/// Opens the review item a launch asked for, saying so in `notices`; a
+/// store that cannot take it is a warning, not a failed launch.
+fn open_review_item(lab: &Lab, item: Option<NewItem>, notices: &mut Vec<String>) {
+    match item.map(|item| review::open_item(lab, item)) {
+        Some(Ok(Some(item))) => notices.push(format!("review item {} opened: {}", item.id, item.note)),
+        Some(Err(e)) => notices.push(format!("warning: the review item could not be recorded: {e}")),
+        Some(Ok(None)) | None => {}
+    }
+}
+
+/// Runs the lab's gate commands; the first that fails refuses the launch.
+fn pass_gates(lab: &Lab, policy: &Policy, on_gate: &mut impl FnMut(&GateResult)) -> Result<Vec<GateResult>> {
+    let mut passed = Vec::new();
     for argv in &policy.gates.commands {
         let run = gates::run_gate(argv, lab.repo_root(), policy.gates.timeout);
         on_gate(&run.result);
         if !run.result.passed {
             return Err(Error::forbidden("gate", gates::refusal(&run)));
         }
-        gates.push(run.result);
+        passed.push(run.result);
     }
-    let reasons = gates::approval_reasons(lab, &policy, &req, author)?;
-    if !reasons.is_empty() {
-        return Ok(Admission::NeedsApproval(Box::new(review::request_approval(lab, req, reasons, gates)?)));
+    Ok(passed)
+}
+
+/// A sweep to launch: the points' space and the launch they share.
+#[derive(Debug, Clone)]
+pub struct SweepPlan {
+    pub space: Space,
+    /// `--grid` and `--dist` as given, for the record.
+    pub grid: Vec<String>,
+    pub dist: Vec<String>,
+    /// The seed of random draws; one is drawn (and recorded) when None.
+    pub seed: Option<u64>,
+    /// What every point launches: its command and name with `{key}` in them.
+    pub launch: LaunchRequest,
+}
+
+/// What became of a sweep.
+#[derive(Debug)]
+pub enum SweepAdmission {
+    /// Every point's run launched (detached); the sweep is recorded.
+    Launched { sweep: Box<Sweep>, notices: Vec<String> },
+    /// The sweep waits for a human: one request for all its points.
+    NeedsApproval { sweep: Box<Sweep>, request: Box<Request> },
+}
+
+/// Launches a sweep as `author`: every point's request checked first
+/// (nothing is recorded when one is bad), the gates once, the budgets and
+/// approval once for all its runs, then each point's run launched
+/// detached, supervised by `exe` (the `labmate` binary); through the queue
+/// when the plan's launch asks for it.
+pub fn admit_sweep(
+    lab: &Lab,
+    plan: SweepPlan,
+    author: &Author,
+    mut on_gate: impl FnMut(&GateResult),
+    exe: &Path,
+) -> Result<SweepAdmission> {
+    let mut base = LaunchRequest { author: Some(author.name.clone()), ..plan.launch };
+    if base.command.is_empty() {
+        return Err(Error::invalid("command", "no command given"));
     }
-    let (launched, item) = launch_approved(lab, req, gates)?;
-    let mut launched = launched;
-    if let Some(item) = item {
-        match review::open_item(lab, item) {
-            Ok(Some(item)) => launched.notices.push(format!("review item {} opened: {}", item.id, item.note)),
-            Ok(None) => {}
-            Err(e) => launched.notices.push(format!("warning: the review item could not be recorded: {e}")),
+    let seed = plan.space.random.map(|_| plan.seed.unwrap_or_else(|| u64::from(id::random_u32())));
+    let now = lab.now();
+    let sweep_id = loop {
+        let id = lab.new_id(sweep::PREFIX, now);
+        if !sweep::exists(lab, &id) {
+            break id;
         }
+    };
+    base.tags.push(sweep_id.clone());
+    let mut sweep = Sweep {
+        id: sweep_id,
+        time: now,
+        author: author.name.clone(),
+        name: base.name.take(),
+        command: base.command.clone(),
+        grid: plan.grid,
+        dist: plan.dist,
+        random: plan.space.random,
+        seed,
+        queue: base.queue,
+        points: sweep::points(&plan.space, seed.unwrap_or(0)),
+        runs: Vec::new(),
+        request: None,
+    };
+    let requests = point_requests(lab, &sweep, &base)?;
+    let policy = Policy::load(lab)?;
+    let gates = pass_gates(lab, &policy, &mut on_gate)?;
+    let n = sweep.points.len();
+    let mut reasons = gates::approval_reasons_for(lab, &policy, &base, author, n)?;
+    if !reasons.is_empty() {
+        reasons.push(format!("sweep {} of {n} runs, {}", sweep.id, gates::estimated_cost(&policy, &author.name, n)));
+        let request = review::request_sweep_approval(lab, base, reasons, gates, &sweep.id)?;
+        sweep.request = Some(request.id.clone());
+        sweep::write(lab, &sweep)?;
+        return Ok(SweepAdmission::NeedsApproval { sweep: Box::new(sweep), request: Box::new(request) });
     }
-    Ok(Admission::Ready(Box::new(launched)))
+    let (mut notices, item) = launch_points(lab, &mut sweep, requests, &gates, exe)?;
+    open_review_item(lab, item, &mut notices);
+    Ok(SweepAdmission::Launched { sweep: Box::new(sweep), notices })
+}
+
+/// Each point's launch: `{key}` filled in the command and the name, the
+/// point in the config, checked.
+fn point_requests(lab: &Lab, sweep: &Sweep, base: &LaunchRequest) -> Result<Vec<LaunchRequest>> {
+    let mut requests = Vec::new();
+    for point in &sweep.points {
+        let command = sweep.command.iter().map(|a| sweep::substitute(a, point)).collect::<Result<Vec<_>>>()?;
+        let name = match &sweep.name {
+            Some(template) => sweep::substitute(template, point)?,
+            None => sweep::default_name(point),
+        };
+        let mut config = base.config.clone();
+        config.extend(sweep::config_args(point));
+        let req = LaunchRequest { name: Some(name), command, config, ..base.clone() };
+        validate(lab, &req)?;
+        requests.push(req);
+    }
+    Ok(requests)
+}
+
+/// Launches the points' runs and records the sweep with them (also when a
+/// launch fails part way: the runs made are in the record). Returns the
+/// launches' notices and the first review item they ask for, for the caller
+/// to record (it may hold the review store's lock; one code state opens one
+/// item).
+fn launch_points(
+    lab: &Lab,
+    sweep: &mut Sweep,
+    requests: Vec<LaunchRequest>,
+    gates: &[GateResult],
+    exe: &Path,
+) -> Result<(Vec<String>, Option<NewItem>)> {
+    let mut notices = Vec::new();
+    let mut item = None;
+    let mut runs = Vec::new();
+    let result = requests.into_iter().try_for_each(|req| {
+        let (launched, asked) = launch_point(lab, req, gates, exe)?;
+        runs.push(launched.run);
+        notices.extend(launched.notices);
+        item = item.take().or(asked);
+        Ok(())
+    });
+    sweep.runs = runs;
+    sweep::write(lab, sweep)?;
+    result.map(|()| (notices, item))
+}
+
+/// A point's run, launched.
+struct PointLaunch {
+    run: String,
+    notices: Vec<String>,
+}
+
+/// Launches one point's run, past the sweep's gates and approval: here, on
+/// this machine, detached, supervised by `exe`.
+fn launch_point(
+    lab: &Lab,
+    req: LaunchRequest,
+    gates: &[GateResult],
+    exe: &Path,
+) -> Result<(PointLaunch, Option<NewItem>)> {
+    let (launched, item) = launch_approved(lab, req, gates.to_vec())?;
+    let run = launched.prepared.spec.id.clone();
+    supervisor::spawn_detached(exe, launched.prepared)?;
+    Ok((PointLaunch { run, notices: launched.notices }, item))
 }
 
 /// Creates the run of a request that passed its gates (or that a human
@@ -110,6 +267,14 @@ pub fn decide(
     exe: &Path,
 ) -> Result<review::Decided> {
     review::decide(lab, query, verdict, by, note, |request: &Request| {
+        if let Some(id) = &request.sweep {
+            let mut sweep = sweep::read(lab, id)?;
+            let requests = point_requests(lab, &sweep, &request.launch)?;
+            let (mut notices, item) = launch_points(lab, &mut sweep, requests, &request.gates, exe)?;
+            notices.push(format!("sweep {id}: {} runs launched", sweep.runs.len()));
+            let run = sweep.runs.first().cloned().unwrap_or_default();
+            return Ok(review::Launch { run, notices, item });
+        }
         let (launched, item) = launch_approved(lab, request.launch.clone(), request.gates.clone())?;
         let run = launched.prepared.spec.id.clone();
         supervisor::spawn_detached(exe, launched.prepared)?;

@@ -51,11 +51,13 @@
 //! - [`review`]: the human's word: approval requests, review items, decisions (`reviews.jsonl`).
 //! - [`queue`]: the launch queue: slots and GPUs, as lock files.
 //! - [`gates`]: gate commands, budgets and approval rules a launch meets.
+//! - [`sweep`]: a sweep's points (a grid, seeded random draws), `{key}` in argv and names, its record.
 //!
 //! Workflows
 //! - [`supervisor`]: starting a command, teeing its output (and following its TensorBoard files), babysitting it,
 //!   recording its end.
-//! - [`launch`]: a launch request checked, through the gates, named, given its folder; approved launches.
+//! - [`launch`]: a launch request checked, through the gates, named, given its folder; approved launches;
+//!   sweeps, their gates and approval met once.
 //! - [`stop`], [`wait`], [`follow`]: stopping runs; waiting on them; following their output, end or decision.
 //!
 //! Facade
@@ -106,6 +108,7 @@ pub mod stats;
 pub mod status;
 pub mod stop;
 pub mod supervisor;
+pub mod sweep;
 #[allow(unsafe_code)] // each use behind a small safe function
 pub mod sys;
 pub mod sysmon;

@@ -53,6 +53,9 @@ pub struct Request {
     /// The gates it passed when it was asked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gates: Vec<GateResult>,
+    /// The sweep an approval launches whole (`launch` is its command, unfilled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<String>,
 }
 
 /// Something an agent (or a rule) wants a human to look at.
@@ -252,11 +255,33 @@ pub fn request_approval(
     reason: Vec<String>,
     gates: Vec<GateResult>,
 ) -> Result<Request> {
+    request_launch(lab, launch, reason, gates, None)
+}
+
+/// Records a pending request to launch the sweep `sweep` as a whole.
+pub fn request_sweep_approval(
+    lab: &Lab,
+    launch: LaunchRequest,
+    reason: Vec<String>,
+    gates: Vec<GateResult>,
+    sweep: &str,
+) -> Result<Request> {
+    request_launch(lab, launch, reason, gates, Some(sweep.to_string()))
+}
+
+fn request_launch(
+    lab: &Lab,
+    launch: LaunchRequest,
+    reason: Vec<String>,
+    gates: Vec<GateResult>,
+    sweep: Option<String>,
+) -> Result<Request> {
     let mut store = Store::open(lab)?;
     let existing = store.read()?;
     let author = launch.author.clone().ok_or_else(|| Error::invalid("author", NO_AUTHOR))?;
     let now = lab.now();
-    let request = Request { id: new_id(lab, REQUEST_PREFIX, now, &existing), time: now, author, reason, launch, gates };
+    let id = new_id(lab, REQUEST_PREFIX, now, &existing);
+    let request = Request { id, time: now, author, reason, launch, gates, sweep };
     store.append(&Line::Request(request.clone()))?;
     Ok(request)
 }

@@ -43,6 +43,7 @@ mod show;
 mod status;
 mod stop;
 mod supervise;
+mod sweep;
 mod table;
 mod wait;
 
@@ -72,6 +73,8 @@ enum Command {
     Init(init::Args),
     /// Launch a command as a supervised run.
     Run(run::Args),
+    /// Launch a grid or random draws of a command as runs; `sweep status ID` shows how it goes.
+    Sweep(sweep::Args),
     /// List runs, newest first.
     Runs(runs::Args),
     /// Show one run in full.
@@ -134,6 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Init(args) => init::run(&ctx, args),
         Command::Run(args) => run::run(&ctx, args),
+        Command::Sweep(args) => sweep::run(&ctx, args),
         Command::Runs(args) => runs::run(&ctx, args),
         Command::Show(args) => show::run(&ctx, args),
         Command::Logs(args) => logs::run(&ctx, args),

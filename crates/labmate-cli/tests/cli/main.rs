@@ -26,6 +26,7 @@ mod review;
 mod run;
 mod serve;
 mod standin;
+mod sweep;
 mod tensorboard;
 mod terminal;
 mod wandb;
