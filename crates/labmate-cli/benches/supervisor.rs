@@ -63,13 +63,16 @@ fn main() {
     println!("| benchmark | result | target |\n|---|---|---|");
     let python3 = "python3".to_string();
     let mut cases = vec![
-        ("metric lines on stdout", LINES, python3.clone(), vec![]),
-        ("the Python client", CLIENT, python3, vec![]),
+        ("1,000 steps/s x 10 metrics via metric lines on stdout", LINES, python3.clone(), vec![]),
+        ("1,000 steps/s x 10 metrics via the Python client", CLIENT, python3, vec![]),
     ];
     match std::env::var("LABMATE_IMPORT_PYTHON") {
-        Ok(py) => {
-            cases.push(("TensorBoard event files (1,000 scalars/s)", TENSORBOARD, py, vec!["--tensorboard", "tb"]))
-        }
+        Ok(py) => cases.push((
+            "100 steps/s x 10 scalars via TensorBoard event files",
+            TENSORBOARD,
+            py,
+            vec!["--tensorboard", "tb"],
+        )),
         Err(_) => println!(
             "| supervisor CPU via TensorBoard event files | not run: set LABMATE_IMPORT_PYTHON to a Python with tensorboardX | < 2% |"
         ),
