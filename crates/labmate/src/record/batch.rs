@@ -68,15 +68,35 @@ impl Batch {
     /// their order; a key a record lacks has no value at its position.
     pub fn of_logs<'a>(logs: impl IntoIterator<Item = (i64, f64, &'a [(String, f64)])>) -> Batch {
         let mut batch = Batch { steps: Vec::new(), times: Vec::new(), columns: Vec::new(), dropped: Vec::new() };
-        let mut column_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        // Blocks hold few keys, mostly the same at every step: the column of
+        // a key is found where the previous step had it, else by a scan.
+        let mut last: Vec<usize> = Vec::new();
         for (position, (step, time, values)) in logs.into_iter().enumerate() {
             batch.steps.push(step);
             batch.times.push(time);
-            for (key, value) in values {
-                let c = *column_of.entry(key).or_insert_with(|| {
-                    batch.columns.push(Column { key: key.clone(), at: Some(Vec::new()), values: Vec::new() });
-                    batch.columns.len() - 1
-                });
+            for (i, (key, value)) in values.iter().enumerate() {
+                let c = match last.get(i) {
+                    Some(&c) if batch.columns[c].key == *key => c,
+                    _ => {
+                        let c = match batch.columns.iter().position(|col| col.key == *key) {
+                            Some(c) => c,
+                            None => {
+                                batch.columns.push(Column {
+                                    key: key.clone(),
+                                    at: Some(Vec::new()),
+                                    values: Vec::new(),
+                                });
+                                batch.columns.len() - 1
+                            }
+                        };
+                        if i < last.len() {
+                            last[i] = c;
+                        } else {
+                            last.push(c);
+                        }
+                        c
+                    }
+                };
                 let column = &mut batch.columns[c];
                 column.at.as_mut().expect("built with positions").push(position as u32);
                 column.values.push(*value);
@@ -195,8 +215,12 @@ impl Batch {
             if i > 0 {
                 s.push(',');
             }
-            let bytes: Vec<u8> = c.values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            let encoded = json(&BASE64.encode(bytes));
+            let mut bytes = Vec::with_capacity(c.values.len() * 8);
+            for v in &c.values {
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+            // Base64 has nothing JSON escapes.
+            let encoded = format!("\"{}\"", BASE64.encode(bytes));
             s.push_str(&json(&c.key));
             s.push(':');
             match &c.at {
