@@ -7,6 +7,8 @@
 //! Without it the tests fail in CI (`LABMATE_CI` set) and say they did not
 //! run anywhere else.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -17,17 +19,7 @@ use serde_json::{Value, json};
 const T0: f64 = 1_700_000_000_000.0;
 
 fn python() -> Option<String> {
-    match std::env::var("LABMATE_IMPORT_PYTHON") {
-        Ok(python) => Some(python),
-        Err(_) => {
-            assert!(
-                std::env::var_os("LABMATE_CI").is_none(),
-                "CI must provide LABMATE_IMPORT_PYTHON (a Python with mlflow and wandb)"
-            );
-            eprintln!("NOTE: an MLflow import test did not run: set LABMATE_IMPORT_PYTHON to a Python with `mlflow`");
-            None
-        }
-    }
+    common::import_python("an MLflow import test")
 }
 
 /// Runs the writer script (`write`, or `more`: the live run logs more and

@@ -7,6 +7,8 @@
 //! named by `LABMATE_IMPORT_PYTHON`. Without it the tests fail in CI
 //! (`LABMATE_CI` set) and say they did not run anywhere else.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,19 +20,7 @@ use serde_json::{Map, Value};
 const WRITER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tensorboard_writer.py");
 
 fn python() -> Option<String> {
-    match std::env::var("LABMATE_IMPORT_PYTHON") {
-        Ok(python) => Some(python),
-        Err(_) => {
-            assert!(
-                std::env::var_os("LABMATE_CI").is_none(),
-                "CI must provide LABMATE_IMPORT_PYTHON (a Python with tensorboardX, tensorboard and numpy)"
-            );
-            eprintln!(
-                "NOTE: a TensorBoard import test did not run: set LABMATE_IMPORT_PYTHON to a Python with tensorboardX, tensorboard and numpy"
-            );
-            None
-        }
-    }
+    common::import_python("a TensorBoard import test")
 }
 
 /// Runs the writer's `runs` mode into `out`; what it wrote, by run.

@@ -6,6 +6,8 @@
 //! Without it the test fails in CI (`LABMATE_CI` set) and says it did not
 //! run anywhere else.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,17 +20,7 @@ use serde_json::{Value, json};
 const ROWS: usize = 1500;
 
 fn python() -> Option<String> {
-    match std::env::var("LABMATE_IMPORT_PYTHON") {
-        Ok(python) => Some(python),
-        Err(_) => {
-            assert!(
-                std::env::var_os("LABMATE_CI").is_none(),
-                "CI must provide LABMATE_IMPORT_PYTHON (a Python with mlflow and wandb)"
-            );
-            eprintln!("NOTE: the wandb import test did not run: set LABMATE_IMPORT_PYTHON to a Python with `wandb`");
-            None
-        }
-    }
+    common::import_python("a wandb import test")
 }
 
 /// Runs the writer script with everything wandb keeps under `home`,

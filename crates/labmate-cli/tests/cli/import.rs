@@ -17,19 +17,11 @@ use crate::common::{TestLab, stderr, stdout};
 const WRITERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../labmate/tests");
 
 fn python() -> Option<String> {
-    match std::env::var("LABMATE_IMPORT_PYTHON") {
-        Ok(p) => Some(p),
-        Err(_) => {
-            assert!(
-                std::env::var_os("LABMATE_CI").is_none(),
-                "CI must provide LABMATE_IMPORT_PYTHON (a Python with tensorboardX, mlflow and wandb)"
-            );
-            eprintln!(
-                "NOTE: an import test did not run: set LABMATE_IMPORT_PYTHON to a Python with tensorboardX, mlflow and wandb"
-            );
-            None
-        }
-    }
+    crate::common::needed(
+        "LABMATE_IMPORT_PYTHON",
+        "a Python with tensorboardX, tensorboard, mlflow and wandb",
+        "an import test",
+    )
 }
 
 /// Runs a writer script in the lab's folder, offline; its stdout as JSON.

@@ -172,9 +172,8 @@ fn without_the_flag_the_script_has_no_stand_in() {
 
 #[test]
 fn the_stand_in_wins_over_a_real_wandb_in_the_same_python() {
-    let Ok(python) = std::env::var("LABMATE_WANDB_PYTHON") else {
-        assert!(std::env::var_os("LABMATE_CI").is_none(), "CI must provide LABMATE_WANDB_PYTHON (a Python with wandb)");
-        eprintln!("NOTE: the real-wandb test did not run: set LABMATE_WANDB_PYTHON to a Python with wandb installed");
+    let Some(python) = crate::common::needed("LABMATE_WANDB_PYTHON", "a Python with wandb", "the real-wandb test")
+    else {
         return;
     };
     let lab = TestLab::new();

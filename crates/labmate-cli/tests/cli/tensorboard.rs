@@ -10,19 +10,7 @@ use crate::common::{TestLab, stderr, stdout};
 use serde_json::Value;
 
 fn python() -> Option<String> {
-    match std::env::var("LABMATE_IMPORT_PYTHON") {
-        Ok(python) => Some(python),
-        Err(_) => {
-            assert!(
-                std::env::var_os("LABMATE_CI").is_none(),
-                "CI must provide LABMATE_IMPORT_PYTHON (a Python with tensorboardX)"
-            );
-            eprintln!(
-                "NOTE: a run --tensorboard test did not run: set LABMATE_IMPORT_PYTHON to a Python with tensorboardX"
-            );
-            None
-        }
-    }
+    crate::common::needed("LABMATE_IMPORT_PYTHON", "a Python with tensorboardX", "a run --tensorboard test")
 }
 
 /// Writes loss and acc for steps 0..9 into the folder it is given, then

@@ -151,3 +151,17 @@ pub fn stdout(out: &Output) -> String {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// The program a test needs that a fresh machine lacks, named by the
+/// environment variable `var` (`.ci/run` sets it). Without it the test fails
+/// in CI (`LABMATE_CI`) and elsewhere says why it did not run.
+pub fn needed(var: &str, what: &str, test: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(value) => Some(value),
+        Err(_) => {
+            assert!(std::env::var_os("LABMATE_CI").is_none(), "CI must provide {var} ({what})");
+            eprintln!("NOTE: {test} did not run: set {var} to {what}");
+            None
+        }
+    }
+}
