@@ -134,7 +134,8 @@ fn make_run(lab: &Lab, name: &str, steps: usize, keys: &[String]) -> String {
     let mut spec = RunSpec::new(id::new_run_id(now), now, lab.repo_root());
     spec.name = Some(name.into());
     spec.command = vec!["python3".into(), "train.py".into()];
-    let mut out = Record::Start { time: now, pid: Some(1), child_pid: Some(2), pgid: Some(2), leader: None }.to_line();
+    let mut out =
+        Record::Start { time: now, pid: Some(1), child_pid: Some(2), pgid: Some(2), leader: None, job: None }.to_line();
     for step in 0..steps {
         let values = keys.iter().enumerate().map(|(k, key)| (key.clone(), 1.0 / (step + k + 1) as f64)).collect();
         let time = now + step as f64 * 1e-3;

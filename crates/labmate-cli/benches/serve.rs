@@ -81,7 +81,14 @@ fn live_run(lab: &Lab) -> String {
     let mut spec = RunSpec::new(id::new_run_id(now), now, lab.repo_root());
     spec.name = Some("live".into());
     let (dir, lock) = RunDir::create(lab, &mut spec, b"").unwrap();
-    let start = Record::Start { time: now, pid: Some(std::process::id()), child_pid: None, pgid: None, leader: None };
+    let start = Record::Start {
+        time: now,
+        pid: Some(std::process::id()),
+        child_pid: None,
+        pgid: None,
+        leader: None,
+        job: None,
+    };
     dir.append("client-1.jsonl").unwrap().write_bytes(start.to_line().as_bytes()).unwrap();
     // The run stays live while this process holds its lock.
     std::mem::forget(lock);

@@ -3,10 +3,13 @@
 //! budgets, approval rules), named, and given its run folder, ready for the
 //! supervisor. A launch a human approves goes through [`decide`]. A sweep
 //! ([`admit_sweep`]) is launched the same way, its gates and approval met
-//! once for all its points.
+//! once for all its points. A run asking for Slurm is submitted ([`submit`]:
+//! a batch script whose job runs the supervisor), a sweep as one job array.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
@@ -16,11 +19,12 @@ use crate::git;
 use crate::id;
 use crate::lab::Lab;
 use crate::naming;
-use crate::policy::Policy;
+use crate::policy::{Policy, SlurmConfig};
 use crate::review::{self, NewItem, Request, Verdict};
 use crate::rules::Babysitter;
 use crate::rundir::RunDir;
-use crate::spec::{self, Author, GateResult, LaunchRequest, NO_AUTHOR, RunSpec};
+use crate::slurm;
+use crate::spec::{self, Author, GateResult, LaunchRequest, NO_AUTHOR, RunSpec, SlurmRequest};
 use crate::supervisor::{self, Prepared};
 use crate::sweep::{self, Space, Sweep};
 
@@ -99,6 +103,8 @@ pub struct SweepPlan {
     pub seed: Option<u64>,
     /// What every point launches: its command and name with `{key}` in them.
     pub launch: LaunchRequest,
+    /// On Slurm: how many of its runs may run at once (the array's `%K`).
+    pub max_concurrent: Option<u32>,
 }
 
 /// What became of a sweep.
@@ -149,7 +155,18 @@ pub fn admit_sweep(
         points: sweep::points(&plan.space, seed.unwrap_or(0)),
         runs: Vec::new(),
         request: None,
+        slurm_array: None,
+        max_concurrent: plan.max_concurrent,
     };
+    if sweep.max_concurrent.is_some() && base.slurm.is_none() {
+        return Err(Error::invalid(
+            "max-concurrent",
+            "--max-concurrent limits a sweep's job array on Slurm (with --slurm); a local sweep takes [queue] max_concurrent",
+        ));
+    }
+    if sweep.max_concurrent == Some(0) {
+        return Err(Error::invalid("max-concurrent", "--max-concurrent must be 1 or more"));
+    }
     let requests = point_requests(lab, &sweep, &base)?;
     let policy = Policy::load(lab)?;
     let gates = pass_gates(lab, &policy, &mut on_gate)?;
@@ -201,36 +218,228 @@ fn launch_points(
     let mut notices = Vec::new();
     let mut item = None;
     let mut runs = Vec::new();
+    let mut on_slurm = Vec::new();
+    let slurm = requests.first().and_then(|r| r.slurm.clone());
     let result = requests.into_iter().try_for_each(|req| {
-        let (launched, asked) = launch_point(lab, req, gates, exe)?;
-        runs.push(launched.run);
+        let (launched, asked) = launch_approved(lab, req, gates.to_vec())?;
+        runs.push(launched.prepared.spec.id.clone());
         notices.extend(launched.notices);
         item = item.take().or(asked);
+        if slurm.is_some() {
+            on_slurm.push(launched.prepared);
+        } else {
+            supervisor::spawn_detached(exe, launched.prepared)?;
+        }
         Ok(())
     });
     sweep.runs = runs;
+    let result = match (result, &slurm) {
+        (Ok(()), Some(req)) => submit_array(lab, sweep, on_slurm, req, exe).map(|array| {
+            notices.push(format!("job array {array} submitted to Slurm"));
+        }),
+        (result, _) => {
+            // Runs made for a job array that was never submitted end here.
+            for prepared in &on_slurm {
+                never_submitted(prepared, "an earlier point of its sweep could not be launched");
+            }
+            result
+        }
+    };
     sweep::write(lab, sweep)?;
     result.map(|()| (notices, item))
 }
 
-/// A point's run, launched.
-struct PointLaunch {
-    run: String,
-    notices: Vec<String>,
+/// What a job asks of Slurm: `[slurm]` in `labmate.toml` under the
+/// request's own options.
+#[derive(Debug)]
+struct JobAsk {
+    partition: Option<String>,
+    account: Option<String>,
+    gpus: u32,
+    time_limit_min: Option<u64>,
+    mem: Option<String>,
+    sbatch_args: Vec<String>,
+    labmate: Option<String>,
+    jobcomp_log: Option<String>,
 }
 
-/// Launches one point's run, past the sweep's gates and approval: here, on
-/// this machine, detached, supervised by `exe`.
-fn launch_point(
-    lab: &Lab,
-    req: LaunchRequest,
-    gates: &[GateResult],
-    exe: &Path,
-) -> Result<(PointLaunch, Option<NewItem>)> {
-    let (launched, item) = launch_approved(lab, req, gates.to_vec())?;
-    let run = launched.prepared.spec.id.clone();
-    supervisor::spawn_detached(exe, launched.prepared)?;
-    Ok((PointLaunch { run, notices: launched.notices }, item))
+impl JobAsk {
+    fn new(lab_wide: &SlurmConfig, req: &SlurmRequest) -> Result<JobAsk> {
+        let time = req.time.as_ref().or(lab_wide.time.as_ref());
+        let time_limit_min =
+            time.map(|t| slurm::parse_time_limit(t)).transpose().map_err(|why| Error::invalid("time", why))?;
+        let ask = JobAsk {
+            partition: req.partition.clone().or_else(|| lab_wide.partition.clone()),
+            account: req.account.clone().or_else(|| lab_wide.account.clone()),
+            gpus: req.gpus.or(lab_wide.gpus).unwrap_or(0),
+            time_limit_min,
+            mem: req.mem.clone().or_else(|| lab_wide.mem.clone()),
+            sbatch_args: lab_wide.sbatch_args.iter().chain(&req.sbatch_args).cloned().collect(),
+            labmate: lab_wide.labmate.clone(),
+            jobcomp_log: lab_wide.jobcomp_log.clone(),
+        };
+        for (what, value) in [("partition", &ask.partition), ("account", &ask.account), ("mem", &ask.mem)] {
+            if let Some(v) = value.as_deref().filter(|v| v.is_empty() || v.chars().any(|c| c.is_whitespace())) {
+                return Err(Error::invalid(what, format!("--{what} {v:?} must be one word")));
+            }
+        }
+        Ok(ask)
+    }
+
+    /// The `#SBATCH` lines of the job; the extra sbatch arguments go on
+    /// sbatch's command line, each one argument.
+    fn directives(&self, name: &str, output: &Path, cwd: &str) -> Vec<String> {
+        let mut lines = vec![format!("--job-name={}", one_word(name)), format!("--output={}", output.display())];
+        lines.push(format!("--chdir={cwd}"));
+        if let Some(p) = &self.partition {
+            lines.push(format!("--partition={p}"));
+        }
+        if let Some(a) = &self.account {
+            lines.push(format!("--account={a}"));
+        }
+        if let Some(t) = self.time_limit_min {
+            lines.push(format!("--time={t}"));
+        }
+        if self.gpus > 0 {
+            lines.push(format!("--gpus={}", self.gpus));
+        }
+        if let Some(m) = &self.mem {
+            lines.push(format!("--mem={m}"));
+        }
+        lines
+    }
+
+    fn job(&self, job_id: String, submitted: f64, script: &Path, jobcomp_log: Option<String>) -> slurm::Job {
+        slurm::Job {
+            job_id,
+            partition: self.partition.clone(),
+            account: self.account.clone(),
+            gpus: self.gpus,
+            time_limit_min: self.time_limit_min,
+            submitted,
+            script: script.display().to_string(),
+            jobcomp_log,
+        }
+    }
+
+    /// The completion log to read for jobs Slurm forgot: `[slurm]
+    /// jobcomp_log`, else the cluster's own, asked once per submission.
+    fn jobcomp_log(&self) -> Option<String> {
+        self.jobcomp_log.clone().or_else(slurm::jobcomp_location)
+    }
+}
+
+/// Submits a prepared run to Slurm: writes its batch script (`slurm.sh`,
+/// whose job runs `labmate __supervise --job` on the run folder), submits it
+/// with `sbatch --parsable`, and records the job (`slurm.json`) before it
+/// lets go of the run. A job sbatch refuses ends the run `failed`, with
+/// sbatch's words.
+pub fn submit(lab: &Lab, prepared: Prepared, req: &SlurmRequest, exe: &Path) -> Result<slurm::Job> {
+    let ask = match Policy::load(lab).and_then(|policy| JobAsk::new(&policy.slurm, req)) {
+        Ok(ask) => ask,
+        Err(e) => {
+            never_submitted(&prepared, &e.to_string());
+            return Err(e);
+        }
+    };
+    let dir = prepared.dir.clone();
+    let spec = &prepared.spec;
+    let directives = ask.directives(spec.name.as_deref().unwrap_or(&spec.id), &dir.file("slurm.out"), &spec.cwd);
+    let labmate = ask.labmate.clone().map(PathBuf::from).unwrap_or_else(|| exe.to_path_buf());
+    let body = format!("exec {} __supervise --job {}\n", quote(&labmate), quote(dir.path()));
+    let script = dir.file(crate::rundir::SLURM_SCRIPT);
+    let submitted = write_script(&script, &format!("run {}", spec.id), &directives, &body)
+        .and_then(|()| slurm::submit(&script, &ask.sbatch_args));
+    match submitted {
+        Ok(job_id) => {
+            let job = ask.job(job_id, lab.now(), &script, ask.jobcomp_log());
+            dir.write_slurm_job(&job)?;
+            drop(prepared);
+            Ok(job)
+        }
+        Err(e) => {
+            never_submitted(&prepared, &format!("sbatch did not take the job: {e}"));
+            Err(e)
+        }
+    }
+}
+
+/// Submits a sweep's prepared runs as one job array: task `i` supervises
+/// the sweep's run `i`, at most `max_concurrent` at once. The script is
+/// `sweeps/<id>.sh`; each run records its task's job (`<array>_<i>`).
+fn submit_array(lab: &Lab, sweep: &mut Sweep, runs: Vec<Prepared>, req: &SlurmRequest, exe: &Path) -> Result<String> {
+    let fail = |runs: &[Prepared], e: Error| {
+        for prepared in runs {
+            never_submitted(prepared, &format!("sbatch did not take the sweep's job array: {e}"));
+        }
+        e
+    };
+    let ask = match Policy::load(lab).and_then(|policy| JobAsk::new(&policy.slurm, req)) {
+        Ok(ask) => ask,
+        Err(e) => return Err(fail(&runs, e)),
+    };
+    let Some(first) = runs.first() else { return Err(Error::invalid("sweep", "a sweep without points")) };
+    let folder = lab.root().join(sweep::DIR);
+    let output = folder.join(format!("{}-%a.out", sweep.id));
+    let mut directives = ask.directives(&sweep.id, &output, &first.spec.cwd);
+    let limit = sweep.max_concurrent.map(|k| format!("%{k}")).unwrap_or_default();
+    directives.push(format!("--array=0-{}{limit}", runs.len() - 1));
+    let labmate = ask.labmate.clone().map(PathBuf::from).unwrap_or_else(|| exe.to_path_buf());
+    let mut body = String::from("runs=(\n");
+    for prepared in &runs {
+        body.push_str(&format!("  {}\n", quote(prepared.dir.path())));
+    }
+    body.push_str(&format!(")\nexec {} __supervise --job \"${{runs[$SLURM_ARRAY_TASK_ID]}}\"\n", quote(&labmate)));
+    let script = folder.join(format!("{}.sh", sweep.id));
+    let submitted = fs::create_dir_all(&folder)
+        .map_err(|e| Error::io(&folder, e))
+        .and_then(|()| write_script(&script, &format!("sweep {}", sweep.id), &directives, &body))
+        .and_then(|()| slurm::submit(&script, &ask.sbatch_args));
+    let array = match submitted {
+        Ok(array) => array,
+        Err(e) => return Err(fail(&runs, e)),
+    };
+    let (now, log) = (lab.now(), ask.jobcomp_log());
+    for (i, prepared) in runs.iter().enumerate() {
+        prepared.dir.write_slurm_job(&ask.job(format!("{array}_{i}"), now, &script, log.clone()))?;
+    }
+    sweep.slurm_array = Some(array.clone());
+    Ok(array)
+}
+
+/// Ends a run made for Slurm that was never submitted: `failed`, with why.
+fn never_submitted(prepared: &Prepared, why: &str) {
+    let end = crate::record::Record::End(crate::record::End {
+        time: prepared.lab_now(),
+        status: crate::record::RunStatus::Failed,
+        exit_code: None,
+        signal: None,
+        reason: Some(format!("not submitted to Slurm: {why}")),
+    });
+    if let Ok(mut stream) = prepared.dir.append(crate::rundir::SUPERVISOR_STREAM) {
+        let _ = stream.write_record(&end);
+    }
+}
+
+/// Writes a batch script: its `#SBATCH` lines, then `body`; executable.
+fn write_script(path: &Path, what: &str, directives: &[String], body: &str) -> Result<()> {
+    let mut text = format!("#!/bin/bash\n# labmate: the supervisor of {what} runs inside this job.\n");
+    for d in directives {
+        text.push_str(&format!("#SBATCH {d}\n"));
+    }
+    text.push_str(body);
+    fs::write(path, text).map_err(|e| Error::io(path, e))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).map_err(|e| Error::io(path, e))
+}
+
+/// A word for the shell, in single quotes.
+fn quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
+}
+
+/// A job name sbatch takes as one word.
+fn one_word(name: &str) -> String {
+    name.chars().map(|c| if c.is_whitespace() || c.is_control() { '_' } else { c }).collect()
 }
 
 /// Creates the run of a request that passed its gates (or that a human
@@ -275,9 +484,15 @@ pub fn decide(
             let run = sweep.runs.first().cloned().unwrap_or_default();
             return Ok(review::Launch { run, notices, item });
         }
-        let (launched, item) = launch_approved(lab, request.launch.clone(), request.gates.clone())?;
+        let (mut launched, item) = launch_approved(lab, request.launch.clone(), request.gates.clone())?;
         let run = launched.prepared.spec.id.clone();
-        supervisor::spawn_detached(exe, launched.prepared)?;
+        match &request.launch.slurm {
+            Some(slurm) => {
+                let job = submit(lab, launched.prepared, slurm, exe)?;
+                launched.notices.push(format!("submitted to Slurm as job {}", job.job_id));
+            }
+            None => supervisor::spawn_detached(exe, launched.prepared)?,
+        }
         Ok(review::Launch { run, notices: launched.notices, item })
     })
 }
@@ -292,6 +507,12 @@ pub fn validate(lab: &Lab, req: &LaunchRequest) -> Result<Policy> {
     }
     if req.author.as_deref().is_some_and(|a| a.trim().is_empty()) {
         return Err(Error::invalid("author", "an author must not be empty"));
+    }
+    if req.slurm.is_some() && req.queue {
+        return Err(Error::invalid("queue", "--queue and --slurm do not go together: on Slurm, Slurm queues the job"));
+    }
+    if let Some(time) = req.slurm.as_ref().and_then(|s| s.time.as_deref()) {
+        slurm::parse_time_limit(time).map_err(|why| Error::invalid("time", why))?;
     }
     if req.tensorboard.as_deref().is_some_and(|d| d.trim().is_empty()) {
         return Err(Error::invalid("tensorboard", "--tensorboard must name a folder"));
@@ -334,6 +555,7 @@ pub fn prepare(lab: &Lab, req: LaunchRequest) -> Result<Prepared> {
     spec.queue = req.queue;
     spec.wandb = req.wandb || policy.run.wandb;
     spec.tensorboard = req.tensorboard;
+    spec.scheduler = req.slurm.as_ref().map(|_| "slurm".to_string());
     spec.author = Some(author);
     spec.gates = req.gates;
     // A variable that is not UTF-8 is kept with U+FFFD, not a reason to fail.

@@ -10,6 +10,7 @@
 //! - [`sys`]: the one module allowed raw OS calls: file locks, processes with timeouts and group
 //!   kills, a run's process group, signals, a child's setup before exec, host and user, SQLite file controls, NVML.
 //! - [`sysmon`]: system metrics of a run's processes, host and GPUs.
+//! - [`slurm`]: the cluster scheduler's commands (submit, job states, cancel), its completion log, time limits.
 //! - [`clock`], [`error`]: wall time and the lab's "now", which a face may fix; the error type and the [`Kind`] each face maps.
 //! - [`text`]: text for people: numbers to significant digits, clipped strings, user strings escaped.
 //! - [`limits`]: how deep and how long user text may be, for every parser.
@@ -103,6 +104,7 @@ pub mod rules;
 pub mod rundir;
 pub mod series;
 pub mod settings;
+pub mod slurm;
 pub mod spec;
 pub mod stats;
 pub mod status;

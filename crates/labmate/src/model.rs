@@ -40,6 +40,28 @@ pub struct Run {
     /// How its metrics are read (`define` records), in definition order.
     pub metric_defs: Vec<MetricDef>,
     pub metrics: BTreeMap<String, MetricSummary>,
+    /// Its Slurm job, for a run submitted to Slurm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmJob>,
+}
+
+/// A run's Slurm job as the index last saw it: what was asked at
+/// submission, where Slurm placed it, and its state while the run's own
+/// records cannot say (queued, or ended without an end record).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct SlurmJob {
+    pub job_id: String,
+    pub partition: Option<String>,
+    /// Slurm's state when last asked (`PENDING`, `RUNNING`, `TIMEOUT`...).
+    pub state: Option<String>,
+    /// Why it waits (`Priority`, `Resources`), while it does.
+    pub reason: Option<String>,
+    pub node: Option<String>,
+    /// GPUs asked for at submission.
+    pub gpus: u32,
+    /// `CUDA_VISIBLE_DEVICES` as the job got it.
+    pub visible_devices: Option<String>,
+    pub time_limit_min: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

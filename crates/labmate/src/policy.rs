@@ -31,6 +31,7 @@ pub struct Policy {
     pub approval: ApprovalConfig,
     pub review: ReviewConfig,
     pub serve: ServeConfig,
+    pub slurm: SlurmConfig,
     /// `[index]`: where the derived index lives, read by [`crate::index`] itself.
     pub index: crate::index::IndexConfig,
     /// `[notebook]`: read and checked by [`crate::notebook`] itself.
@@ -76,6 +77,26 @@ impl Default for RunsConfig {
 pub struct RunConfig {
     /// As `labmate run --wandb`: `import wandb` in the command gets the stand-in.
     pub wandb: bool,
+}
+
+/// `[slurm]`: what `run --slurm` and `sweep --slurm` ask of a job unless
+/// their flags say otherwise, and where labmate is on the nodes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlurmConfig {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    /// A time limit: Slurm's forms (`90`, `01:30:00`) or a duration (`2h`).
+    pub time: Option<String>,
+    pub gpus: Option<u32>,
+    pub mem: Option<String>,
+    /// More sbatch options for every job, each one argument.
+    pub sbatch_args: Vec<String>,
+    /// The `labmate` binary as the nodes see it; the launcher's own by default.
+    pub labmate: Option<String>,
+    /// Slurm's job-completion log (`jobcomp/filetxt`), read for ended jobs
+    /// `squeue` no longer lists; asked of `scontrol show config` by default.
+    pub jobcomp_log: Option<String>,
 }
 
 /// How much running the lab allows: per run, and per day.
@@ -174,6 +195,9 @@ impl Policy {
         crate::rules::Babysitter::new(&policy.rules, 0.0).map_err(|e| format!("in [rules] custom: {e}"))?;
         if let Some(url) = &policy.notify.webhook {
             crate::notify::check_webhook(url).map_err(|why| format!("[notify] webhook {url:?}: {why}"))?;
+        }
+        if let Some(time) = &policy.slurm.time {
+            crate::slurm::parse_time_limit(time).map_err(|why| format!("[slurm] time: {why}"))?;
         }
         if policy.queue.max_concurrent == Some(0) {
             return Err("[queue] max_concurrent must be 1 or more".into());

@@ -20,6 +20,10 @@ pub const STDERR_LOG: &str = "stderr.log";
 pub const SUPERVISOR_STREAM: &str = "supervisor.jsonl";
 /// Where `labmate stop` leaves its reason before it signals the supervisor.
 pub const STOP_FILE: &str = "stop.json";
+/// The Slurm job a run was submitted as ([`crate::slurm::Job`]).
+pub const SLURM_FILE: &str = "slurm.json";
+/// The batch script of a run submitted to Slurm.
+pub const SLURM_SCRIPT: &str = "slurm.sh";
 
 /// Where a writer that appends to an ended run (a later import) leaves a
 /// marker `<run id>.<pid>.<n>`, so that the index reads that run again: it
@@ -180,6 +184,18 @@ impl RunDir {
         Ok(names)
     }
 
+    /// Takes the run's owner lock, for a supervisor nobody handed it to (one
+    /// a scheduler started); None while someone else holds it.
+    pub fn take_lock(&self) -> Result<Option<OwnerLock>> {
+        let p = self.file(LOCK_FILE);
+        let f = OpenOptions::new().read(true).write(true).open(&p).map_err(|e| Error::io(&p, e))?;
+        match flock::try_lock(&f, Mode::Exclusive) {
+            Ok(true) => Ok(Some(OwnerLock(f))),
+            Ok(false) => Ok(None),
+            Err(e) => Err(Error::io(&p, e)),
+        }
+    }
+
     /// True when nobody holds the run's lock: its owner is gone.
     pub fn owner_gone(&self) -> bool {
         let Ok(f) = File::open(self.file(LOCK_FILE)) else {
@@ -191,17 +207,23 @@ impl RunDir {
     /// Marks the run lost (once; later calls keep the first mark), with how
     /// many of its processes were ended then. Returns the mark as recorded.
     pub fn mark_lost(&self, now: f64, ended_processes: usize) -> Result<Lost> {
+        self.mark_lost_with(Lost { time: now, ended_processes, job_end: None })
+    }
+
+    /// Marks the run lost as `lost` says (once; later calls keep the first
+    /// mark): with the end Slurm gave its job, which Slurm forgets.
+    pub fn mark_lost_with(&self, lost: Lost) -> Result<Lost> {
         let p = self.file(LOST_FILE);
         match OpenOptions::new().write(true).create_new(true).open(&p) {
             Ok(mut f) => {
-                let lost = Lost { time: now, ended_processes };
-                let body = format!("{{\"time\": {now}, \"ended_processes\": {ended_processes}}}\n");
-                f.write_all(body.as_bytes()).map_err(|e| Error::io(&p, e))?;
+                let mut body = serde_json::json!({"time": lost.time, "ended_processes": lost.ended_processes});
+                if let Some(end) = &lost.job_end {
+                    body["job_end"] = serde_json::to_value(end).expect("job states serialise");
+                }
+                f.write_all(format!("{body}\n").as_bytes()).map_err(|e| Error::io(&p, e))?;
                 Ok(lost)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Ok(self.lost().unwrap_or(Lost { time: now, ended_processes }))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(self.lost().unwrap_or(lost)),
             Err(e) => Err(Error::io(&p, e)),
         }
     }
@@ -211,22 +233,47 @@ impl RunDir {
         self.lost().map(|l| l.time)
     }
 
-    fn lost(&self) -> Option<Lost> {
+    /// The run's mark as lost, if it has one.
+    pub fn lost(&self) -> Option<Lost> {
         let text = fs::read_to_string(self.file(LOST_FILE)).ok()?;
         let v: serde_json::Value = serde_json::from_str(&text).ok()?;
         Some(Lost {
             time: v.get("time")?.as_f64()?,
             ended_processes: v.get("ended_processes").and_then(|n| n.as_u64()).unwrap_or(0) as usize,
+            job_end: v.get("job_end").and_then(|j| serde_json::from_value(j.clone()).ok()),
         })
+    }
+
+    /// The Slurm job the run was submitted as, once sbatch took it.
+    pub fn slurm_job(&self) -> Option<crate::slurm::Job> {
+        let bytes = fs::read(self.file(SLURM_FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Records the run's Slurm job, whole or not at all.
+    pub fn write_slurm_job(&self, job: &crate::slurm::Job) -> Result<()> {
+        let tmp = self.file(".slurm.json.tmp");
+        write_file(&tmp, format!("{}\n", serde_json::to_string_pretty(job).expect("jobs serialise")).as_bytes())?;
+        let p = self.file(SLURM_FILE);
+        fs::rename(&tmp, &p).map_err(|e| Error::io(&p, e))
     }
 }
 
+/// The reason in a run's stop request (`stop.json`), if there is one.
+pub fn stop_reason(dir: &RunDir) -> Option<String> {
+    let text = fs::read_to_string(dir.file(STOP_FILE)).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("reason").and_then(|r| r.as_str()).map(String::from)
+}
+
 /// A run marked lost (`lost.json`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Lost {
     pub time: f64,
     /// Processes of the run still alive when it was found lost, ended then.
     pub ended_processes: usize,
+    /// How Slurm said its job ended, for a run lost in a job.
+    pub job_end: Option<crate::slurm::JobState>,
 }
 
 /// An append-only writer of one run file; each call is one `write`.

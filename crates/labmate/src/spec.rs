@@ -60,6 +60,27 @@ pub struct RunSpec {
     /// Where an imported run came from (origin `import`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_from: Option<ImportedFrom>,
+    /// The scheduler the run was submitted to (`slurm`): its supervisor runs
+    /// inside the job, and the job (`slurm.json`) says where it stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<String>,
+}
+
+/// A launch on Slurm (`run --slurm`): what it asks of the job, on top of
+/// `[slurm]` in `labmate.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlurmRequest {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub gpus: Option<u32>,
+    /// A time limit: Slurm's forms or a duration (`2h`).
+    pub time: Option<String>,
+    /// Memory per node, as sbatch takes it (`32G`).
+    pub mem: Option<String>,
+    /// More sbatch options, each one argument (`--constraint=a100`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sbatch_args: Vec<String>,
 }
 
 /// The source of an imported run: the tool, the path or URI it was read
@@ -108,6 +129,9 @@ pub struct LaunchRequest {
     pub cwd: PathBuf,
     /// Who asks, as the face names them (a launch without one is refused).
     pub author: Option<String>,
+    /// Submit it to Slurm instead of running it here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmRequest>,
     /// The gates this launch passed, recorded on the run.
     #[serde(skip)]
     pub gates: Vec<GateResult>,
@@ -169,6 +193,7 @@ impl RunSpec {
             author: None,
             gates: Vec::new(),
             imported_from: None,
+            scheduler: None,
         }
     }
 }

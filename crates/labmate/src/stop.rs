@@ -18,7 +18,8 @@ use crate::sys::procgroup::Group;
 pub enum Stopped {
     /// The run had already ended, with this status.
     AlreadyEnded(RunStatus),
-    /// Its supervisor was asked to stop it.
+    /// Its supervisor was asked to stop it; a run on Slurm, by cancelling
+    /// its job (`scancel`), queued or running.
     Asked,
     /// The supervisor was gone; what lived of the run's process group was
     /// ended here (SIGTERM, then SIGKILL after the grace period).
@@ -38,6 +39,9 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
     let run = index.run(id)?;
     let dir = RunDir::at(index.lab().run_dir(id));
     let spec = dir.read_spec()?;
+    if spec.scheduler.is_some() {
+        return stop_job(index, &dir, id, &run, reason, by);
+    }
     let local = spec.host == crate::sys::host::hostname();
     let (supervisor, group) = owner(&dir, id);
     if !run.status.is_live() {
@@ -50,12 +54,7 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
     if !local {
         return Err(Error::conflict("host", format!("run {id} runs on host {}; stop it from there", spec.host)));
     }
-    let request = serde_json::json!({"time": index.lab().now(), "reason": reason, "by": by});
-    match OpenOptions::new().write(true).create_new(true).open(dir.file(STOP_FILE)) {
-        Ok(mut f) => f.write_all(format!("{request}\n").as_bytes()).map_err(|e| Error::io(dir.file(STOP_FILE), e))?,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {} // the first reason stands
-        Err(e) => return Err(Error::io(dir.file(STOP_FILE), e)),
-    }
+    leave_request(index, &dir, reason, by)?;
     if !dir.owner_gone() {
         let pid = supervisor.ok_or_else(|| {
             Error::conflict("supervisor", format!("run {id} has no supervisor to stop it (a run made by a client)"))
@@ -67,6 +66,31 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
         Some(g) => Ok(Stopped::Killed { processes: g.end(grace).found }),
         None => Ok(Stopped::AlreadyEnded(run.status)),
     }
+}
+
+/// Leaves the reason for the supervisor (or the reader) to record.
+fn leave_request(index: &Index, dir: &RunDir, reason: &str, by: &str) -> Result<()> {
+    let request = serde_json::json!({"time": index.lab().now(), "reason": reason, "by": by});
+    match OpenOptions::new().write(true).create_new(true).open(dir.file(STOP_FILE)) {
+        Ok(mut f) => f.write_all(format!("{request}\n").as_bytes()).map_err(|e| Error::io(dir.file(STOP_FILE), e)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()), // the first reason stands
+        Err(e) => Err(Error::io(dir.file(STOP_FILE), e)),
+    }
+}
+
+/// Stops a run on Slurm: the reason left, its job cancelled. A running
+/// job's supervisor gets SIGTERM and records the stop; a queued job never
+/// starts, and the next reader ends its run `stopped` with the reason.
+fn stop_job(index: &Index, dir: &RunDir, id: &str, run: &crate::model::Run, reason: &str, by: &str) -> Result<Stopped> {
+    if !run.status.is_live() {
+        return Ok(Stopped::AlreadyEnded(run.status.clone()));
+    }
+    let job = dir.slurm_job().ok_or_else(|| {
+        Error::conflict("run", format!("run {id} is still being submitted to Slurm; stop it once it has a job id"))
+    })?;
+    leave_request(index, dir, reason, by)?;
+    crate::slurm::cancel(&job.job_id)?;
+    Ok(Stopped::Asked)
 }
 
 /// Takes a queued run out of the queue for `by`: it ends `stopped`, at once.

@@ -72,6 +72,12 @@ pub struct Sweep {
     /// The approval request the sweep waits on, if it needed one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
+    /// On Slurm: the job array its runs are the tasks of, once submitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_array: Option<String>,
+    /// On Slurm: how many of its tasks may run at once (the array's `%K`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u32>,
 }
 
 impl Sweep {

@@ -14,7 +14,8 @@ pub fn make_batched_run(lab: &Lab, name: &str, steps: usize, keys: &[String], bl
     let now = labmate::clock::now();
     let mut spec = RunSpec::new(id::new_run_id(now), now, lab.repo_root());
     spec.name = Some(name.into());
-    let mut out = Record::Start { time: now, pid: Some(1), child_pid: Some(2), pgid: Some(2), leader: None }.to_line();
+    let mut out =
+        Record::Start { time: now, pid: Some(1), child_pid: Some(2), pgid: Some(2), leader: None, job: None }.to_line();
     let values = |step: usize| -> Vec<(String, f64)> {
         keys.iter().enumerate().map(|(k, key)| (key.clone(), 1.0 / (step + k + 1) as f64)).collect()
     };

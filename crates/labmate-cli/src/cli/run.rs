@@ -58,6 +58,8 @@ pub struct Args {
     #[arg(long)]
     detach: bool,
     #[command(flatten)]
+    slurm: SlurmArgs,
+    #[command(flatten)]
     author: AuthorArg,
     /// When the launch needs approval, wait for the answer: follow the run once a human approves
     /// (it launches then), exit 7 if they reject it.
@@ -68,8 +70,50 @@ pub struct Args {
     command: Vec<String>,
 }
 
+/// Where a run goes on Slurm; `[slurm]` in labmate.toml gives the defaults.
+#[derive(clap::Args)]
+pub struct SlurmArgs {
+    /// Submit to Slurm (sbatch): the supervisor runs inside the job, on the node Slurm picks. Prints
+    /// the run id; the lab must be on a filesystem the nodes share.
+    #[arg(long)]
+    slurm: bool,
+    /// The Slurm partition.
+    #[arg(long, value_name = "P", requires = "slurm")]
+    partition: Option<String>,
+    /// The Slurm account.
+    #[arg(long, value_name = "A", requires = "slurm")]
+    account: Option<String>,
+    /// GPUs for the job (sbatch --gpus).
+    #[arg(long, value_name = "N", requires = "slurm")]
+    gpus: Option<u32>,
+    /// The job's time limit: minutes (90), HH:MM:SS, D-HH:MM:SS or a duration (2h).
+    #[arg(long, value_name = "LIMIT", requires = "slurm")]
+    time: Option<String>,
+    /// Memory per node (sbatch --mem), e.g. 32G.
+    #[arg(long, value_name = "MEM", requires = "slurm")]
+    mem: Option<String>,
+    /// One more sbatch option, e.g. --sbatch-arg=--constraint=a100; repeat for more.
+    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true, requires = "slurm")]
+    sbatch_args: Vec<String>,
+}
+
+impl SlurmArgs {
+    /// The Slurm part of a launch request, when `--slurm` asks for one.
+    pub fn request(self) -> Option<labmate::spec::SlurmRequest> {
+        self.slurm.then(|| labmate::spec::SlurmRequest {
+            partition: self.partition,
+            account: self.account,
+            gpus: self.gpus,
+            time: self.time,
+            mem: self.mem,
+            sbatch_args: self.sbatch_args,
+        })
+    }
+}
+
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let lab = ctx.clocked(Lab::find_or_create(&ctx.cwd, ctx.lab_dir.as_deref())?);
+    let slurm = args.slurm.request();
     let request = LaunchRequest {
         name: args.name,
         tags: args.tags,
@@ -80,6 +124,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         tensorboard: args.tensorboard,
         command: args.command,
         cwd: ctx.cwd.clone(),
+        slurm: slurm.clone(),
         ..Default::default()
     };
     let admission = facade::launch(&lab, request, &ctx.author(&args.author)?, |gate| {
@@ -99,7 +144,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             if !args.wait_approval {
                 return Ok(ExitCode::from(NEEDS_APPROVAL));
             }
-            return wait_for_approval(&lab, id, args.detach);
+            return wait_for_approval(&lab, id, args.detach || slurm.is_some());
         }
     };
     for notice in &launched.notices {
@@ -107,6 +152,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let prepared = launched.prepared;
     let id = prepared.spec.id.clone();
+    if let Some(slurm) = &slurm {
+        let job = facade::submit(&lab, prepared, slurm, &std::env::current_exe()?)?;
+        let partition = job.partition.as_deref().map_or(String::new(), |p| format!(" on partition {p}"));
+        say!("labmate: run {id} submitted to Slurm as job {}{partition}", job.job_id);
+        println!("{id}");
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.detach {
         let exe = std::env::current_exe()?;
         supervisor::spawn_detached(&exe, prepared)?;

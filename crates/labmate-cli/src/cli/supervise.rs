@@ -1,4 +1,5 @@
-//! `labmate __supervise RUN_DIR`: the detached supervisor's entry point.
+//! `labmate __supervise [--job] RUN_DIR`: the detached supervisor's entry
+//! point; with `--job`, the supervisor inside a Slurm job.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +10,9 @@ use super::Context;
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// Inside the run's Slurm job: take the run's lock rather than be handed it.
+    #[arg(long)]
+    job: bool,
     run_dir: PathBuf,
 }
 
@@ -16,6 +20,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     // The run folder is <lab>/runs/<id>: its lab is two levels up.
     let lab_root = args.run_dir.parent().and_then(|p| p.parent());
     let lab = ctx.clocked(labmate::Lab::find(&ctx.cwd, lab_root)?);
-    let outcome = supervisor::supervise_detached(&lab, &args.run_dir)?;
+    let outcome = if args.job {
+        supervisor::supervise_in_job(&lab, &args.run_dir)?
+    } else {
+        supervisor::supervise_detached(&lab, &args.run_dir)?
+    };
     Ok(ExitCode::from(outcome.shell_code().clamp(0, 255) as u8))
 }

@@ -23,6 +23,8 @@ Examples:
   labmate sweep --grid lr=1e-3,3e-3 --grid seed=1,2,3 -- python train.py --lr {lr} --seed {seed}
   labmate sweep --random 8 --dist 'lr=loguniform(1e-4,1e-2)' --dist 'bs=choice(32,64)' --seed 1 \\
       --queue --name 'lr{lr}-bs{bs}' -- python train.py --lr={lr} --batch-size={bs}
+  labmate sweep --grid seed=1,2,3,4 --slurm --partition gpu --gpus 1 --time 2h --max-concurrent 2 \
+      -- python train.py --seed {seed}
   labmate sweep status s-...
 
 {key} in the command and the name is the point's value ({{ and }} are braces); each run's config
@@ -52,6 +54,11 @@ pub struct Args {
     /// Launch through the queue: [queue] max_concurrent in labmate.toml limits how many run at once.
     #[arg(long)]
     queue: bool,
+    #[command(flatten)]
+    slurm: super::run::SlurmArgs,
+    /// With --slurm: at most K of the sweep's runs at once (the job array's %K).
+    #[arg(long, value_name = "K")]
+    max_concurrent: Option<u32>,
     /// A tag for every run; repeat for more.
     #[arg(long = "tag", value_name = "TAG")]
     tags: Vec<String>,
@@ -105,8 +112,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             queue: args.queue,
             command: args.command,
             cwd: ctx.cwd.clone(),
+            slurm: args.slurm.request(),
             ..Default::default()
         },
+        max_concurrent: args.max_concurrent,
     };
     let exe = std::env::current_exe()?;
     let admission = facade::sweep(
@@ -139,7 +148,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             for notice in &notices {
                 say!("labmate: {notice}");
             }
-            let how = if sweep.queue { "queued" } else { "launched" };
+            let how = if sweep.slurm_array.is_some() {
+                "submitted to Slurm"
+            } else if sweep.queue {
+                "queued"
+            } else {
+                "launched"
+            };
             say!("labmate: sweep {}: {} runs {how}", sweep.id, sweep.runs.len());
             if args.json {
                 print_json(&sweep)?;

@@ -253,8 +253,9 @@ pub fn write(lab: &Lab, existing: &Existing, run: &Imported, tags: &[String]) ->
     let stream = "import-0.jsonl";
     let dir = RunDir::create_complete(lab, &mut spec, &|tmp| {
         let mut lines = String::new();
-        lines
-            .push_str(&Record::Start { time: started, pid: None, child_pid: None, pgid: None, leader: None }.to_line());
+        lines.push_str(
+            &Record::Start { time: started, pid: None, child_pid: None, pgid: None, leader: None, job: None }.to_line(),
+        );
         lines.push('\n');
         records(run, started, true, end_of(run).as_ref(), &[], &mut lines);
         fs::write(tmp.join(stream), lines.as_bytes()).map_err(|e| Error::io(tmp.join(stream), e))?;

@@ -11,9 +11,10 @@ use serde_json::{Map, Value};
 use super::{Index, damaged_chunk};
 use crate::chunk;
 use crate::error::{Error, Result};
-use crate::model::Point;
+use crate::model::{Point, SlurmJob};
 use crate::record::{Event, Leader, MetricDef, Record, RunStatus, how_ended};
-use crate::rundir::RunDir;
+use crate::rundir::{Lost, RunDir};
+use crate::slurm::{self, JobState};
 use crate::spec::RunSpec;
 use crate::sys::procgroup::Group;
 
@@ -50,6 +51,8 @@ struct RunState {
     spec: String,
     origin: String,
     host: String,
+    /// `slurm` for a run submitted to Slurm: Slurm owns its processes.
+    scheduler: Option<String>,
     /// The command's process group, from the owner's start record.
     pgid: Option<i32>,
     leader: Option<Leader>,
@@ -68,6 +71,9 @@ pub(super) struct About {
     pub notes: Option<String>,
     /// In the order they were (last) defined: a metric defined again moves to the end.
     pub metric_defs: Vec<MetricDef>,
+    /// Its Slurm job, for a run submitted to Slurm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmJob>,
 }
 
 #[derive(Default)]
@@ -110,6 +116,7 @@ impl Index {
         }
         work.sort();
         let now = self.lab.now();
+        let mut jobs = Jobs::new(&runs_dir, &work);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if afresh {
             tx.execute_batch(
@@ -118,7 +125,7 @@ impl Index {
         }
         for id in work {
             let dir = RunDir::at(runs_dir.join(&id));
-            match ingest_run(&tx, &dir, &id, now, &mut report) {
+            match ingest_run(&tx, &dir, &id, now, &mut jobs, &mut report) {
                 Ok(()) => report.runs_updated += 1,
                 Err(e @ (Error::BadFile { .. } | Error::Io { .. })) => {
                     report.problems.push(format!("run {id} skipped: {e}"))
@@ -127,6 +134,7 @@ impl Index {
             }
         }
         tx.commit()?;
+        report.problems.extend(jobs.problem);
         // Only the markers seen before reading: one left meanwhile stays for the next sync.
         for (_, mark) in &marks {
             let _ = fs::remove_file(mark);
@@ -267,7 +275,14 @@ fn forget(tx: &Transaction, id: &str) -> Result<()> {
     Ok(())
 }
 
-fn ingest_run(tx: &Transaction, dir: &RunDir, id: &str, now: f64, report: &mut SyncReport) -> Result<()> {
+fn ingest_run(
+    tx: &Transaction,
+    dir: &RunDir,
+    id: &str,
+    now: f64,
+    jobs: &mut Jobs,
+    report: &mut SyncReport,
+) -> Result<()> {
     if cut_below_read(dir.path(), Some(&offsets(tx, id)?.into_iter().collect())) {
         report
             .problems
@@ -287,40 +302,59 @@ fn ingest_run(tx: &Transaction, dir: &RunDir, id: &str, now: f64, report: &mut S
             RunState::from_spec(spec)
         }
     };
+    if st.scheduler.is_some() && st.about.slurm.is_none() {
+        st.about.slurm = dir.slurm_job().map(|job| SlurmJob {
+            job_id: job.job_id,
+            partition: job.partition,
+            gpus: job.gpus,
+            time_limit_min: job.time_limit_min,
+            ..Default::default()
+        });
+    }
     let mut offsets = offsets(tx, id)?;
     let mut batch = Batch::default();
     read_streams(tx, dir, &mut offsets, &mut st, &mut batch, report)?;
     if !st.ended && (dir.lost_at().is_some() || dir.owner_gone()) {
         // The owner may have written its end just before it let go.
         read_streams(tx, dir, &mut offsets, &mut st, &mut batch, report)?;
-        if !st.ended {
-            // Nothing of a run goes on unsupervised: the command died with
-            // its supervisor; whatever else of its group lives ends here.
-            let ended = if dir.lost_at().is_none() {
-                st.group().map_or(0, |g| g.end(std::time::Duration::ZERO).found)
-            } else {
-                0
-            };
-            let lost = dir.mark_lost(now, ended)?;
-            st.status = RunStatus::Lost;
-            st.ended = true;
-            st.ended_at = Some(lost.time);
-            let mut reason = if st.origin == "client" {
-                "the client process ended without finishing the run".to_string()
-            } else if st.origin == "import" {
-                "it was still running at its source when imported; import it again once it has ended".to_string()
-            } else {
-                "the supervisor died before the run ended".to_string()
-            };
-            if lost.ended_processes > 0 {
-                let n = lost.ended_processes;
-                reason.push_str(&format!(
-                    "; ended {n} process{} of the run left running",
-                    if n == 1 { "" } else { "es" }
-                ));
+        let fate = if st.ended || st.scheduler.is_none() { None } else { Some(jobs.fate(dir, &mut st)) };
+        if matches!(fate, Some(JobFate::Ended(_))) {
+            // The job is over, its supervisor with it: an end it wrote is there now.
+            read_streams(tx, dir, &mut offsets, &mut st, &mut batch, report)?;
+        }
+        match fate {
+            _ if st.ended => {}
+            Some(JobFate::Live | JobFate::Unknown) => {}
+            Some(JobFate::Ended(end)) => end_of_job(dir, &mut st, &mut batch, now, end)?,
+            None => {
+                // Nothing of a run goes on unsupervised: the command died with
+                // its supervisor; whatever else of its group lives ends here.
+                let ended = if dir.lost_at().is_none() {
+                    st.group().map_or(0, |g| g.end(std::time::Duration::ZERO).found)
+                } else {
+                    0
+                };
+                let lost = dir.mark_lost(now, ended)?;
+                st.status = RunStatus::Lost;
+                st.ended = true;
+                st.ended_at = Some(lost.time);
+                let mut reason = if st.origin == "client" {
+                    "the client process ended without finishing the run".to_string()
+                } else if st.origin == "import" {
+                    "it was still running at its source when imported; import it again once it has ended".to_string()
+                } else {
+                    "the supervisor died before the run ended".to_string()
+                };
+                if lost.ended_processes > 0 {
+                    let n = lost.ended_processes;
+                    reason.push_str(&format!(
+                        "; ended {n} process{} of the run left running",
+                        if n == 1 { "" } else { "es" }
+                    ));
+                }
+                batch.events.push(lifecycle(lost.time, format!("lost: {reason}")));
+                st.reason = Some(reason);
             }
-            batch.events.push(lifecycle(lost.time, format!("lost: {reason}")));
-            st.reason = Some(reason);
         }
     } else if st.ended {
         // Other writers finished before the owner wrote its end: one more pass
@@ -506,7 +540,13 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
                 batch.events.push(lifecycle(time, "queued".into()));
             }
         }
-        Record::Start { time, pid, child_pid, pgid, leader } => {
+        Record::Start { time, pid, child_pid, pgid, leader, job } => {
+            if let (Some(job), Some(slurm)) = (job, st.about.slurm.as_mut()) {
+                slurm.node = job.node;
+                slurm.visible_devices = job.gpus;
+                slurm.state = Some("RUNNING".into());
+                slurm.reason = None;
+            }
             st.started_at = Some(time);
             st.pgid = pgid;
             st.leader = leader;
@@ -534,6 +574,11 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
                 msg.push_str(&format!(": {r}"));
             }
             batch.events.push(lifecycle(end.time, msg));
+            if let Some(job) = st.about.slurm.as_mut() {
+                // Slurm's word on the job is no longer needed: the run's own end says it.
+                job.state = None;
+                job.reason = None;
+            }
             st.status = end.status;
             st.ended = true;
             st.ended_at = Some(end.time);
@@ -543,6 +588,147 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
         }
         Record::Unknown => {}
     }
+}
+
+/// Where a run's job stands, when its supervisor holds no lock here.
+enum JobFate {
+    /// Waiting or running: the run lives (its supervisor may be on another node).
+    Live,
+    /// Ended without the supervisor's end record: how Slurm says it ended
+    /// (None: Slurm no longer knows the job).
+    Ended(Option<JobState>),
+    /// Slurm could not be asked: nothing is concluded.
+    Unknown,
+}
+
+/// The jobs of the runs a sync pass reads, asked of Slurm once, on the
+/// first run that needs it, for all of them.
+struct Jobs {
+    /// Job ids of the pass's runs submitted to Slurm, and their completion logs.
+    wanted: Vec<String>,
+    logs: Vec<String>,
+    states: Option<HashMap<String, JobState>>,
+    problem: Option<String>,
+}
+
+impl Jobs {
+    fn new(runs_dir: &std::path::Path, work: &[String]) -> Jobs {
+        let mut jobs = Jobs { wanted: Vec::new(), logs: Vec::new(), states: None, problem: None };
+        for id in work {
+            if let Some(job) = RunDir::at(runs_dir.join(id)).slurm_job() {
+                jobs.wanted.push(job.job_id);
+                if let Some(log) = job.jobcomp_log.filter(|l| !jobs.logs.contains(l)) {
+                    jobs.logs.push(log);
+                }
+            }
+        }
+        jobs
+    }
+
+    /// The state of `job_id`, asking Slurm (once per pass) if not yet asked.
+    fn state(&mut self, job_id: &str) -> std::result::Result<Option<JobState>, ()> {
+        if self.states.is_none() {
+            match slurm::states(&self.wanted) {
+                Ok(mut states) => {
+                    let forgotten: Vec<String> =
+                        self.wanted.iter().filter(|id| !states.contains_key(*id)).cloned().collect();
+                    for log in &self.logs {
+                        if forgotten.is_empty() {
+                            break;
+                        }
+                        states.extend(slurm::ended_in_log(std::path::Path::new(log), &forgotten));
+                    }
+                    self.states = Some(states);
+                }
+                Err(e) => {
+                    self.problem = Some(format!("the state of Slurm jobs is unknown: {e}"));
+                    self.states = Some(HashMap::new());
+                }
+            }
+        }
+        if self.problem.is_some() {
+            return Err(());
+        }
+        Ok(self.states.as_ref().and_then(|s| s.get(job_id)).cloned())
+    }
+
+    /// What became of the job of a run whose lock nobody holds here; a job
+    /// waiting or running updates the run's view of it.
+    fn fate(&mut self, dir: &RunDir, st: &mut RunState) -> JobFate {
+        if let Some(Lost { job_end, .. }) = dir.lost() {
+            return JobFate::Ended(job_end);
+        }
+        let Some(job) = dir.slurm_job() else {
+            // The launcher let go of the run without submitting it.
+            return JobFate::Ended(None);
+        };
+        let view = st.about.slurm.get_or_insert_with(|| SlurmJob {
+            job_id: job.job_id.clone(),
+            partition: job.partition.clone(),
+            gpus: job.gpus,
+            time_limit_min: job.time_limit_min,
+            ..Default::default()
+        });
+        let state = match self.state(&job.job_id) {
+            Ok(Some(state)) => state,
+            Ok(None) => return JobFate::Ended(None),
+            Err(()) => return JobFate::Unknown,
+        };
+        if !state.is_live() {
+            view.state = Some(state.state.clone());
+            return JobFate::Ended(Some(state));
+        }
+        view.state = Some(state.state.clone());
+        view.reason = state.reason.clone().filter(|_| state.is_pending());
+        view.node = state.node.clone().or(view.node.take());
+        if state.partition.is_some() {
+            view.partition = state.partition.clone();
+        }
+        if st.started_at.is_none() {
+            st.status = if state.is_pending() { RunStatus::Queued } else { RunStatus::Running };
+        }
+        JobFate::Live
+    }
+}
+
+/// Ends a run whose job ended without its supervisor's end record: stopped
+/// when `labmate stop` asked for it (a queued job cancelled), else lost with
+/// Slurm's state and exit code, marked so that a rebuilt index says the same
+/// once Slurm has forgotten the job.
+fn end_of_job(dir: &RunDir, st: &mut RunState, batch: &mut Batch, now: f64, end: Option<JobState>) -> Result<()> {
+    let lost = dir.mark_lost_with(Lost { time: now, ended_processes: 0, job_end: end })?;
+    let job_id = st.about.slurm.as_ref().map(|j| j.job_id.clone()).or_else(|| dir.slurm_job().map(|j| j.job_id));
+    let job = job_id.as_deref().map_or("its job".to_string(), |id| format!("Slurm job {id}"));
+    st.ended = true;
+    st.ended_at = Some(lost.time);
+    let (status, reason) = match (crate::rundir::stop_reason(dir), &lost.job_end) {
+        (Some(why), _) => (RunStatus::Stopped, why),
+        (None, Some(end)) => {
+            st.exit_code = end.exit_code;
+            st.signal = end.signal;
+            if let Some(view) = st.about.slurm.as_mut() {
+                view.state = Some(end.state.clone());
+                view.reason = None;
+                view.node = end.node.clone().or(view.node.take());
+            }
+            let mut how = format!("{job} ended {}", end.state);
+            match (end.exit_code, end.signal) {
+                (Some(c), Some(s)) => how.push_str(&format!(" (exit code {c}, signal {s})")),
+                (Some(c), None) => how.push_str(&format!(" (exit code {c})")),
+                _ => {}
+            }
+            how.push_str(" before the supervisor recorded an end");
+            (RunStatus::Lost, how)
+        }
+        (None, None) if job_id.is_none() => {
+            (RunStatus::Lost, "the launcher ended before the job was submitted to Slurm".to_string())
+        }
+        (None, None) => (RunStatus::Lost, format!("{job} is unknown to Slurm and the supervisor recorded no end")),
+    };
+    batch.events.push(lifecycle(lost.time, format!("{}: {reason}", status.as_str())));
+    st.status = status;
+    st.reason = Some(reason);
+    Ok(())
 }
 
 fn lifecycle(time: f64, message: String) -> Event {
@@ -702,6 +888,10 @@ impl RunState {
     /// The run's process group, when it ran on this host (elsewhere its id
     /// means nothing).
     fn group(&self) -> Option<Group> {
+        // A job's processes are Slurm's, on whichever node it ran.
+        if self.scheduler.is_some() {
+            return None;
+        }
         let pgid = self.pgid.filter(|p| *p > 1 && self.host == crate::sys::host::hostname())?;
         Some(Group::recorded(
             &self.id,
@@ -721,7 +911,8 @@ impl RunState {
             spec: serde_json::to_string(&spec).expect("specs serialise"),
             id: spec.id,
             name: spec.name,
-            status: RunStatus::Running,
+            // A job waits for its turn until its supervisor says it started.
+            status: if spec.scheduler.is_some() { RunStatus::Queued } else { RunStatus::Running },
             created_at: spec.created_at,
             started_at: None,
             ended_at: None,
@@ -734,6 +925,7 @@ impl RunState {
             summary: Map::new(),
             last_time: spec.created_at,
             host: spec.host,
+            scheduler: spec.scheduler,
             pgid: None,
             leader: None,
             origin: spec.origin,
@@ -751,7 +943,8 @@ fn load_state(tx: &Transaction, id: &str) -> Result<Option<RunState>> {
         .query_row([id], |r| {
             let json = |i: usize| -> rusqlite::Result<String> { r.get(i) };
             let spec: String = r.get(11)?;
-            let (origin, host) = serde_json::from_str::<RunSpec>(&spec).map(|s| (s.origin, s.host)).unwrap_or_default();
+            let (origin, host, scheduler) =
+                serde_json::from_str::<RunSpec>(&spec).map(|s| (s.origin, s.host, s.scheduler)).unwrap_or_default();
             let status = RunStatus::from(r.get::<_, String>(1)?);
             let created_at: f64 = r.get(2)?;
             let started_at: Option<f64> = r.get(3)?;
@@ -775,6 +968,7 @@ fn load_state(tx: &Transaction, id: &str) -> Result<Option<RunState>> {
                 spec,
                 origin,
                 host,
+                scheduler,
                 pgid: r.get(12)?,
                 leader: r
                     .get::<_, Option<i64>>(13)?

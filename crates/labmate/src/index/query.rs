@@ -314,6 +314,7 @@ fn row_to_run(r: &Row, now: f64) -> rusqlite::Result<(Run, String)> {
         notes: about.notes,
         metric_defs: about.metric_defs,
         metrics: BTreeMap::new(),
+        slurm: about.slurm,
     };
     Ok((run, spec_json))
 }

@@ -32,6 +32,7 @@ fn run(id: &str, lr: f64, tags: &[&str], val_min: f64) -> Run {
         job_type: None,
         notes: None,
         metric_defs: vec![],
+        slurm: None,
         metrics,
     }
 }

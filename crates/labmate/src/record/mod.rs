@@ -266,6 +266,8 @@ pub enum Record {
         /// Who leads the group `pgid`, so that a reader can tell it from a
         /// later group with the same id (see [`crate::sys::procgroup`]).
         leader: Option<Leader>,
+        /// Where a scheduler placed the run, when it runs in a job.
+        job: Option<crate::slurm::Placement>,
     },
     End(End),
     /// A block of points, column by column (format 2).
@@ -483,6 +485,8 @@ struct Line<'a> {
     hidden: Option<&'a RawValue>,
     #[serde(borrow)]
     step_sync: Option<&'a RawValue>,
+    #[serde(borrow)]
+    job: Option<&'a RawValue>,
     kind: Option<String>,
     message: Option<String>,
     pid: Option<u32>,
@@ -571,6 +575,7 @@ impl Record {
                 child_pid: l.child_pid,
                 pgid: l.pgid,
                 leader: l.leader_start.map(|start| Leader { start, boot_id: l.boot_id }),
+                job: field("job", l.job)?,
             },
             "end" => Record::End(End {
                 time,
@@ -662,13 +667,16 @@ impl Record {
                 tagged("define", *time, &fields)
             }
             Record::Event(e) => with_type("event", e),
-            Record::Start { time, pid, child_pid, pgid, leader } => {
+            Record::Start { time, pid, child_pid, pgid, leader, job } => {
                 let mut fields = vec![("pid", json(pid)), ("child_pid", json(child_pid)), ("pgid", json(pgid))];
                 if let Some(l) = leader {
                     fields.push(("leader_start", json(&l.start)));
                     if let Some(b) = &l.boot_id {
                         fields.push(("boot_id", json(b)));
                     }
+                }
+                if let Some(job) = job {
+                    fields.push(("job", json(job)));
                 }
                 tagged("start", *time, &fields)
             }

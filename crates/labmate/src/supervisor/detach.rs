@@ -1,6 +1,7 @@
 //! Detached runs: `labmate run --detach` hands the run (and its lock) to a
 //! `labmate __supervise` process in a session of its own, which outlives the
-//! terminal and the shell that started it.
+//! terminal and the shell that started it. A run submitted to Slurm is
+//! adopted by `labmate __supervise --job` inside its job.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
@@ -10,6 +11,7 @@ use std::process::{Command, Stdio};
 use super::{Outcome, Prepared, supervise};
 use crate::error::{Error, Result};
 use crate::lab::Lab;
+use crate::record::RunStatus;
 use crate::rundir::{OwnerLock, RunDir};
 use crate::sys::exec;
 
@@ -64,4 +66,23 @@ pub fn supervise_detached(lab: &Lab, run_dir: &Path) -> Result<Outcome> {
             exec::redirect_stdout(&null);
         }
     })
+}
+
+/// Supervises a run inside the Slurm job it was submitted as: takes the
+/// run's lock (nobody hands it over across machines), and runs it as
+/// [`supervise`] does. A run stopped before its job started ends here.
+pub fn supervise_in_job(lab: &Lab, run_dir: &Path) -> Result<Outcome> {
+    let dir = RunDir::at(run_dir.to_path_buf());
+    let spec = dir.read_spec()?;
+    let lock = dir
+        .take_lock()?
+        .ok_or_else(|| Error::conflict("run", format!("run {} is already supervised (its lock is held)", spec.id)))?;
+    if let Some(reason) = crate::rundir::stop_reason(&dir) {
+        let outcome = Outcome { status: RunStatus::Stopped, exit_code: None, signal: None, reason: Some(reason) };
+        let end = super::end_record(&outcome);
+        dir.append(crate::rundir::SUPERVISOR_STREAM)?.write_record(&super::stamped(&end, lab.clock()))?;
+        drop(lock);
+        return Ok(outcome);
+    }
+    supervise(Prepared { dir, spec, lock, lab: lab.clone() }, false, |_, _| {})
 }

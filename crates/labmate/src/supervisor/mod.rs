@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub use detach::{spawn_detached, supervise_detached};
+pub use detach::{spawn_detached, supervise_detached, supervise_in_job};
 pub use output::MARKER;
 pub use signals::signal_name;
 
@@ -67,6 +67,11 @@ impl Prepared {
     /// A run folder just created, with its owner lock held.
     pub(crate) fn new(lab: &Lab, dir: RunDir, spec: RunSpec, lock: OwnerLock) -> Prepared {
         Prepared { dir, spec, lock, lab: lab.clone() }
+    }
+
+    /// The lab's time now, as the run's records carry it.
+    pub fn lab_now(&self) -> f64 {
+        self.lab.now()
     }
 }
 
@@ -150,6 +155,7 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
         child_pid: Some(child.id()),
         pgid: Some(pgid),
         leader: group.leader_start.map(|start| Leader { start, boot_id: group.boot_id.clone() }),
+        job: spec.scheduler.as_ref().and_then(|_| crate::slurm::placement()),
     });
     on_stage(&spec, Stage::Started);
 
@@ -281,7 +287,14 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
         signal: status.signal(),
         reason: stop,
     };
-    record(&end_record(&outcome));
+    if spec.scheduler.is_some() && stopper.unasked() {
+        // Slurm ended the job (its time limit, a preemption, an scancel
+        // outside labmate): the reader records how, from Slurm's word.
+        let message = "Slurm ended the job (SIGTERM); its state says why".to_string();
+        record(&Record::Event(Event { time: clock::now(), kind: "lifecycle".into(), message, data: None }));
+    } else {
+        record(&end_record(&outcome));
+    }
     // Notifications of the last alerts go out before the supervisor exits.
     for n in pending {
         let _ = n.join();

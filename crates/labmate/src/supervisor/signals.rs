@@ -22,6 +22,9 @@ pub struct Stopper {
 #[derive(Default)]
 struct StopState {
     reason: Option<String>,
+    /// The stop came from a SIGTERM nobody asked for through labmate (a
+    /// scheduler ending its job).
+    unasked: bool,
     kill_at: Option<Instant>,
     killed: bool,
 }
@@ -54,6 +57,22 @@ impl Stopper {
         }
     }
 
+    /// Like [`Stopper::stop`], for a SIGTERM that came without a stop request.
+    pub fn stop_unasked(&self, reason: String) {
+        {
+            let mut st = self.state.lock().expect("stop lock");
+            if st.reason.is_none() {
+                st.unasked = true;
+            }
+        }
+        self.stop(reason);
+    }
+
+    /// Whether the run was stopped by a SIGTERM that no stop request explains.
+    pub fn unasked(&self) -> bool {
+        self.state.lock().expect("stop lock").unasked
+    }
+
     pub fn reason(&self) -> Option<String> {
         self.state.lock().expect("stop lock").reason.clone()
     }
@@ -64,7 +83,10 @@ impl Stopper {
 pub fn take_signals(signals: SignalSet, stopper: &Stopper, dir: &RunDir, done: &AtomicBool) {
     while !done.load(Ordering::SeqCst) {
         match signals.wait(Duration::from_millis(100)) {
-            Some(libc::SIGTERM) => stopper.stop(stop_request(dir).unwrap_or_else(|| "received SIGTERM".into())),
+            Some(libc::SIGTERM) => match stop_request(dir) {
+                Some(reason) => stopper.stop(reason),
+                None => stopper.stop_unasked("received SIGTERM".into()),
+            },
             Some(sig) => stopper.forward(sig, format!("interrupted by {}", signal_name(sig))),
             None => {}
         }
@@ -73,7 +95,5 @@ pub fn take_signals(signals: SignalSet, stopper: &Stopper, dir: &RunDir, done: &
 
 /// The reason in a run's stop request, if there is one.
 pub fn stop_request(dir: &RunDir) -> Option<String> {
-    let text = std::fs::read_to_string(dir.file(STOP_FILE)).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v.get("reason").and_then(|r| r.as_str()).map(String::from)
+    crate::rundir::stop_reason(dir)
 }
