@@ -120,7 +120,7 @@ pub fn approval_reasons_for(
     if approval.dirty && crate::git::capture(&req.cwd).is_some_and(|(state, _)| state.dirty) {
         reasons.push("uncommitted changes in the working tree".into());
     }
-    for over in over_budget_for(lab, policy, &author.name, runs)? {
+    for over in over_budget_for(lab, policy, &author.name, runs, req)? {
         if !approval.over_budget {
             return Err(Error::forbidden(
                 "budget",
@@ -134,10 +134,10 @@ pub fn approval_reasons_for(
 
 /// The daily budgets a new run of `author` would exceed, each as a sentence.
 pub fn over_budget(lab: &Lab, policy: &Policy, author: &str) -> Result<Vec<String>> {
-    over_budget_for(lab, policy, author, 1)
+    over_budget_for(lab, policy, author, 1, &LaunchRequest::default())
 }
 
-fn over_budget_for(lab: &Lab, policy: &Policy, author: &str, runs: usize) -> Result<Vec<String>> {
+fn over_budget_for(lab: &Lab, policy: &Policy, author: &str, runs: usize, req: &LaunchRequest) -> Result<Vec<String>> {
     let budget = &policy.budget;
     let own = budget.authors.get(author).and_then(|a| a.daily_run_hours);
     if budget.daily_run_hours.is_none() && own.is_none() {
@@ -146,7 +146,7 @@ fn over_budget_for(lab: &Lab, policy: &Policy, author: &str, runs: usize) -> Res
     let now = lab.now();
     let usage = usage(lab, now)?;
     // The new run counts for its cap, when it has one, on one GPU (or the GPUs it is given).
-    let planned = planned_hours(policy, author).unwrap_or(0.0) * runs as f64;
+    let planned = planned_hours(policy, author, req).unwrap_or(0.0) * runs as f64;
     let mut over = Vec::new();
     let mut check = |limit: f64, used: f64, whose: String| {
         if used >= limit || used + planned > limit {
@@ -164,23 +164,45 @@ fn over_budget_for(lab: &Lab, policy: &Policy, author: &str, runs: usize) -> Res
     Ok(over)
 }
 
-/// The GPU-hours one new run of `author` may use: its cap (`max_run_minutes`)
-/// on one GPU, or the GPUs it is given; None without a cap.
-pub fn planned_hours(policy: &Policy, author: &str) -> Option<f64> {
-    let gpus = gpu_count(std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref()) as f64;
-    policy.babysit_for(author).max_run_minutes.map(|m| m / 60.0 * gpus)
+/// The GPU-hours one new run of `author` may use: its cap on one GPU, or
+/// the GPUs it is given; None without a cap. The cap is `max_run_minutes`,
+/// and on Slurm also the job's time limit; the GPUs are the job's there.
+pub fn planned_hours(policy: &Policy, author: &str, req: &LaunchRequest) -> Option<f64> {
+    let (minutes, gpus) = planned(policy, author, req);
+    minutes.map(|m| m / 60.0 * gpus as f64)
+}
+
+/// A new run's cap in minutes and its GPUs.
+fn planned(policy: &Policy, author: &str, req: &LaunchRequest) -> (Option<f64>, usize) {
+    let cap = policy.babysit_for(author).max_run_minutes;
+    let Some(slurm) = &req.slurm else {
+        return (cap, gpu_count(std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref()));
+    };
+    let limit = slurm
+        .time
+        .as_ref()
+        .or(policy.slurm.time.as_ref())
+        .and_then(|t| crate::slurm::parse_time_limit(t).ok())
+        .map(|m| m as f64);
+    let minutes = match (cap, limit) {
+        (Some(c), Some(l)) => Some(c.min(l)),
+        (c, l) => c.or(l),
+    };
+    (minutes, slurm.gpus.or(policy.slurm.gpus).unwrap_or(1).max(1) as usize)
 }
 
 /// What `runs` runs of `author` may cost, as a sentence for the approver.
-pub fn estimated_cost(policy: &Policy, author: &str, runs: usize) -> String {
-    let gpus = gpu_count(std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref());
-    match policy.babysit_for(author).max_run_minutes {
+pub fn estimated_cost(policy: &Policy, author: &str, runs: usize, req: &LaunchRequest) -> String {
+    let (minutes, gpus) = planned(policy, author, req);
+    match minutes {
         Some(m) => {
             let hours = (m / 60.0 * gpus as f64 * runs as f64 * 1e4).round() / 1e4;
             let g = if gpus == 1 { "" } else { "s" };
             format!("estimated cost {hours} GPU-hours ({runs} runs x {m} max_run_minutes x {gpus} GPU{g})")
         }
-        None => format!("estimated cost unbounded ({runs} runs, no max_run_minutes in labmate.toml)"),
+        None => {
+            format!("estimated cost unbounded ({runs} runs, no max_run_minutes in labmate.toml nor a Slurm time limit)")
+        }
     }
 }
 
@@ -223,7 +245,8 @@ pub struct Usage {
 
 /// What each run used of the 24 hours before `now`: the part of its
 /// wall-clock time inside the window, times its GPUs (the count in its
-/// recorded `CUDA_VISIBLE_DEVICES`, else 1). Queued runs use nothing yet.
+/// recorded `CUDA_VISIBLE_DEVICES`, else 1; a Slurm job's, those it was
+/// given or asked for). Queued runs use nothing yet.
 pub fn usage(lab: &Lab, now: f64) -> Result<Vec<Usage>> {
     let window = now - 86_400.0;
     let index = Index::open_synced(lab)?.0;
@@ -238,7 +261,11 @@ pub fn usage(lab: &Lab, now: f64) -> Result<Vec<Usage>> {
             continue;
         }
         let spec = RunDir::at(lab.run_dir(&run.id)).read_spec().ok();
-        let gpus = gpu_count(spec.as_ref().and_then(|s| s.env.get("CUDA_VISIBLE_DEVICES")).map(String::as_str));
+        let gpus = match &run.slurm {
+            // A job's GPUs: those Slurm gave it, or those it asked for.
+            Some(job) => (gpu_count(job.visible_devices.as_deref())).max(job.gpus as usize),
+            None => gpu_count(spec.as_ref().and_then(|s| s.env.get("CUDA_VISIBLE_DEVICES")).map(String::as_str)),
+        };
         all.push(Usage {
             run: run.id,
             author: spec.and_then(|s| s.author),

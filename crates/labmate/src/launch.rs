@@ -173,7 +173,11 @@ pub fn admit_sweep(
     let n = sweep.points.len();
     let mut reasons = gates::approval_reasons_for(lab, &policy, &base, author, n)?;
     if !reasons.is_empty() {
-        reasons.push(format!("sweep {} of {n} runs, {}", sweep.id, gates::estimated_cost(&policy, &author.name, n)));
+        reasons.push(format!(
+            "sweep {} of {n} runs, {}",
+            sweep.id,
+            gates::estimated_cost(&policy, &author.name, n, &base)
+        ));
         let request = review::request_sweep_approval(lab, base, reasons, gates, &sweep.id)?;
         sweep.request = Some(request.id.clone());
         sweep::write(lab, &sweep)?;

@@ -34,7 +34,7 @@ pub const ITEM_PREFIX: &str = "v-";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "lowercase")]
 enum Line {
-    Request(Request),
+    Request(Box<Request>),
     Item(Item),
     Decision(Decision),
 }
@@ -282,7 +282,7 @@ fn request_launch(
     let now = lab.now();
     let id = new_id(lab, REQUEST_PREFIX, now, &existing);
     let request = Request { id, time: now, author, reason, launch, gates, sweep };
-    store.append(&Line::Request(request.clone()))?;
+    store.append(&Line::Request(Box::new(request.clone())))?;
     Ok(request)
 }
 
@@ -582,7 +582,7 @@ fn fold(bytes: &[u8]) -> Reviews {
         };
         match line {
             Line::Request(request) => {
-                reviews.requests.push(RequestState { request, state: ReviewState::Pending, decision: None })
+                reviews.requests.push(RequestState { request: *request, state: ReviewState::Pending, decision: None })
             }
             Line::Item(item) => {
                 reviews.items.push(ItemState { item, state: ReviewState::Pending, decisions: Vec::new() })

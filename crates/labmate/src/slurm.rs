@@ -140,7 +140,7 @@ pub fn states(ids: &[String]) -> Result<HashMap<String, JobState>> {
     asked.sort_unstable();
     asked.dedup();
     let mut cmd = Command::new("squeue");
-    cmd.args(["-h", "-r", "-t", "all", "-O", "JobID:|,State:|,Reason:|,NodeList:|,Partition:|,exit_code:|", "-j"]);
+    cmd.args(["-h", "-r", "-t", "all", "-O", "JobArrayID:|,State:|,Reason:|,NodeList:|,Partition:|,exit_code:|", "-j"]);
     cmd.arg(asked.join(","));
     let out = match run("squeue", &mut cmd) {
         Ok(out) => out,
@@ -164,12 +164,18 @@ fn parse_squeue_line(line: &str) -> Option<(String, JobState)> {
     Some((id, if live.is_live() { JobState { exit_code: None, signal: None, ..live } } else { live }))
 }
 
-/// Slurm's `code` or `code:signal`.
+/// Slurm's `code:signal` (scontrol, the completion log), or the raw wait
+/// status squeue prints (`768` is exit code 3).
 fn exit_code(text: &str) -> (Option<i32>, Option<i32>) {
-    let mut parts = text.trim().split(':');
-    let code = parts.next().and_then(|c| c.parse().ok());
-    let signal = parts.next().and_then(|s| s.parse().ok()).filter(|s| *s != 0);
-    (code, signal)
+    let text = text.trim();
+    if let Some((code, signal)) = text.split_once(':') {
+        return (code.parse().ok(), signal.parse().ok().filter(|s| *s != 0));
+    }
+    match text.parse::<i32>() {
+        Ok(raw) if raw & 0x7f != 0 => (Some(0), Some(raw & 0x7f)),
+        Ok(raw) => (Some((raw >> 8) & 0xff), None),
+        Err(_) => (None, None),
+    }
 }
 
 /// Cancels a job (`scancel`); a job that already ended is no error.
@@ -297,8 +303,10 @@ mod tests {
         let (_, s) = parse_squeue_line("18_2|TIMEOUT|TimeLimit|vm|debug|0:15|").unwrap();
         assert!(!s.is_live());
         assert_eq!((s.node.as_deref(), s.exit_code, s.signal), (Some("vm"), Some(0), Some(15)));
-        let (_, s) = parse_squeue_line("19|COMPLETED|None|vm|debug|3|").unwrap();
-        assert_eq!((s.reason, s.exit_code), (None, Some(3)));
+        let (_, s) = parse_squeue_line("19|FAILED|None|vm|debug|768|").unwrap();
+        assert_eq!((s.reason, s.exit_code, s.signal), (None, Some(3), None));
+        let (_, s) = parse_squeue_line("20|TIMEOUT|None|vm|debug|15|").unwrap();
+        assert_eq!((s.exit_code, s.signal), (Some(0), Some(15)));
         assert!(parse_squeue_line("").is_none());
     }
 

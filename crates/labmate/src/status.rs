@@ -41,6 +41,9 @@ pub struct Compact {
     pub last_error: Option<String>,
     /// The latest system metrics (`sys/` dropped from the names).
     pub sys: BTreeMap<String, f64>,
+    /// Its Slurm job, for a run on Slurm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<crate::model::SlurmJob>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -124,6 +127,7 @@ pub fn run_status(index: &Index, run: &Run) -> Result<Compact> {
         alerts: alerts[alerts.len().saturating_sub(2)..].to_vec(),
         last_error: crate::rules::detect::last_error_line(&stderr_tail),
         sys,
+        slurm: run.slurm.clone(),
     })
 }
 
@@ -184,6 +188,25 @@ pub fn render(s: &Compact) -> String {
         let _ = write!(out, ", ETA {}", clock::human_duration(eta));
     }
     out.push('\n');
+    if let Some(job) = &s.slurm {
+        let _ = write!(out, "  Slurm job {}", esc(&job.job_id));
+        if let Some(state) = &job.state {
+            let _ = write!(out, ": {}", esc(state));
+        }
+        if let Some(reason) = &job.reason {
+            let _ = write!(out, " ({})", esc(reason));
+        }
+        if let Some(p) = &job.partition {
+            let _ = write!(out, ", partition {}", esc(p));
+        }
+        if let Some(node) = &job.node {
+            let _ = write!(out, ", node {}", esc(node));
+        }
+        if let Some(gpus) = &job.visible_devices {
+            let _ = write!(out, ", GPUs {}", esc(gpus));
+        }
+        out.push('\n');
+    }
     if !s.metrics.is_empty() {
         let parts: Vec<String> = s
             .metrics
@@ -295,6 +318,7 @@ mod tests {
                 .collect(),
             alert_count: 3,
             alerts: vec!["x".repeat(300)],
+            slurm: None,
             last_error: Some("y".repeat(300)),
             sys: [
                 ("cpu_percent", 98.0),

@@ -100,7 +100,7 @@ pub struct SlurmArgs {
 impl SlurmArgs {
     /// The Slurm part of a launch request, when `--slurm` asks for one.
     pub fn request(self) -> Option<labmate::spec::SlurmRequest> {
-        self.slurm.then(|| labmate::spec::SlurmRequest {
+        self.slurm.then_some(labmate::spec::SlurmRequest {
             partition: self.partition,
             account: self.account,
             gpus: self.gpus,

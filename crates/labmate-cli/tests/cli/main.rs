@@ -25,6 +25,7 @@ mod registry;
 mod review;
 mod run;
 mod serve;
+mod slurm;
 mod standin;
 mod sweep;
 mod tensorboard;

@@ -67,6 +67,7 @@ fn sample_run() -> Run {
         job_type: None,
         notes: None,
         metric_defs: vec![],
+        slurm: None,
         metrics,
     }
 }

@@ -901,13 +901,19 @@ mod tests {
                 },
             },
             Record::Event(Event::warning(2.0, "bad \"line\"", Some(Value::from("##labmate {")))),
-            Record::Start { time: 3.0, pid: Some(1), child_pid: Some(2), pgid: Some(2), leader: None },
+            Record::Start { time: 3.0, pid: Some(1), child_pid: Some(2), pgid: Some(2), leader: None, job: None },
             Record::Start {
                 time: 3.0,
                 pid: Some(1),
                 child_pid: Some(2),
                 pgid: Some(2),
                 leader: Some(Leader { start: 12345, boot_id: Some("b-1".into()) }),
+                job: Some(crate::slurm::Placement {
+                    scheduler: "slurm".into(),
+                    job_id: "12_3".into(),
+                    node: Some("gpu-07".into()),
+                    gpus: Some("0,1".into()),
+                }),
             },
             Record::End(End { time: 4.0, status: "failed".into(), exit_code: None, signal: Some(9), reason: None }),
         ];
