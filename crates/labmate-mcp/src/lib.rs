@@ -247,6 +247,26 @@ struct LaunchArgs {
     /// their scalars become the run's metrics, live.
     #[serde(default)]
     tensorboard: Option<String>,
+    /// Submit to Slurm instead of running here: the job's options (all optional; `[slurm]` in
+    /// labmate.toml gives the defaults), e.g. `{"partition": "gpu", "gpus": 1, "time": "2h"}`.
+    #[serde(default)]
+    slurm: Option<SlurmArgs>,
+}
+
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SlurmArgs {
+    partition: Option<String>,
+    account: Option<String>,
+    /// GPUs for the job.
+    gpus: Option<u32>,
+    /// The time limit: minutes (`90`), `HH:MM:SS`, or a duration (`2h`).
+    time: Option<String>,
+    /// Memory per node, e.g. `32G`.
+    mem: Option<String>,
+    /// More sbatch options, each one argument, e.g. `["--constraint=a100"]`.
+    #[serde(default)]
+    sbatch_args: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -506,7 +526,8 @@ from the registry; lists each mismatch with what the notebook says and what the 
 
     #[tool(
         description = "Start a run, detached and supervised (babysat by the lab's rules), as this agent, through the lab's \
-gates, budgets and approval rules. Returns the run id, or the pending approval request and why it waits (a human answers it)."
+gates, budgets and approval rules; with `slurm`, submitted to Slurm (the supervisor runs inside the job). Returns the run \
+id, or the pending approval request and why it waits (a human answers it)."
     )]
     async fn launch(&self, Parameters(a): Parameters<LaunchArgs>, peer: Peer<RoleServer>) -> ToolResult {
         let by = self.agent(&peer);
@@ -533,13 +554,22 @@ gates, budgets and approval rules. Returns the run id, or the pending approval r
                 tensorboard: a.tensorboard,
                 command: a.argv,
                 cwd: lab.repo_root().to_path_buf(),
+                slurm: a.slurm.map(|s| labmate::spec::SlurmRequest {
+                    partition: s.partition,
+                    account: s.account,
+                    gpus: s.gpus,
+                    time: s.time,
+                    mem: s.mem,
+                    sbatch_args: s.sbatch_args,
+                }),
                 ..Default::default()
             };
+            let slurm = request.slurm.clone();
             match facade::launch(&lab, request, &by, |_| {})? {
                 facade::Admission::Ready(launched) => {
-                    let notices = launched.notices.clone();
+                    let mut notices = launched.notices.clone();
                     let id = launched.prepared.spec.id.clone();
-                    labmate::supervisor::spawn_detached(&exe, launched.prepared)?;
+                    notices.extend(facade::start(&lab, launched.prepared, slurm.as_ref(), &exe)?);
                     Ok(render::launched(&id, &notices))
                 }
                 facade::Admission::NeedsApproval(request) => Ok(render::held(&request)),

@@ -23,8 +23,9 @@ use crate::stop::{self, Stopped};
 pub use crate::launch::{Admission, Launched, SweepAdmission, SweepPlan};
 pub use crate::spec::Author;
 
-/// Submits a launched run to Slurm ([`crate::launch::submit`]).
-pub use crate::launch::submit;
+/// Starts a launched run apart from the launcher: on Slurm, or detached
+/// here ([`crate::launch::start`]).
+pub use crate::launch::start;
 
 /// Launches a run as `author`, through the gates, budgets and approval
 /// rules ([`crate::launch::admit`]). `on_gate` hears each gate as it ends.

@@ -333,6 +333,44 @@ impl JobAsk {
     }
 }
 
+/// Starts a run that passed its gates, apart from the launcher: submitted
+/// to Slurm when `slurm` asks for it, else detached here, supervised by
+/// `exe`. Returns what the launcher should hear.
+pub fn start(lab: &Lab, prepared: Prepared, slurm: Option<&SlurmRequest>, exe: &Path) -> Result<Vec<String>> {
+    let Some(slurm) = slurm else {
+        supervisor::spawn_detached(exe, prepared)?;
+        return Ok(Vec::new());
+    };
+    let mut notices: Vec<String> = shared_fs_notice(lab, slurm.partition.as_deref()).into_iter().collect();
+    let job = submit(lab, prepared, slurm, exe)?;
+    let partition = job.partition.as_deref().map_or(String::new(), |p| format!(" on partition {p}"));
+    notices.push(format!("submitted to Slurm as job {}{partition}", job.job_id));
+    Ok(notices)
+}
+
+/// What a launcher should know when the lab may not be where the nodes
+/// can see it: on a local file system while the partition has nodes other
+/// than this host. Slurm runs need the lab on a file system the nodes share
+/// at the same path (NFS, Lustre, GPFS...); a local one cannot be checked
+/// further from here, so it is said, not refused.
+pub fn shared_fs_notice(lab: &Lab, partition: Option<&str>) -> Option<String> {
+    if crate::sys::fs::network_fs(lab.root()).ok()?.is_some() {
+        return None;
+    }
+    let here = crate::sys::host::hostname();
+    let short = here.split('.').next().unwrap_or(&here).to_string();
+    let nodes = slurm::nodes(partition).ok()?;
+    let others: Vec<&String> = nodes.iter().filter(|n| **n != here && **n != short).collect();
+    if others.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "warning: the lab ({}) is on a local file system, but Slurm may run the job on {}: the nodes must see the lab at the same path",
+        lab.root().display(),
+        others.iter().take(3).map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
+    ))
+}
+
 /// Submits a prepared run to Slurm: writes its batch script (`slurm.sh`,
 /// whose job runs `labmate __supervise --job` on the run folder), submits it
 /// with `sbatch --parsable`, and records the job (`slurm.json`) before it
@@ -490,13 +528,7 @@ pub fn decide(
         }
         let (mut launched, item) = launch_approved(lab, request.launch.clone(), request.gates.clone())?;
         let run = launched.prepared.spec.id.clone();
-        match &request.launch.slurm {
-            Some(slurm) => {
-                let job = submit(lab, launched.prepared, slurm, exe)?;
-                launched.notices.push(format!("submitted to Slurm as job {}", job.job_id));
-            }
-            None => supervisor::spawn_detached(exe, launched.prepared)?,
-        }
+        launched.notices.extend(start(lab, launched.prepared, request.launch.slurm.as_ref(), exe)?);
         Ok(review::Launch { run, notices: launched.notices, item })
     })
 }

@@ -178,6 +178,19 @@ fn exit_code(text: &str) -> (Option<i32>, Option<i32>) {
     }
 }
 
+/// The nodes of `partition` (the default one when None), from `sinfo`.
+pub fn nodes(partition: Option<&str>) -> Result<Vec<String>> {
+    let mut cmd = Command::new("sinfo");
+    cmd.args(["-h", "-N", "-o", "%N"]);
+    if let Some(p) = partition {
+        cmd.args(["-p", p]);
+    }
+    let mut nodes: Vec<String> = run("sinfo", &mut cmd)?.lines().map(|l| l.trim().to_string()).collect();
+    nodes.retain(|n| !n.is_empty());
+    nodes.dedup();
+    Ok(nodes)
+}
+
 /// Cancels a job (`scancel`); a job that already ended is no error.
 pub fn cancel(id: &str) -> Result<()> {
     let mut cmd = Command::new("scancel");

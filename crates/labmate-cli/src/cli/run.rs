@@ -152,16 +152,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let prepared = launched.prepared;
     let id = prepared.spec.id.clone();
-    if let Some(slurm) = &slurm {
-        let job = facade::submit(&lab, prepared, slurm, &std::env::current_exe()?)?;
-        let partition = job.partition.as_deref().map_or(String::new(), |p| format!(" on partition {p}"));
-        say!("labmate: run {id} submitted to Slurm as job {}{partition}", job.job_id);
-        println!("{id}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    if args.detach {
-        let exe = std::env::current_exe()?;
-        supervisor::spawn_detached(&exe, prepared)?;
+    if args.detach || slurm.is_some() {
+        for notice in facade::start(&lab, prepared, slurm.as_ref(), &std::env::current_exe()?)? {
+            match notice.starts_with("warning:") {
+                true => say!("labmate: {notice}"),
+                false => say!("labmate: run {id} {notice}"),
+            }
+        }
         println!("{id}");
         return Ok(ExitCode::SUCCESS);
     }
