@@ -253,6 +253,17 @@ fn bad_slurm_requests_are_refused_before_anything_is_submitted() {
     let out = lab.run(&["sweep", "--grid", "a=1,2", "--max-concurrent", "1", "--", "true"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--max-concurrent limits a sweep's job array on Slurm"), "{}", stderr(&out));
+    // Without Slurm here, the run is made and ends failed, saying why.
+    let out = lab.cmd(&["run", "--slurm", "--", "/bin/true"]).env("PATH", lab.path().join("no-bin")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("could not run sbatch"), "{}", stderr(&out));
+    let runs = lab.json(&["runs", "--json"]);
+    assert_eq!(runs[0]["status"], "failed", "{runs:#}");
+    assert!(
+        runs[0]["reason"].as_str().unwrap().starts_with("not submitted to Slurm: sbatch did not take the job"),
+        "{runs:#}"
+    );
+    std::fs::remove_dir_all(lab.path().join(".labmate/runs")).unwrap();
     lab.write("labmate.toml", "[slurm]\ntime = \"forever\"\n");
     let out = lab.run(&["run", "--slurm", "--", "true"]);
     assert_eq!(out.status.code(), Some(2));

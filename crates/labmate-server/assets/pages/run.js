@@ -77,7 +77,7 @@ export async function render(root, [id]) {
     const why = r.reason ? h("div", { class: `reason ${["failed", "crashed", "lost"].includes(r.status) ? "bad" : ""}` }, r.reason) : null;
     const exit = [r.exit_code !== null && r.exit_code !== undefined ? `exit code ${r.exit_code}` : null, r.signal ? `signal ${r.signal}` : null].filter(Boolean).join(", ");
     let stop = null;
-    if (r.status === "running") {
+    if (r.status === "running" || (r.status === "queued" && r.slurm)) {
       const whyInput = h("input", { type: "text", placeholder: "why stop (kept in the run's events)", "aria-label": "why stop" });
       const btn = h("button", { type: "button" }, "Stop run");
       const out = h("span", { class: "muted" });
@@ -104,6 +104,10 @@ export async function render(root, [id]) {
         exit ? h("span", null, h("b", null, exit)) : null,
         r.host ? h("span", null, "on ", h("b", null, r.user ? `${r.user}@${r.host}` : r.host)) : null,
         r.origin ? h("span", null, "by ", h("b", null, r.origin)) : null,
+        r.slurm ? h("span", { title: "the run's Slurm job" }, "Slurm job ", h("b", { class: "mono" }, r.slurm.job_id),
+          [r.slurm.state ? ` ${r.slurm.state}` : "", r.slurm.reason ? ` (${r.slurm.reason})` : "",
+           r.slurm.partition ? `, partition ${r.slurm.partition}` : "", r.slurm.node ? `, node ${r.slurm.node}` : "",
+           r.slurm.visible_devices ? `, GPUs ${r.slurm.visible_devices}` : ""].join("")) : null,
       ),
       why,
       h("div", { class: "command mono", title: "command" }, fmtArgv(r.command || [])),

@@ -276,7 +276,16 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
     // Nothing signals the group any more: its id may go.
     let _ = wait_child(&mut child);
 
-    let stop = stopper.reason();
+    let mut stop = stopper.reason();
+    if stop.is_none() && status.code() != Some(0) {
+        // A stop asked for may have reached the command (a job's scancel
+        // signals every process of it) before the supervisor heard of it.
+        stop = signals::stop_request(&dir);
+    }
+    // In a job, a command killed by a signal nobody here sent was killed by
+    // Slurm (its time limit, a preemption, an scancel outside labmate).
+    let ended_by_slurm =
+        spec.scheduler.is_some() && (stopper.unasked() || (stop.is_none() && status.signal().is_some()));
     let outcome = Outcome {
         status: match (&stop, status.code()) {
             (Some(_), _) => RunStatus::Stopped,
@@ -287,7 +296,7 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
         signal: status.signal(),
         reason: stop,
     };
-    if spec.scheduler.is_some() && stopper.unasked() {
+    if ended_by_slurm {
         // Slurm ended the job (its time limit, a preemption, an scancel
         // outside labmate): the reader records how, from Slurm's word.
         let message = "Slurm ended the job (SIGTERM); its state says why".to_string();
