@@ -18,6 +18,16 @@ use crate::slurm::{self, JobState};
 use crate::spec::RunSpec;
 use crate::sys::procgroup::Group;
 
+/// How long an answer of Slurm's about the lab's jobs is used before it is
+/// asked again (by a reader that syncs many times: `wait`, the server).
+pub(super) const SLURM_ASK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Slurm's answer about some jobs, and when it came.
+pub(super) struct JobsSeen {
+    at: std::time::Instant,
+    states: HashMap<String, JobState>,
+}
+
 /// Largest piece of a stream read at once; bounds memory on huge files.
 const PIECE: u64 = 64 << 20;
 /// Points buffered before they are written to the series tables.
@@ -116,7 +126,7 @@ impl Index {
         }
         work.sort();
         let now = self.lab.now();
-        let mut jobs = Jobs::new(&runs_dir, &work);
+        let mut jobs = Jobs::new(&runs_dir, &work, self.jobs_seen.take());
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if afresh {
             tx.execute_batch(
@@ -134,6 +144,7 @@ impl Index {
             }
         }
         tx.commit()?;
+        self.jobs_seen = jobs.fresh.take();
         report.problems.extend(jobs.problem);
         // Only the markers seen before reading: one left meanwhile stays for the next sync.
         for (_, mark) in &marks {
@@ -609,11 +620,14 @@ struct Jobs {
     logs: Vec<String>,
     states: Option<HashMap<String, JobState>>,
     problem: Option<String>,
+    /// An earlier answer young enough to use, or this pass's, to keep.
+    fresh: Option<JobsSeen>,
 }
 
 impl Jobs {
-    fn new(runs_dir: &std::path::Path, work: &[String]) -> Jobs {
-        let mut jobs = Jobs { wanted: Vec::new(), logs: Vec::new(), states: None, problem: None };
+    fn new(runs_dir: &std::path::Path, work: &[String], seen: Option<JobsSeen>) -> Jobs {
+        let fresh = seen.filter(|s| s.at.elapsed() < SLURM_ASK_EVERY);
+        let mut jobs = Jobs { wanted: Vec::new(), logs: Vec::new(), states: None, problem: None, fresh };
         for id in work {
             if let Some(job) = RunDir::at(runs_dir.join(id)).slurm_job() {
                 jobs.wanted.push(job.job_id);
@@ -628,6 +642,15 @@ impl Jobs {
     /// The state of `job_id`, asking Slurm (once per pass) if not yet asked.
     fn state(&mut self, job_id: &str) -> std::result::Result<Option<JobState>, ()> {
         if self.states.is_none() {
+            // A young answer that knew every job asked for now is used again:
+            // only live jobs are in it (ended ones are asked once, then recorded).
+            if let Some(seen) = self.fresh.take() {
+                if self.wanted.iter().all(|id| seen.states.get(id).is_some_and(JobState::is_live)) {
+                    self.states = Some(seen.states.clone());
+                    self.fresh = Some(seen);
+                    return Ok(self.states.as_ref().and_then(|s| s.get(job_id)).cloned());
+                }
+            }
             match slurm::states(&self.wanted) {
                 Ok(mut states) => {
                     let forgotten: Vec<String> =
@@ -638,6 +661,7 @@ impl Jobs {
                         }
                         states.extend(slurm::ended_in_log(std::path::Path::new(log), &forgotten));
                     }
+                    self.fresh = Some(JobsSeen { at: std::time::Instant::now(), states: states.clone() });
                     self.states = Some(states);
                 }
                 Err(e) => {

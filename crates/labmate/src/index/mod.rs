@@ -105,6 +105,10 @@ pub struct Index {
     /// The runs folder's settled modification time at the last sync that
     /// listed it: while it holds, [`Index::sync_active`] need not list it.
     runs_dir_seen: Option<std::time::SystemTime>,
+    /// Slurm's last answer about the lab's jobs, and when it came: a reader
+    /// that syncs often (`wait`, the server) asks Slurm at most every
+    /// [`ingest::SLURM_ASK_EVERY`].
+    jobs_seen: Option<ingest::JobsSeen>,
 }
 
 impl Index {
@@ -164,7 +168,7 @@ impl Index {
                             None,
                         )));
                     }
-                    return Ok(Index { conn, lab: lab.clone(), dir: dir.to_path_buf(), runs_dir_seen: None });
+                    return Ok(Index { conn, lab: lab.clone(), dir: dir.to_path_buf(), runs_dir_seen: None, jobs_seen: None });
                 }
                 Ok(Setup::OtherSchema) => {
                     // Derived data of another schema: start over from the folders.
