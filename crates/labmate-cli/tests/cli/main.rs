@@ -27,6 +27,7 @@ mod run;
 mod serve;
 mod standin;
 mod sweep;
+mod sync;
 mod tensorboard;
 mod terminal;
 mod wandb;
