@@ -229,3 +229,108 @@ fn open_inside(dir: &Path, parts: &[&str]) -> Result<File> {
 fn shown(dir: &Path, p: &Path) -> String {
     p.strip_prefix(dir).unwrap_or(p).display().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Now;
+    use crate::index::Index;
+    use crate::record::{End, Record, RunStatus};
+
+    const ID: &str = "r-2qt2y3nsng";
+
+    fn at(lab: &Lab, t: f64) -> Lab {
+        lab.clone().with_clock(Now::Fixed(t), Default::default())
+    }
+
+    fn spec(id: &str) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(&RunSpec::new(id.into(), 1000.0, Path::new("/elsewhere"))).unwrap();
+        bytes.push(b'\n');
+        bytes
+    }
+
+    fn lab() -> (tempfile::TempDir, Lab) {
+        let tmp = tempfile::tempdir().unwrap();
+        let lab = Lab::create(&tmp.path().join(".labmate")).unwrap();
+        (tmp, lab)
+    }
+
+    #[test]
+    fn pushes_append_what_is_new_and_say_where_to_resume() {
+        let (_tmp, lab) = lab();
+        let inbox = Inbox::new(at(&lab, 1000.0), 60.0);
+        let e = inbox.append(ID, "output.log", 0, b"hi").unwrap_err();
+        assert_eq!(e.kind(), crate::Kind::NotFound, "{e}");
+        let e = inbox.append(ID, "run.json", 0, &spec("r-000000aaaa")).unwrap_err();
+        assert_eq!(e.kind(), crate::Kind::Invalid, "{e}");
+        assert_eq!(inbox.append(ID, "run.json", 0, &spec(ID)).unwrap(), Appended::Size(spec(ID).len() as u64));
+
+        assert_eq!(inbox.append(ID, "media/a.txt", 0, b"abc").unwrap(), Appended::Size(3));
+        // Again, and overlapping: only what is past the end is written.
+        assert_eq!(inbox.append(ID, "media/a.txt", 0, b"abc").unwrap(), Appended::Size(3));
+        assert_eq!(inbox.append(ID, "media/a.txt", 1, b"bcdef").unwrap(), Appended::Size(6));
+        assert_eq!(inbox.append(ID, "media/a.txt", 9, b"x").unwrap(), Appended::Behind(6));
+        let e = inbox.append(ID, "media/a.txt", 2, b"XY").unwrap_err();
+        assert_eq!(e.kind(), crate::Kind::Conflict, "{e}");
+        assert_eq!(fs::read(lab.run_dir(ID).join("media/a.txt")).unwrap(), b"abcdef");
+        let sizes = inbox.sizes(ID).unwrap();
+        assert_eq!(sizes.get("media/a.txt"), Some(&6));
+        assert_eq!(sizes.get("run.json"), Some(&(spec(ID).len() as u64)));
+        // The mark is beside the run folder, not in it.
+        assert!(lab.root().join("remote").join(format!("{ID}.json")).is_file());
+        assert!(!sizes.keys().any(|k| k.contains("remote")));
+    }
+
+    #[test]
+    fn a_lab_s_own_runs_and_symbolic_links_take_no_writes() {
+        let (tmp, lab) = lab();
+        let inbox = Inbox::new(lab.clone(), 60.0);
+        let mut own = RunSpec::new("r-000000aaaa".into(), 1000.0, tmp.path());
+        let (_dir, lock) = RunDir::create(&lab, &mut own, b"").unwrap();
+        let e = inbox.append(&own.id, "x", 0, b"x").unwrap_err();
+        assert!(e.to_string().contains("this lab's own"), "{e}");
+        drop(lock);
+
+        inbox.append(ID, "run.json", 0, &spec(ID)).unwrap();
+        std::os::unix::fs::symlink(tmp.path(), lab.run_dir(ID).join("media")).unwrap();
+        let e = inbox.append(ID, "media/x", 0, b"x").unwrap_err();
+        assert_eq!(e.kind(), crate::Kind::Forbidden, "{e}");
+        std::os::unix::fs::symlink(tmp.path().join("y"), lab.run_dir(ID).join("y")).unwrap();
+        let e = inbox.append(ID, "y", 0, b"x").unwrap_err();
+        assert_eq!(e.kind(), crate::Kind::Forbidden, "{e}");
+        assert!(!tmp.path().join("x").exists() && !tmp.path().join("y").exists());
+    }
+
+    #[test]
+    fn an_accepted_run_is_live_while_heard_from_lost_after_the_silence_and_live_again_when_heard() {
+        let (_tmp, lab) = lab();
+        let start = Record::Start { time: 1000.0, pid: Some(1), child_pid: Some(2), pgid: Some(2), leader: None };
+        Inbox::new(at(&lab, 1000.0), 60.0).append(ID, "run.json", 0, &spec(ID)).unwrap();
+        let line = start.to_line();
+        Inbox::new(at(&lab, 1000.0), 60.0).append(ID, rundir::SUPERVISOR_STREAM, 0, line.as_bytes()).unwrap();
+        let status = |t: f64| {
+            let (index, _) = Index::open_synced(&at(&lab, t)).unwrap();
+            let run = index.run(ID).unwrap();
+            (run.status, run.reason)
+        };
+        assert_eq!(status(1030.0).0, RunStatus::Running);
+        let (lost, reason) = status(1061.0);
+        assert_eq!(lost, RunStatus::Lost);
+        assert!(reason.unwrap().contains("not been heard from for 1m"));
+        // Lost here alone: the folder keeps the writer's bytes only.
+        assert!(!lab.run_dir(ID).join(rundir::LOST_FILE).exists());
+
+        Inbox::new(at(&lab, 1100.0), 60.0).heartbeat(ID).unwrap();
+        assert_eq!(status(1100.0).0, RunStatus::Running);
+        let end = Record::End(End {
+            time: 1101.0,
+            status: RunStatus::Finished,
+            exit_code: Some(0),
+            signal: None,
+            reason: None,
+        });
+        let inbox = Inbox::new(at(&lab, 1101.0), 60.0);
+        inbox.append(ID, rundir::SUPERVISOR_STREAM, line.len() as u64, end.to_line().as_bytes()).unwrap();
+        assert_eq!(status(1500.0).0, RunStatus::Finished);
+    }
+}
