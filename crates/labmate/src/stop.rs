@@ -38,6 +38,12 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
     let run = index.run(id)?;
     let dir = RunDir::at(index.lab().run_dir(id));
     let spec = dir.read_spec()?;
+    // A run pushed here from another lab is that lab's to stop: its folder
+    // holds the writer's bytes alone, and its processes are elsewhere even
+    // when the host's name is the same.
+    if crate::rundir::heard(index.lab(), id).is_some() {
+        return Err(Error::conflict("run", format!("run {id} was pushed here from another lab; stop it there")));
+    }
     let local = spec.host == crate::sys::host::hostname();
     let (supervisor, group) = owner(&dir, id);
     if !run.status.is_live() {

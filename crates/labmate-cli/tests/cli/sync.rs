@@ -119,6 +119,9 @@ fn a_live_run_streams_through_a_server_restart_and_arrives_whole() {
     // Live over there: running, not lost, though nobody there holds its lock.
     let (_, status) = until("the first phase over there", || points(&there, &id, "loss").filter(|(n, _)| *n == 100));
     assert_eq!(status, "running");
+    // Its processes are the other lab's: it is stopped there, not here.
+    let out = there.run(&["stop", &id]);
+    assert!(!out.status.success() && stderr(&out).contains("stop it there"), "{}", stderr(&out));
 
     // The server goes; the run goes on and keeps its points here.
     server.terminate(30);
