@@ -240,6 +240,14 @@ fn wrong_tokens_paths_outside_the_lab_and_its_own_runs_are_refused() {
     let out = here.run(&["run", "--", "true"]);
     let id = TestLab::started_id(&out);
 
+    // Nowhere to push, or no token to push with, is said before anything goes.
+    let out = here.run(&["sync"]);
+    assert!(!out.status.success() && stderr(&out).contains("no server to push to"), "{}", stderr(&out));
+    let out = here.run(&["sync", "--to", &server.url]);
+    assert!(!out.status.success() && stderr(&out).contains("no token for"), "{}", stderr(&out));
+    let out = here.run(&["run", "--remote", &server.url, "--", "true"]);
+    assert!(!out.status.success() && stderr(&out).contains("LABMATE_TOKEN"), "{}", stderr(&out));
+
     let wrong = token_file(&here, "0123456789abcdef0123456789abcdef");
     let out = here.run(&["sync", "--to", &server.url, "--token-file", wrong.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

@@ -61,69 +61,93 @@ fn push(client: &Client, dir: &RunDir, id: &str, theirs: &mut Option<Sizes>, upt
     });
     let mut pushed = Pushed::default();
     let mut buf = vec![0u8; PIECE];
+    // A file that cannot go (its copies differ) holds up no other file.
+    let mut differs = None;
     for (path, &size) in order {
-        let mut at = theirs.get(path).copied().unwrap_or(0);
-        if at > size {
-            return Err(Error::conflict(
-                "remote",
-                format!(
-                    "the lab at {} has {at} bytes of {path} of run {id}, more than the {size} here: \
-                     the two copies of the run differ",
-                    client.url()
-                ),
-            ));
-        }
-        let records = upto == Upto::WholeLines && path.ends_with(".jsonl");
-        if at == size && theirs.contains_key(path) {
+        let had = theirs.get(path).copied();
+        if had == Some(size) {
             continue;
         }
-        let file_path = dir.file(path);
-        let file = File::open(&file_path).map_err(|e| Error::io(&file_path, e))?;
-        let before = at;
-        if size == 0 {
-            // An empty file is made there too (a run's lock, a log nothing went to).
-            at = match client.append(id, path, 0, &[])? {
-                Appended::Size(s) | Appended::Behind(s) => s,
-            };
-        }
-        let mut stuck = 0;
-        while at < size {
-            let n = (size - at).min(PIECE as u64) as usize;
-            file.read_exact_at(&mut buf[..n], at).map_err(|e| Error::io(&file_path, e))?;
-            let mut piece = &buf[..n];
-            if path.ends_with(".jsonl") {
-                // Pieces end at a line's end, so that no reader over there
-                // takes a cut as a torn line.
-                match piece.iter().rposition(|b| *b == b'\n') {
-                    Some(nl) => piece = &piece[..=nl],
-                    None if records && at + n as u64 == size => break,
-                    None => {}
+        let before = had.unwrap_or(0);
+        match push_file(client, dir, id, path, before, size, upto, &mut buf) {
+            Ok(at) => {
+                theirs.insert(path.clone(), at);
+                if at > before || had.is_none() {
+                    pushed.files += 1;
+                    pushed.bytes += at - before;
                 }
             }
-            let now_at = match client.append(id, path, at, piece)? {
-                Appended::Size(s) => s,
-                Appended::Behind(s) => s,
-            };
-            stuck = if now_at <= at { stuck + 1 } else { 0 };
-            if stuck > 2 {
-                return Err(Error::conflict(
-                    "remote",
-                    format!("the lab at {} keeps {path} of run {id} at {now_at} bytes after pushes", client.url()),
-                ));
-            }
-            at = now_at;
-            if records && at >= size {
-                break;
-            }
-        }
-        let new_file = !theirs.contains_key(path);
-        theirs.insert(path.clone(), at);
-        if at > before || new_file {
-            pushed.files += 1;
-            pushed.bytes += at - before;
+            // Gone since the folder was listed: nothing to push.
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == Kind::Conflict => differs = differs.or(Some(e)),
+            Err(e) => return Err(e),
         }
     }
-    Ok(pushed)
+    match differs {
+        Some(e) => Err(e),
+        None => Ok(pushed),
+    }
+}
+
+/// Pushes the bytes of `path` from `at`, which the lab has, to `size`;
+/// returns how much of it the lab has then.
+#[allow(clippy::too_many_arguments)]
+fn push_file(
+    client: &Client,
+    dir: &RunDir,
+    id: &str,
+    path: &str,
+    mut at: u64,
+    size: u64,
+    upto: Upto,
+    buf: &mut [u8],
+) -> Result<u64> {
+    if at > size {
+        return Err(Error::conflict(
+            "remote",
+            format!(
+                "the lab at {} has {at} bytes of {path} of run {id}, more than the {size} here: \
+                 the two copies of the run differ",
+                client.url()
+            ),
+        ));
+    }
+    let file_path = dir.file(path);
+    let file = File::open(&file_path).map_err(|e| Error::io(&file_path, e))?;
+    if size == 0 {
+        // An empty file is made there too (a run's lock, a log nothing went to).
+        return Ok(match client.append(id, path, 0, &[])? {
+            Appended::Size(s) | Appended::Behind(s) => s,
+        });
+    }
+    let records = path.ends_with(".jsonl");
+    let mut stuck = 0;
+    while at < size {
+        let n = (size - at).min(buf.len() as u64) as usize;
+        file.read_exact_at(&mut buf[..n], at).map_err(|e| Error::io(&file_path, e))?;
+        let mut piece = &buf[..n];
+        if records {
+            // Pieces end at a line's end, so that no reader over there takes
+            // a cut for a torn line; a line being written waits for its end.
+            match piece.iter().rposition(|b| *b == b'\n') {
+                Some(nl) => piece = &piece[..=nl],
+                None if upto == Upto::WholeLines && at + n as u64 == size => break,
+                None => {}
+            }
+        }
+        let now_at = match client.append(id, path, at, piece)? {
+            Appended::Size(s) | Appended::Behind(s) => s,
+        };
+        stuck = if now_at <= at { stuck + 1 } else { 0 };
+        if stuck > 2 {
+            return Err(Error::conflict(
+                "remote",
+                format!("the lab at {} keeps {path} of run {id} at {now_at} bytes after pushes", client.url()),
+            ));
+        }
+        at = now_at;
+    }
+    Ok(at)
 }
 
 /// One run's part in a [`Sync`] round.
