@@ -119,6 +119,8 @@ fn a_live_run_streams_through_a_server_restart_and_arrives_whole() {
     // Live over there: running, not lost, though nobody there holds its lock.
     let (_, status) = until("the first phase over there", || points(&there, &id, "loss").filter(|(n, _)| *n == 100));
     assert_eq!(status, "running");
+    // Its output is followed there until it ends over here.
+    let follower = there.cmd(&["logs", &id, "--follow"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     // Its processes are the other lab's: it is stopped there, not here.
     let out = there.run(&["stop", &id]);
     assert!(!out.status.success() && stderr(&out).contains("stop it there"), "{}", stderr(&out));
@@ -139,6 +141,11 @@ fn a_live_run_streams_through_a_server_restart_and_arrives_whole() {
     let ended = run.wait().unwrap();
     assert!(ended.success());
     until("the end over there", || points(&there, &id, "loss").filter(|(n, s)| *n == 300 && s == "finished"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(follower.wait_with_output().unwrap()));
+    let followed = rx.recv_timeout(DEADLINE).expect("logs --follow ends with the run");
+    assert!(followed.status.success(), "{}", stderr(&followed));
+    assert_eq!(followed.stdout, std::fs::read(here.run_dir(&id).join("output.log")).unwrap());
     // What the supervisor said while the server was gone came along.
     let events = there.json(&["events", &id, "--json"]).to_string();
     assert!(events.contains("could not be pushed") && events.contains("answers again"), "{events}");
