@@ -318,3 +318,34 @@ fn wrong_tokens_paths_outside_the_lab_and_its_own_runs_are_refused() {
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(r.body.contains("--accept-runs"), "{}", r.body);
 }
+
+#[test]
+fn a_run_whose_lab_cannot_be_reached_ends_all_the_same_and_sync_catches_it_up() {
+    let there = lab();
+    let server = Server::start(&there, &["--accept-runs"]);
+    let (url, token) = (server.url.clone(), server.token.clone());
+    drop(server);
+    let here = lab();
+    let token = token_file(&here, &token);
+    let out = here.run(&[
+        "run",
+        "--remote",
+        &url,
+        "--token-file",
+        token.to_str().unwrap(),
+        "--",
+        "python3",
+        "-c",
+        "for i in range(10): print('##labmate {\"step\": %d, \"loss\": %d}' % (i, i))",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = TestLab::started_id(&out);
+    assert!(!there.run_dir(&id).exists());
+
+    // The run folder was the spool: a sync to the lab, back, sends it all.
+    let server = Server::start(&there, &["--accept-runs"]);
+    let out = here.run(&["sync", "--to", &server.url, "--token-file", token.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 run pushed"), "{}", stderr(&out));
+    same_runs(&here, &there);
+}
