@@ -56,14 +56,14 @@ impl Stream {
                     Err(RecvTimeoutError::Timeout) => {}
                 }
                 let pushed = push_run(&client, &dir, &id, &mut theirs, Upto::WholeLines).and_then(|p| {
-                    if p.bytes == 0 && last_word.elapsed() >= HEARTBEAT {
+                    if p.files == 0 && last_word.elapsed() >= HEARTBEAT {
                         client.heartbeat(&id)?;
                     }
                     Ok(p)
                 });
                 match pushed {
                     Ok(p) => {
-                        if p.bytes > 0 || last_word.elapsed() >= HEARTBEAT {
+                        if p.files > 0 || last_word.elapsed() >= HEARTBEAT {
                             last_word = Instant::now();
                         }
                         if failing.take().is_some() {
