@@ -9,13 +9,18 @@
 //! calls run on tokio's blocking pool, each with its own index connection.
 //!
 //! Every request passes [`security`] first: the Host header, the lab's
-//! token, and for changes the server's own Origin.
+//! token, and for changes the server's own Origin (or, for programs, the
+//! token in an Authorization header).
+//!
+//! With `--accept-runs` it also takes run files pushed by remote writers
+//! (`remote`).
 
 mod api;
 mod assets;
 mod error;
 mod live;
 mod markdown;
+mod remote;
 mod security;
 pub mod token;
 
@@ -44,6 +49,8 @@ pub struct Config {
     pub exe: PathBuf,
     /// How often the live stream looks for news in the lab.
     pub poll: Duration,
+    /// With `--accept-runs`: where run files pushed by remote writers go.
+    pub accept_runs: Option<labmate::remote::accept::Inbox>,
 }
 
 /// What every handler shares.
@@ -57,6 +64,7 @@ pub(crate) struct State {
     pub live: live::Live,
     /// Index connections for requests, each used by one at a time.
     pub indexes: std::sync::Mutex<Vec<labmate::index::Index>>,
+    pub inbox: Option<Arc<labmate::remote::accept::Inbox>>,
 }
 
 /// Serves the lab on `listener` until `shutdown` completes, then closes
@@ -77,6 +85,7 @@ pub async fn serve(
         addr,
         live,
         indexes: std::sync::Mutex::new(Vec::new()),
+        inbox: config.accept_runs.map(Arc::new),
     });
     let mcp_closing = tokio_util::sync::CancellationToken::new();
     let app = router(state.clone(), mcp_closing.clone());
@@ -104,6 +113,7 @@ fn router(state: Arc<State>, mcp_closing: tokio_util::sync::CancellationToken) -
         mcp_closing,
     );
     Router::new()
+        .merge(remote::routes())
         .merge(api::routes())
         .merge(assets::routes())
         .nest_service("/mcp", mcp)

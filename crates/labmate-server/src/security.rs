@@ -70,12 +70,14 @@ fn check(state: &crate::State, request: &Request) -> Result<Pass, ApiError> {
     }
     let changes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let origin = request.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok());
-    // An MCP client is a program, not a page: it sends no Origin, and it
-    // shows the token in its Authorization header, which no other site's
-    // page can make a browser send here.
-    let mcp_program =
-        request.uri().path().starts_with("/mcp") && origin.is_none() && bearer(request.headers()).is_some();
-    if changes && !mcp_program && origin != Some(format!("http://{host}").as_str()) {
+    // An MCP client or a remote run's writer is a program, not a page: it
+    // sends no Origin, and it shows the token in its Authorization header,
+    // which no other site's page can make a browser send here.
+    let path = request.uri().path();
+    let program = (path.starts_with("/mcp") || path.starts_with("/api/remote/"))
+        && origin.is_none()
+        && bearer(request.headers()).is_some();
+    if changes && !program && origin != Some(format!("http://{host}").as_str()) {
         return Err(ApiError::forbidden(match origin {
             None => "a change needs the Origin header of this server (http://HOST:PORT)".to_string(),
             Some(o) => format!("a change from the origin {o:?} is refused: only this server's own pages may act"),

@@ -32,6 +32,7 @@ fn a_server_on_a_given_listener_answers_until_its_shutdown_future_completes() {
         allowed_hosts: vec![],
         exe: std::env::current_exe().unwrap(),
         poll: Duration::from_millis(50),
+        accept_runs: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = runtime.spawn(serve(listener, config, async move {

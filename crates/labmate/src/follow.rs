@@ -180,7 +180,22 @@ pub fn run_output<E: From<Error>>(
     every: Duration,
     sink: impl FnMut(&[u8]) -> Result<(), E>,
 ) -> Result<Run, E> {
-    let path = index.lab().run_dir(id).join(OUTPUT_LOG);
+    run_file(index, id, OUTPUT_LOG, from, clock, every, sink)
+}
+
+/// Follows a file of a run's folder from `from` until the index has the
+/// run ended: for runs whose owner is not in this lab (pushed here from
+/// another), whose lock says nothing. Returns the run as it ended.
+pub fn run_file<E: From<Error>>(
+    index: &mut Index,
+    id: &str,
+    file: &str,
+    from: u64,
+    clock: &impl Clock,
+    every: Duration,
+    sink: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<Run, E> {
+    let path = index.lab().run_dir(id).join(file);
     let over = || -> Result<Option<Run>, E> {
         index.sync()?;
         let run = index.run(id)?;

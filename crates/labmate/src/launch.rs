@@ -388,10 +388,16 @@ pub fn submit(lab: &Lab, prepared: Prepared, req: &SlurmRequest, exe: &Path) -> 
     let spec = &prepared.spec;
     let directives = ask.directives(spec.name.as_deref().unwrap_or(&spec.id), &dir.file("slurm.out"), &spec.cwd);
     let labmate = ask.labmate.clone().map(PathBuf::from).unwrap_or_else(|| exe.to_path_buf());
-    let body = format!("exec {} __supervise --job {}\n", quote(&labmate), quote(dir.path()));
+    // A run pushed to another lab is pushed from its job: the URL in the
+    // script, the token in the job's environment.
+    let (remote, env) = match prepared.remote() {
+        Some(r) => (format!(" --remote {}", quote(Path::new(&r.url))), vec![("LABMATE_TOKEN", r.token.as_str())]),
+        None => (String::new(), Vec::new()),
+    };
+    let body = format!("exec {} __supervise --job{remote} {}\n", quote(&labmate), quote(dir.path()));
     let script = dir.file(crate::rundir::SLURM_SCRIPT);
     let submitted = write_script(&script, &format!("run {}", spec.id), &directives, &body)
-        .and_then(|()| slurm::submit(&script, &ask.sbatch_args));
+        .and_then(|()| slurm::submit(&script, &ask.sbatch_args, &env));
     match submitted {
         Ok(job_id) => {
             let job = ask.job(job_id, lab.now(), &script, ask.jobcomp_log());
@@ -436,7 +442,7 @@ fn submit_array(lab: &Lab, sweep: &mut Sweep, runs: Vec<Prepared>, req: &SlurmRe
     let submitted = fs::create_dir_all(&folder)
         .map_err(|e| Error::io(&folder, e))
         .and_then(|()| write_script(&script, &format!("sweep {}", sweep.id), &directives, &body))
-        .and_then(|()| slurm::submit(&script, &ask.sbatch_args));
+        .and_then(|()| slurm::submit(&script, &ask.sbatch_args, &[]));
     let array = match submitted {
         Ok(array) => array,
         Err(e) => return Err(fail(&runs, e)),

@@ -48,6 +48,8 @@
 //! - [`notebook`]: the lab notebook, its live references and checked claims, bugs.
 //! - [`diffstat`]: how much the code changed between code states; architecture checkpoints.
 //! - [`notify`]: delivering alerts to a command or a webhook.
+//! - [`remote`]: runs that reach a lab over HTTP: accepting run files by offset, pushing a lab's runs, streaming a
+//!   supervised one.
 //! - [`status`]: the compact status of a run, for models.
 //! - [`review`]: the human's word: approval requests, review items, decisions (`reviews.jsonl`).
 //! - [`queue`]: the launch queue: slots and GPUs, as lock files.
@@ -99,6 +101,7 @@ pub mod query;
 pub mod queue;
 pub mod record;
 pub mod registry;
+pub mod remote;
 pub mod review;
 pub mod rules;
 pub mod rundir;

@@ -32,6 +32,7 @@ pub struct Policy {
     pub review: ReviewConfig,
     pub serve: ServeConfig,
     pub slurm: SlurmConfig,
+    pub remote: RemoteConfig,
     /// `[index]`: where the derived index lives, read by [`crate::index`] itself.
     pub index: crate::index::IndexConfig,
     /// `[notebook]`: read and checked by [`crate::notebook`] itself.
@@ -46,6 +47,27 @@ pub struct ServeConfig {
     /// (`--user` says it for one server). Without one the dashboard only
     /// shows.
     pub user: Option<String>,
+}
+
+/// `[remote]`: runs that reach a lab over HTTP. Where this lab's runs are
+/// pushed (`labmate sync`, and every supervised run while it lives), and,
+/// for a lab that accepts runs, how long a writer may be silent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemoteConfig {
+    /// The accepting server, `http://HOST:PORT`.
+    pub url: Option<String>,
+    /// The file holding that server's token, relative to the repository root.
+    pub token_file: Option<PathBuf>,
+    /// An accepted run not heard from for this long is lost.
+    #[serde(deserialize_with = "seconds")]
+    pub silence: f64,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> Self {
+        RemoteConfig { url: None, token_file: None, silence: 60.0 }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -1,5 +1,7 @@
 //! One run's folder: atomic creation, append-only writers, the liveness lock
-//! and the `lost` marker (docs/FORMAT.md).
+//! and the `lost` marker; the marks a lab leaves beside its run folders:
+//! runs appended to after their end, and when a remote writer was last heard
+//! from (docs/FORMAT.md).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -38,6 +40,47 @@ pub fn mark_appended(lab: &Lab, id: &str) -> Result<()> {
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mark = marks.join(format!("{id}.{}.{n}", std::process::id()));
     fs::write(&mark, b"").map_err(|e| Error::io(&mark, e))
+}
+
+/// Where a lab that accepts runs over HTTP keeps, per run it accepted, when
+/// it last heard from the run's writer (`<run id>.json`), outside the run
+/// folder, which stays the writer's bytes alone.
+pub const REMOTE_DIR: &str = "remote";
+
+/// When a run's remote writer was last heard from (the accepting lab's
+/// clock), and how long a silence it takes for the run to count as lost.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Heard {
+    #[serde(rename = "heard_at")]
+    pub at: f64,
+    /// Seconds.
+    pub silence: f64,
+}
+
+impl Heard {
+    /// Whether the writer was heard from within the silence allowed.
+    pub fn live(&self, now: f64) -> bool {
+        now - self.at <= self.silence
+    }
+}
+
+/// What the accepting lab heard last from the writer of run `id`; `None` for
+/// a run that is not one it accepted.
+pub fn heard(lab: &Lab, id: &str) -> Option<Heard> {
+    let bytes = fs::read(lab.root().join(REMOTE_DIR).join(format!("{id}.json"))).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Records that the writer of run `id` was heard from, replacing the mark
+/// whole (a reader never sees half of one).
+pub fn mark_heard(lab: &Lab, id: &str, heard: Heard) -> Result<()> {
+    let dir = lab.root().join(REMOTE_DIR);
+    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let tmp = dir.join(format!(".{id}.json.{}", std::process::id()));
+    let body = serde_json::to_vec(&heard).expect("marks serialise");
+    fs::write(&tmp, body).map_err(|e| Error::write(&tmp, e))?;
+    let path = dir.join(format!("{id}.json"));
+    fs::rename(&tmp, &path).map_err(|e| Error::write(&path, e))
 }
 
 /// Held by a run's live owner; dropping it (or dying) releases the run.

@@ -113,10 +113,15 @@ pub fn placement() -> Option<Placement> {
     })
 }
 
-/// Submits `script` with `sbatch --parsable` plus `args`; returns the job id.
-pub fn submit(script: &Path, args: &[String]) -> Result<String> {
+/// Submits `script` with `sbatch --parsable` plus `args`; returns the job
+/// id. `env` is added to sbatch's environment, which the job gets (secrets
+/// go there, never into the script or its argv).
+pub fn submit(script: &Path, args: &[String], env: &[(&str, &str)]) -> Result<String> {
     let mut cmd = Command::new("sbatch");
     cmd.arg("--parsable").args(args).arg(script);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     let out = run("sbatch", &mut cmd)?;
     // `1234` or `1234;cluster`.
     let id = out.trim().split(';').next().unwrap_or_default().trim().to_string();

@@ -39,6 +39,12 @@ pub fn stop(index: &Index, id: &str, reason: &str, by: &str, grace: Duration) ->
     let run = index.run(id)?;
     let dir = RunDir::at(index.lab().run_dir(id));
     let spec = dir.read_spec()?;
+    // A run pushed here from another lab is that lab's to stop: its folder
+    // holds the writer's bytes alone, and its processes are elsewhere even
+    // when the host's name is the same.
+    if crate::rundir::heard(index.lab(), id).is_some() {
+        return Err(Error::conflict("run", format!("run {id} was pushed here from another lab; stop it there")));
+    }
     if spec.scheduler.is_some() {
         return stop_job(index, &dir, id, &run, reason, by);
     }

@@ -39,7 +39,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         out.flush()?;
         Ok::<_, anyhow::Error>(())
     };
-    if args.follow {
+    if args.follow && labmate::rundir::heard(index.lab(), &id).is_some() {
+        // Pushed here from another lab: it ends when the index says so.
+        let mut index = index;
+        follow::run_file(&mut index, &id, file, from, &Wall, Duration::from_millis(200), print)?;
+    } else if args.follow {
         follow::output(&dir, file, from, &Wall, Duration::from_millis(200), print)?;
     } else {
         follow::read_from(&dir.file(file), from, print)?;

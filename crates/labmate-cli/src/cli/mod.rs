@@ -44,6 +44,7 @@ mod status;
 mod stop;
 mod supervise;
 mod sweep;
+mod sync;
 mod table;
 mod wait;
 
@@ -125,6 +126,8 @@ enum Command {
     Demo(demo::Args),
     /// Serve the dashboard and the JSON API on this machine (http://127.0.0.1:8765 by default).
     Serve(serve::Args),
+    /// Push this lab's runs to a lab that accepts them (`serve --accept-runs`).
+    Sync(sync::Args),
     /// Serve the lab as MCP tools for a coding agent, over stdin/stdout.
     Mcp(mcp::Args),
     /// Supervise a detached run (internal).
@@ -163,6 +166,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reindex => reindex::run(&ctx),
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
+        Command::Sync(args) => sync::run(&ctx, args),
         Command::Mcp(args) => mcp::run(&ctx, args),
         Command::Supervise(args) => supervise::run(&ctx, args),
     }
@@ -174,6 +178,8 @@ pub struct Context {
     pub lab_dir: Option<PathBuf>,
     /// `LABMATE_AUTHOR`: who acts when `--author` does not say.
     pub author_env: Option<String>,
+    /// `LABMATE_TOKEN`: the token of the server runs are pushed to.
+    pub token_env: Option<String>,
     /// `LABMATE_NOW` (for tests): the moment every time recorded or shown reads.
     now: Now,
     /// `LABMATE_ID_SEED` (for tests): new ids count up from it instead of being random.
@@ -194,6 +200,7 @@ impl Context {
             cwd: std::env::current_dir().context("the current directory is not readable")?,
             lab_dir: std::env::var_os("LABMATE_DIR").filter(|v| !v.is_empty()).map(PathBuf::from),
             author_env: std::env::var("LABMATE_AUTHOR").ok().filter(|a| !a.trim().is_empty()),
+            token_env: std::env::var("LABMATE_TOKEN").ok().filter(|t| !t.trim().is_empty()),
             now: test_var("LABMATE_NOW", Now::fixed)?.unwrap_or_default(),
             ids: test_var("LABMATE_ID_SEED", |s| {
                 let range = format!("use a whole number from 0 to {}", labmate::id::RANDOM_VALUES - 1);

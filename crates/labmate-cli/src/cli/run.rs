@@ -57,6 +57,13 @@ pub struct Args {
     /// Print the run id and return; the run goes on, supervised.
     #[arg(long)]
     detach: bool,
+    /// Push the run, while it lives, to this lab (`labmate serve --accept-runs`), http://HOST:PORT
+    /// [default: [remote] url in labmate.toml]. The run folder here keeps everything meanwhile.
+    #[arg(long, value_name = "URL")]
+    remote: Option<String>,
+    /// The file holding that server's token [default: $LABMATE_TOKEN, else [remote] token_file].
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     slurm: SlurmArgs,
     #[command(flatten)]
@@ -114,6 +121,7 @@ impl SlurmArgs {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let lab = ctx.clocked(Lab::find_or_create(&ctx.cwd, ctx.lab_dir.as_deref())?);
     let slurm = args.slurm.request();
+    let remote = super::sync::remote(ctx, &lab, args.remote.as_deref(), args.token_file.as_deref())?;
     let request = LaunchRequest {
         name: args.name,
         tags: args.tags,
@@ -150,7 +158,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     for notice in &launched.notices {
         say!("labmate: {notice}");
     }
-    let prepared = launched.prepared;
+    let mut prepared = launched.prepared;
+    if let Some(remote) = remote {
+        prepared.stream_to(remote);
+    }
     let id = prepared.spec.id.clone();
     if args.detach || slurm.is_some() {
         for notice in facade::start(&lab, prepared, slurm.as_ref(), &std::env::current_exe()?)? {

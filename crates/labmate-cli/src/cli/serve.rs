@@ -9,6 +9,7 @@ use std::time::Duration;
 use labmate::Error;
 use labmate::index::Index;
 use labmate::policy::Policy;
+use labmate::remote::accept::Inbox;
 use labmate_server::{Config, token};
 
 use super::Context;
@@ -39,6 +40,10 @@ pub struct Args {
     /// The person at the dashboard, who approves, rejects and stops there.
     #[arg(long, value_name = "NAME")]
     user: Option<String>,
+    /// Accept runs pushed by other labs (`labmate sync --to`, runs with [remote] url), with this
+    /// server's token.
+    #[arg(long)]
+    accept_runs: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
@@ -66,6 +71,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         IpAddr::V6(ip) => format!("http://[{ip}]:{}/?token={token}", addr.port()),
         IpAddr::V4(ip) => format!("http://{ip}:{}/?token={token}", addr.port()),
     };
+    let accept_runs = args.accept_runs.then(|| Inbox::new(lab.clone(), policy.remote.silence));
     let config = Config {
         lab,
         token,
@@ -73,6 +79,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         allowed_hosts: args.allow_host,
         exe: std::env::current_exe()?,
         poll: Duration::from_millis(250),
+        accept_runs,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async move {

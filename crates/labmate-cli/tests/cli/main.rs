@@ -28,6 +28,7 @@ mod serve;
 mod slurm;
 mod standin;
 mod sweep;
+mod sync;
 mod tensorboard;
 mod terminal;
 mod wandb;

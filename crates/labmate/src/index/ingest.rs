@@ -135,7 +135,8 @@ impl Index {
         }
         for id in work {
             let dir = RunDir::at(runs_dir.join(&id));
-            match ingest_run(&tx, &dir, &id, now, &mut jobs, &mut report) {
+            let heard = crate::rundir::heard(&self.lab, &id);
+            match ingest_run(&tx, &dir, &id, now, heard, &mut jobs, &mut report) {
                 Ok(()) => report.runs_updated += 1,
                 Err(e @ (Error::BadFile { .. } | Error::Io { .. })) => {
                     report.problems.push(format!("run {id} skipped: {e}"))
@@ -211,7 +212,8 @@ impl Index {
         Ok(work)
     }
 
-    /// Whether an unfinished run has new bytes, or has lost its owner.
+    /// Whether an unfinished run has new bytes, or has lost its owner (a
+    /// run accepted from a remote writer: has not been heard from lately).
     fn has_news(&self, id: &str) -> Result<bool> {
         let dir = RunDir::at(self.lab.run_dir(id));
         let offsets = offsets(&self.conn, id)?;
@@ -221,7 +223,7 @@ impl Index {
                 return Ok(true);
             }
         }
-        Ok(dir.owner_gone())
+        Ok(dir.owner_gone() && !crate::rundir::heard(&self.lab, id).is_some_and(|h| h.live(self.lab.now())))
     }
 }
 
@@ -286,11 +288,16 @@ fn forget(tx: &Transaction, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// `heard`: for a run accepted from a remote writer, when it was last heard
+/// from. Nobody here holds such a run's lock: it is live while its writer
+/// keeps being heard from, lost after the silence its mark allows, and read
+/// again whole when the writer is heard from after that.
 fn ingest_run(
     tx: &Transaction,
     dir: &RunDir,
     id: &str,
     now: f64,
+    heard: Option<crate::rundir::Heard>,
     jobs: &mut Jobs,
     report: &mut SyncReport,
 ) -> Result<()> {
@@ -298,6 +305,10 @@ fn ingest_run(
         report
             .problems
             .push(format!("run {id}: a file of the run is shorter than what was read of it; read the run again"));
+        forget(tx, id)?;
+    }
+    let heard_lately = heard.is_some_and(|h| h.live(now));
+    if heard_lately && dir.lost_at().is_none() && load_state(tx, id)?.is_some_and(|st| st.status == RunStatus::Lost) {
         forget(tx, id)?;
     }
     let mut st = match load_state(tx, id)? {
@@ -325,7 +336,7 @@ fn ingest_run(
     let mut offsets = offsets(tx, id)?;
     let mut batch = Batch::default();
     read_streams(tx, dir, &mut offsets, &mut st, &mut batch, report)?;
-    if !st.ended && (dir.lost_at().is_some() || dir.owner_gone()) {
+    if !st.ended && (dir.lost_at().is_some() || (dir.owner_gone() && !heard_lately)) {
         // The owner may have written its end just before it let go.
         read_streams(tx, dir, &mut offsets, &mut st, &mut batch, report)?;
         let fate = if st.ended || st.scheduler.is_none() { None } else { Some(jobs.fate(dir, &mut st)) };
@@ -340,16 +351,28 @@ fn ingest_run(
             None => {
                 // Nothing of a run goes on unsupervised: the command died with
                 // its supervisor; whatever else of its group lives ends here.
-                let ended = if dir.lost_at().is_none() {
+                // A remote run's processes are its own lab's business, and its
+                // folder holds only its writer's bytes: it is lost here alone,
+                // as of the end of the silence allowed.
+                let remote = heard.filter(|_| dir.lost_at().is_none());
+                let ended = if dir.lost_at().is_none() && remote.is_none() {
                     st.group().map_or(0, |g| g.end(std::time::Duration::ZERO).found)
                 } else {
                     0
                 };
-                let lost = dir.mark_lost(now, ended)?;
+                let lost = match remote {
+                    Some(h) => Lost { time: h.at + h.silence, ended_processes: 0, job_end: None },
+                    None => dir.mark_lost(now, ended)?,
+                };
                 st.status = RunStatus::Lost;
                 st.ended = true;
                 st.ended_at = Some(lost.time);
-                let mut reason = if st.origin == "client" {
+                let mut reason = if let Some(h) = remote {
+                    format!(
+                        "its remote writer has not been heard from for {} ([remote] silence)",
+                        crate::clock::human_duration(h.silence)
+                    )
+                } else if st.origin == "client" {
                     "the client process ended without finishing the run".to_string()
                 } else if st.origin == "import" {
                     "it was still running at its source when imported; import it again once it has ended".to_string()
@@ -374,7 +397,7 @@ fn ingest_run(
     }
     // A lost run's command may outlive its supervisor and keep writing
     // (a client flushing at exit): keep reading until it is gone too.
-    let complete = st.ended && !(st.status == RunStatus::Lost && st.command_alive());
+    let complete = st.ended && !(st.status == RunStatus::Lost && heard.is_none() && st.command_alive());
     if complete {
         for name in dir.streams()? {
             let size = fs::metadata(dir.file(&name)).map_or(0, |m| m.len());

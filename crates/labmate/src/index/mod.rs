@@ -168,7 +168,13 @@ impl Index {
                             None,
                         )));
                     }
-                    return Ok(Index { conn, lab: lab.clone(), dir: dir.to_path_buf(), runs_dir_seen: None, jobs_seen: None });
+                    return Ok(Index {
+                        conn,
+                        lab: lab.clone(),
+                        dir: dir.to_path_buf(),
+                        runs_dir_seen: None,
+                        jobs_seen: None,
+                    });
                 }
                 Ok(Setup::OtherSchema) => {
                     // Derived data of another schema: start over from the folders.

@@ -12,17 +12,22 @@ use super::{Outcome, Prepared, supervise};
 use crate::error::{Error, Result};
 use crate::lab::Lab;
 use crate::record::RunStatus;
+use crate::remote::Remote;
 use crate::rundir::{OwnerLock, RunDir};
 use crate::sys::exec;
 
 /// Starts `exe __supervise <run folder>` in a session of its own, handing it
 /// the run's lock, and returns once it reports the run under way.
 pub fn spawn_detached(exe: &Path, prepared: Prepared) -> Result<()> {
-    let Prepared { dir, lock, .. } = prepared;
+    let Prepared { dir, lock, remote, .. } = prepared;
     let log_path = dir.file("supervisor.log");
     let log = File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
     let mut cmd = Command::new(exe);
     cmd.arg("__supervise").arg(dir.path()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log);
+    if let Some(remote) = remote {
+        // The token goes in the environment, which only its user can read, never on argv.
+        cmd.arg("--remote").arg(&remote.url).env("LABMATE_TOKEN", &remote.token);
+    }
     exec::in_new_session(&mut cmd, &lock.0);
     let mut child = cmd.spawn().map_err(|e| Error::io(exe, e))?;
     let mut first = String::new();
@@ -43,9 +48,9 @@ pub fn spawn_detached(exe: &Path, prepared: Prepared) -> Result<()> {
 }
 
 /// The other side of [`spawn_detached`]: adopts the run folder and its lock,
-/// and supervises. Reports "started" on stdout once the run is under way
+/// and supervises (pushing the run to `remote` while it lives, if given). Reports "started" on stdout once the run is under way
 /// (queued or running), then lets go of stdout.
-pub fn supervise_detached(lab: &Lab, run_dir: &Path) -> Result<Outcome> {
+pub fn supervise_detached(lab: &Lab, run_dir: &Path, remote: Option<Remote>) -> Result<Outcome> {
     // Taken closed on exec, the lock is ours alone: the command must not
     // inherit it, or a dead supervisor would look alive for as long as its
     // command runs.
@@ -53,7 +58,7 @@ pub fn supervise_detached(lab: &Lab, run_dir: &Path) -> Result<Outcome> {
     let lock = OwnerLock(lock);
     let dir = RunDir::at(run_dir.to_path_buf());
     let spec = dir.read_spec()?;
-    let prepared = Prepared { dir, spec, lock, lab: lab.clone() };
+    let prepared = Prepared { dir, spec, lock, lab: lab.clone(), remote };
     let mut reported = false;
     supervise(prepared, false, |_, _| {
         if std::mem::replace(&mut reported, true) {
@@ -70,8 +75,8 @@ pub fn supervise_detached(lab: &Lab, run_dir: &Path) -> Result<Outcome> {
 
 /// Supervises a run inside the Slurm job it was submitted as: takes the
 /// run's lock (nobody hands it over across machines), and runs it as
-/// [`supervise`] does. A run stopped before its job started ends here.
-pub fn supervise_in_job(lab: &Lab, run_dir: &Path) -> Result<Outcome> {
+/// [`supervise`] does, pushing it to `remote` while it lives, if given. A run stopped before its job started ends here.
+pub fn supervise_in_job(lab: &Lab, run_dir: &Path, remote: Option<Remote>) -> Result<Outcome> {
     let dir = RunDir::at(run_dir.to_path_buf());
     let spec = dir.read_spec()?;
     let lock = dir
@@ -84,5 +89,5 @@ pub fn supervise_in_job(lab: &Lab, run_dir: &Path) -> Result<Outcome> {
         drop(lock);
         return Ok(outcome);
     }
-    supervise(Prepared { dir, spec, lock, lab: lab.clone() }, false, |_, _| {})
+    supervise(Prepared { dir, spec, lock, lab: lab.clone(), remote }, false, |_, _| {})
 }

@@ -41,6 +41,8 @@ use crate::lab::Lab;
 use crate::policy::Policy;
 use crate::queue;
 use crate::record::{End, Event, Leader, Record, RunStatus};
+use crate::remote::Remote;
+use crate::remote::stream::Stream;
 use crate::rules::Babysitter;
 use crate::rundir::{self, OwnerLock, RunDir};
 use crate::spec::RunSpec;
@@ -61,12 +63,24 @@ pub struct Prepared {
     pub spec: RunSpec,
     lock: OwnerLock,
     lab: Lab,
+    /// Where the run is pushed while it lives, if anywhere.
+    remote: Option<Remote>,
 }
 
 impl Prepared {
     /// A run folder just created, with its owner lock held.
     pub(crate) fn new(lab: &Lab, dir: RunDir, spec: RunSpec, lock: OwnerLock) -> Prepared {
-        Prepared { dir, spec, lock, lab: lab.clone() }
+        Prepared { dir, spec, lock, lab: lab.clone(), remote: None }
+    }
+
+    /// Pushes the run to the lab at `remote` while it lives ([`crate::remote::stream`]).
+    pub fn stream_to(&mut self, remote: Remote) {
+        self.remote = Some(remote);
+    }
+
+    /// The lab the run is pushed to while it lives, if any.
+    pub fn remote(&self) -> Option<&Remote> {
+        self.remote.as_ref()
     }
 
     /// The lab's time now, as the run's records carry it.
@@ -104,7 +118,7 @@ pub enum Stage {
 /// was launched with one. `echo` tees its output to this process's stdout and
 /// stderr; `on_stage` hears when the run is queued and when it starts.
 pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSpec, Stage)) -> Result<Outcome> {
-    let Prepared { dir, spec, lock, lab } = prepared;
+    let Prepared { dir, spec, lock, lab, remote } = prepared;
     let lab_now = lab.clock();
     let babysit = spec.babysit.clone().unwrap_or_default();
     let stream = Arc::new(Mutex::new(dir.append(rundir::SUPERVISOR_STREAM)?));
@@ -114,6 +128,13 @@ pub fn supervise(prepared: Prepared, echo: bool, mut on_stage: impl FnMut(&RunSp
         // A full disk must not end supervision; the run goes on.
         let _ = stream.lock().expect("stream lock").write_record(&stamped(r, lab_now));
     };
+    // Pushed over HTTP as it goes; what is left goes when this returns.
+    let _pushing = remote.map(|remote| {
+        let stream = stream.clone();
+        Stream::start(remote, dir.clone(), spec.id.clone(), move |e| {
+            let _ = stream.lock().expect("stream lock").write_record(&stamped(&Record::Event(e), lab_now));
+        })
+    });
 
     // Signals are taken by one thread (sigwait) and passed on to the
     // command's process group. Blocking them here, before any thread starts,

@@ -39,7 +39,13 @@ impl Response {
 impl Server {
     /// Starts `labmate serve --port 0 ARGS` in the lab and waits for its URL line.
     pub fn start(lab: &TestLab, args: &[&str]) -> Server {
-        let mut all = vec!["serve", "--port", "0"];
+        Server::start_on(lab, "0", args)
+    }
+
+    /// Starts `labmate serve --port PORT ARGS` (a port a server printed
+    /// before, to start it again there) and waits for its URL line.
+    pub fn start_on(lab: &TestLab, port: &str, args: &[&str]) -> Server {
+        let mut all = vec!["serve", "--port", port];
         all.extend_from_slice(args);
         let mut child =
             lab.cmd(&all).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("labmate serve starts");
