@@ -4,7 +4,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use labmate::Error;
@@ -29,18 +29,7 @@ pub fn load_or_create(path: &Path) -> labmate::Result<String> {
                     ),
                 ));
             }
-            let mode = fs::metadata(path).map_err(|e| Error::io(path, e))?.permissions().mode();
-            if mode & 0o077 != 0 {
-                return Err(Error::invalid(
-                    "token file",
-                    format!(
-                        "{} can be read by other users (mode {:o}); make it private: chmod 600 {}",
-                        path.display(),
-                        mode & 0o777,
-                        path.display()
-                    ),
-                ));
-            }
+            labmate::remote::check_private(path)?;
             Ok(token)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(path),

@@ -60,7 +60,7 @@
 //! - [`supervisor`]: starting a command, teeing its output (and following its TensorBoard files), babysitting it,
 //!   recording its end.
 //! - [`launch`]: a launch request checked, through the gates, named, given its folder; approved launches;
-//!   sweeps, their gates and approval met once.
+//!   sweeps, their gates and approval met once; runs submitted to Slurm (a batch script, a job array for a sweep).
 //! - [`stop`], [`wait`], [`follow`]: stopping runs; waiting on them; following their output, end or decision.
 //!
 //! Facade

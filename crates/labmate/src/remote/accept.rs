@@ -304,7 +304,8 @@ mod tests {
     #[test]
     fn an_accepted_run_is_live_while_heard_from_lost_after_the_silence_and_live_again_when_heard() {
         let (_tmp, lab) = lab();
-        let start = Record::Start { time: 1000.0, pid: Some(1), child_pid: Some(2), pgid: Some(2), leader: None, job: None };
+        let start =
+            Record::Start { time: 1000.0, pid: Some(1), child_pid: Some(2), pgid: Some(2), leader: None, job: None };
         Inbox::new(at(&lab, 1000.0), 60.0).append(ID, "run.json", 0, &spec(ID)).unwrap();
         let line = start.to_line();
         Inbox::new(at(&lab, 1000.0), 60.0).append(ID, rundir::SUPERVISOR_STREAM, 0, line.as_bytes()).unwrap();

@@ -67,25 +67,31 @@ impl Remote {
     }
 }
 
+/// Refuses a file holding a secret that users other than its owner can read.
+pub fn check_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path).map_err(|e| Error::io(path, e))?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(Error::invalid(
+            "token file",
+            format!(
+                "{} can be read by other users (mode {:o}); make it private: chmod 600 {}",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl Remote {
     /// `url` with the token kept in the file `path`.
     pub fn with_token_file(url: &str, path: &Path) -> Result<Remote> {
         let text = fs::read_to_string(path).map_err(|e| {
             Error::environment("token file", format!("cannot read the token file {}: {e}", path.display()))
         })?;
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(path).map_err(|e| Error::io(path, e))?.permissions().mode();
-        if mode & 0o077 != 0 {
-            return Err(Error::invalid(
-                "token file",
-                format!(
-                    "{} can be read by other users (mode {:o}); make it private: chmod 600 {}",
-                    path.display(),
-                    mode & 0o777,
-                    path.display()
-                ),
-            ));
-        }
+        check_private(path)?;
         Remote::new(url, &text)
     }
 }
