@@ -95,6 +95,9 @@ pub struct Placement {
     pub node: Option<String>,
     /// `CUDA_VISIBLE_DEVICES` as the job got it.
     pub gpus: Option<String>,
+    /// The partition the job runs in (`SLURM_JOB_PARTITION`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
 }
 
 /// Where Slurm placed the job this process runs in, from the variables
@@ -110,6 +113,7 @@ pub fn placement() -> Option<Placement> {
         job_id,
         node: var("SLURMD_NODENAME"),
         gpus: var("CUDA_VISIBLE_DEVICES").or_else(|| var("SLURM_JOB_GPUS")),
+        partition: var("SLURM_JOB_PARTITION"),
     })
 }
 

@@ -70,6 +70,7 @@ fn a_run_submitted_to_slurm_is_supervised_inside_its_job_and_finishes() {
     assert_eq!(job["job_id"], job_id(&lab, &id).as_str(), "{run:#}");
     assert_eq!(job["time_limit_min"], 10, "{run:#}");
     assert!(job["node"].as_str().is_some_and(|n| !n.is_empty()), "the node is recorded: {run:#}");
+    assert!(job["partition"].as_str().is_some_and(|p| !p.is_empty()), "the partition is recorded: {run:#}");
     let logs = lab.run(&["logs", &id]);
     assert!(stdout(&logs).contains("out-of-job"), "{}", stdout(&logs));
     // The start record says where Slurm placed it.

@@ -578,6 +578,7 @@ fn apply_line(line: &[u8], file: &str, at: u64, st: &mut RunState, batch: &mut B
             if let (Some(job), Some(slurm)) = (job, st.about.slurm.as_mut()) {
                 slurm.node = job.node;
                 slurm.visible_devices = job.gpus;
+                slurm.partition = job.partition.or(slurm.partition.take());
                 slurm.state = Some("RUNNING".into());
                 slurm.reason = None;
             }

@@ -913,6 +913,7 @@ mod tests {
                     job_id: "12_3".into(),
                     node: Some("gpu-07".into()),
                     gpus: Some("0,1".into()),
+                    partition: Some("gpu".into()),
                 }),
             },
             Record::End(End { time: 4.0, status: "failed".into(), exit_code: None, signal: Some(9), reason: None }),
