@@ -98,7 +98,7 @@ export async function render(root, [id]) {
       h(
         "div",
         { class: "facts" },
-        h("span", { title: r.created_at }, "started ", h("b", null, fmtTime(r.created_at)), ` (${fmtAge(r.created_at)})`),
+        h("span", { title: r.created_at }, r.status === "queued" ? (r.slurm ? "submitted " : "queued ") : "started ", h("b", null, fmtTime(r.created_at)), ` (${fmtAge(r.created_at)})`),
         h("span", null, "duration ", h("b", { class: "num", "data-duration": "" }, fmtDuration(duration))),
         ended && r.ended_at ? h("span", null, "ended ", h("b", null, fmtTime(r.ended_at))) : null,
         exit ? h("span", null, h("b", null, exit)) : null,
