@@ -170,8 +170,10 @@ impl MarkerScanner {
             }
             if ends {
                 if !self.skipping && self.line.len() >= MARKER.len() {
+                    // The buffer goes back once parsed: a line's bytes are not reallocated line after line.
                     let line = std::mem::take(&mut self.line);
-                    out.extend(self.parse(&line, now));
+                    self.parse(&line, now, &mut out);
+                    self.line = line;
                 }
                 self.line.clear();
                 self.skipping = false;
@@ -180,7 +182,7 @@ impl MarkerScanner {
         out
     }
 
-    fn parse(&mut self, line: &[u8], now: f64) -> Vec<Record> {
+    fn parse(&mut self, line: &[u8], now: f64, out: &mut Vec<Record>) {
         let text = String::from_utf8_lossy(line);
         let text = text.trim_end_matches('\r');
         let body = &text[MARKER.len()..];
@@ -189,21 +191,21 @@ impl MarkerScanner {
             None => Err(e.to_string()),
         });
         let malformed = |why: String| {
-            vec![Record::Event(Event::warning(now, format!("malformed metrics line: {why}"), Some(Value::from(text))))]
+            Record::Event(Event::warning(now, format!("malformed metrics line: {why}"), Some(Value::from(text))))
         };
         let MetricLine { step, mut metrics } = match parsed {
             Ok(m) => m,
-            Err(e) => return malformed(e),
+            Err(e) => return out.push(malformed(e)),
         };
         let step = match step.map(Step::exact) {
             Some(Ok(s)) => s,
-            Some(Err(why)) => return malformed(why),
+            Some(Err(why)) => return out.push(malformed(why)),
             None => self.next_step,
         };
         // After the largest step, later lines without one stay at it.
         self.next_step = step.saturating_add(1);
         let dropped = std::mem::take(&mut metrics.dropped);
-        let mut out = vec![Record::Log { step, time: now, metrics }];
+        out.push(Record::Log { step, time: now, metrics });
         if !dropped.is_empty() {
             out.push(Record::Event(Event::warning(
                 now,
@@ -211,7 +213,6 @@ impl MarkerScanner {
                 Some(Value::from(text)),
             )));
         }
-        out
     }
 }
 
