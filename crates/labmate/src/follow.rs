@@ -170,6 +170,31 @@ pub fn output<E: From<Error>>(
     Ok(until_over(&dir.file(file), from, clock, every, over, sink)?.1)
 }
 
+/// Follows a file of a run's folder (`output.log`, `stderr.log`) from
+/// `from` until the run ends: by its lock for a run supervised here; by
+/// the index for one whose owner is elsewhere (a Slurm job, which may wait
+/// in Slurm's queue with nobody holding the lock, or a run pushed here
+/// from another lab).
+pub fn log<E: From<Error>>(
+    index: &mut Index,
+    id: &str,
+    file: &str,
+    from: u64,
+    clock: &impl Clock,
+    every: Duration,
+    sink: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    let dir = RunDir::at(index.lab().run_dir(id));
+    let elsewhere =
+        crate::rundir::heard(index.lab(), id).is_some() || dir.read_spec().is_ok_and(|spec| spec.scheduler.is_some());
+    if elsewhere {
+        run_file(index, id, file, from, clock, every, sink)?;
+    } else {
+        output(&dir, file, from, clock, every, sink)?;
+    }
+    Ok(())
+}
+
 /// Follows a run's output from `from` until the index has it ended;
 /// returns the run as it ended.
 pub fn run_output<E: From<Error>>(

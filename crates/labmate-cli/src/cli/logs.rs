@@ -39,12 +39,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         out.flush()?;
         Ok::<_, anyhow::Error>(())
     };
-    if args.follow && labmate::rundir::heard(index.lab(), &id).is_some() {
-        // Pushed here from another lab: it ends when the index says so.
+    if args.follow {
         let mut index = index;
-        follow::run_file(&mut index, &id, file, from, &Wall, Duration::from_millis(200), print)?;
-    } else if args.follow {
-        follow::output(&dir, file, from, &Wall, Duration::from_millis(200), print)?;
+        follow::log(&mut index, &id, file, from, &Wall, Duration::from_millis(200), print)?;
     } else {
         follow::read_from(&dir.file(file), from, print)?;
     }

@@ -100,6 +100,8 @@ fn a_held_job_is_queued_with_slurms_reason_then_runs_and_waits_to_its_end() {
     assert!(status.contains("queued"), "{status}");
     assert!(status.contains(&format!("Slurm job {}", job_id(&lab, &id))) && status.contains("JobHeldUser"), "{status}");
 
+    // Followed from while it waits: nobody holds its lock yet, and that is not its end.
+    let follower = lab.cmd(&["logs", &id, "--follow"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
     slurm_cmd("scontrol", &["release", &job_id(&lab, &id)]);
     let run = lab.wait_for(&id, 300, |r| r["status"] == "running");
     assert!(run["slurm"]["node"].is_string(), "{run:#}");
@@ -109,6 +111,14 @@ fn a_held_job_is_queued_with_slurms_reason_then_runs_and_waits_to_its_end() {
     let run = lab.show(&id);
     assert_eq!((run["status"].as_str(), run["exit_code"].as_i64()), (Some("failed"), Some(3)), "{run:#}");
     assert_eq!(run["metrics"]["acc"]["last"], 0.9);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut follower = follower;
+    while follower.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "logs --follow did not end with the run");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let followed = std::io::read_to_string(follower.stdout.take().unwrap()).unwrap();
+    assert!(followed.contains("\"acc\": 0.9"), "{followed}");
 }
 
 #[test]
