@@ -377,12 +377,20 @@ pub struct PointState {
     pub run: String,
     pub name: Option<String>,
     pub status: RunStatus,
+    /// On Slurm: the run's task of the job array, as the index last saw it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<crate::model::SlurmJob>,
 }
 
 /// Where a sweep stands.
 #[derive(Debug, Clone, Serialize)]
 pub struct Progress {
     pub sweep: String,
+    /// On Slurm: the job array of its runs, and how many run at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm_array: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u32>,
     /// The approval request it waits on, while its runs do not exist.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
@@ -420,6 +428,7 @@ pub fn progress(index: &Index, sweep: &Sweep, seed_key: &str) -> Result<Progress
             run: run.id.clone(),
             name: run.name.clone(),
             status: run.status.clone(),
+            slurm: run.slurm.clone(),
         })
         .collect();
     let mut counts = BTreeMap::new();
@@ -444,6 +453,8 @@ pub fn progress(index: &Index, sweep: &Sweep, seed_key: &str) -> Result<Progress
     };
     Ok(Progress {
         sweep: sweep.id.clone(),
+        slurm_array: sweep.slurm_array.clone(),
+        max_concurrent: sweep.max_concurrent,
         request,
         request_state,
         points,

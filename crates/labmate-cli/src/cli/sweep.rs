@@ -200,15 +200,33 @@ fn render(p: &Progress) -> anyhow::Result<String> {
         return Ok(out);
     }
     let counts: Vec<String> = p.counts.iter().map(|(status, n)| format!("{n} {status}")).collect();
-    let _ = writeln!(out, "sweep {}: {} runs: {}", p.sweep, p.points.len(), counts.join(", "));
-    let mut table = Table::new(["run", "status", "point", "name"]);
+    let array = match (&p.slurm_array, p.max_concurrent) {
+        (Some(a), Some(k)) => format!(" (Slurm job array {a}, at most {k} at once)"),
+        (Some(a), None) => format!(" (Slurm job array {a})"),
+        _ => String::new(),
+    };
+    let _ = writeln!(out, "sweep {}: {} runs: {}{array}", p.sweep, p.points.len(), counts.join(", "));
+    let mut columns = vec!["run", "status", "point", "name"];
+    if p.slurm_array.is_some() {
+        columns.push("slurm job");
+    }
+    let mut table = Table::new(columns);
     for point in &p.points {
-        table.row(vec![
+        let mut row = vec![
             point.run.clone(),
             point.status.to_string(),
             sweep::default_name(&point.point),
             point.name.clone().unwrap_or_default(),
-        ]);
+        ];
+        if p.slurm_array.is_some() {
+            let job = point.slurm.as_ref().map_or(String::new(), |j| {
+                let state = j.state.as_deref().map_or(String::new(), |s| format!(" {s}"));
+                let reason = j.reason.as_deref().map_or(String::new(), |r| format!(" ({r})"));
+                format!("{}{state}{reason}", j.job_id)
+            });
+            row.push(job);
+        }
+        table.row(row);
     }
     out.push_str(&table.render());
     if let Some(groups) = &p.groups {

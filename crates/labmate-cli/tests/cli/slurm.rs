@@ -247,7 +247,9 @@ fn a_sweep_on_slurm_is_one_job_array_run_at_most_k_at_a_time() {
         assert!(pair[1].0 >= pair[0].1, "two tasks ran at once: {spans:?}");
     }
     let status = lab.run(&["sweep", "status", sweep["id"].as_str().unwrap()]);
-    assert!(stdout(&status).contains("finished"), "{}", stdout(&status));
+    assert!(stdout(&status).contains("3 finished"), "{}", stdout(&status));
+    assert!(stdout(&status).contains(&format!("(Slurm job array {array}, at most 1 at once)")), "{}", stdout(&status));
+    assert!(stdout(&status).contains(&format!("{array}_2")), "each run's task: {}", stdout(&status));
 }
 
 #[test]
