@@ -123,6 +123,9 @@ pub fn stop_sweep(
         Some(w) => format!("sweep {id}: {w}"),
         None => format!("sweep {id}"),
     };
+    if let Some(array) = &sweep.slurm_array {
+        return stop::stop_array(index, &sweep.runs, array, &stop::reason(&author.name, Some(&why)), &author.name);
+    }
     let mut stopped = Vec::new();
     for run in &sweep.runs {
         if index.run(run)?.status.is_live() {

@@ -99,6 +99,29 @@ fn stop_job(index: &Index, dir: &RunDir, id: &str, run: &crate::model::Run, reas
     Ok(Stopped::Asked)
 }
 
+/// Stops the live runs of a sweep submitted as the job array `array`: each
+/// one's reason left, then the whole array cancelled with one `scancel`.
+pub fn stop_array(
+    index: &Index,
+    runs: &[String],
+    array: &str,
+    reason: &str,
+    by: &str,
+) -> Result<Vec<(String, Stopped)>> {
+    let mut stopped = Vec::new();
+    for id in runs {
+        let run = index.run(id)?;
+        if run.status.is_live() {
+            leave_request(index, &RunDir::at(index.lab().run_dir(id)), reason, by)?;
+            stopped.push((id.clone(), Stopped::Asked));
+        }
+    }
+    if !stopped.is_empty() {
+        crate::slurm::cancel(array)?;
+    }
+    Ok(stopped)
+}
+
 /// Takes a queued run out of the queue for `by`: it ends `stopped`, at once.
 /// Only a queued run can be cancelled; stopping a started one is [`stop`]'s.
 pub fn cancel(index: &Index, id: &str, by: &str) -> Result<Stopped> {

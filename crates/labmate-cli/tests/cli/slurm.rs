@@ -311,3 +311,30 @@ fn budgets_count_a_jobs_gpus_and_time_limit_and_approval_comes_before_submission
     assert_eq!(run["status"], "finished", "{run:#}");
     assert!(run["slurm"]["job_id"].is_string(), "{run:#}");
 }
+
+#[test]
+fn stopping_a_sweep_on_slurm_cancels_its_job_array_and_every_run_ends_stopped() {
+    if !cluster("stopping_a_sweep_on_slurm_cancels_its_job_array_and_every_run_ends_stopped") {
+        return;
+    }
+    let lab = TestLab::new();
+    let out =
+        lab.run(&["sweep", "--grid", "seed=1,2,3", "--slurm", "--sbatch-arg=--hold", "--json", "--", "sleep", "300"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sweep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = sweep["id"].as_str().unwrap();
+    let runs: Vec<String> = sweep["runs"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().into()).collect();
+    for run in &runs {
+        lab.wait_for(run, 60, |r| r["slurm"]["reason"] == "JobHeldUser");
+    }
+    let out = lab.run(&["stop", id, "--reason", "wrong grid"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for run in &runs {
+        let r = lab.wait_for(run, 120, |r| r["status"] != "queued");
+        assert_eq!(r["status"], "stopped", "{r:#}");
+        assert_eq!(r["reason"], format!("stopped by tester: sweep {id}: wrong grid"), "{r:#}");
+    }
+    let array = sweep["slurm_array"].as_str().unwrap();
+    let states = slurm_cmd("squeue", &["-h", "-r", "-t", "all", "-j", array, "-o", "%T"]);
+    assert!(states.lines().all(|s| s.trim() == "CANCELLED"), "{states}");
+}
