@@ -360,11 +360,17 @@ mod tests {
             &log,
             "JobId=5 UserId=u(1) JobState=COMPLETED Partition=debug NodeList=vm ExitCode=0:0\n\
              JobId=7 UserId=u(1) JobState=TIMEOUT Partition=debug NodeList=vm ExitCode=0:15\n\
-             JobId=9 JobState=CANCELLED NodeList=(null) ExitCode=0:0 ArrayJobId=8 ArrayTaskId=1\n",
+             JobId=9 JobState=CANCELLED NodeList=(null) ExitCode=0:0 ArrayJobId=8 ArrayTaskId=1\n\
+             JobId=297 UserId=root(0) GroupId=root(0) Name=s-2qt763dd8v JobState=OUT_OF_MEMORY Partition=debug \
+             TimeLimit=10 StartTime=2026-12-01T19:17:28 EndTime=2026-12-01T19:17:29 NodeList=vm NodeCnt=1 ProcCnt=1 \
+             WorkDir=/tmp/x ReservationName= Tres=cpu=1,mem=256M,node=1,billing=1 Account= QOS= WcKey= \
+             Cluster=unknown SubmitTime=2026-12-01T19:17:23 EligibleTime=2026-12-01T19:17:28 ArrayJobId=297 \
+             ArrayTaskId=2 DerivedExitCode=0:0 ExitCode=0:9 \n",
         )
         .unwrap();
-        let found = ended_in_log(&log, &["7".into(), "8_1".into(), "6".into()]);
-        assert_eq!(found.len(), 2);
+        let found = ended_in_log(&log, &["7".into(), "8_1".into(), "6".into(), "297_2".into()]);
+        assert_eq!(found.len(), 3);
+        assert_eq!((found["297_2"].state.as_str(), found["297_2"].signal), ("OUT_OF_MEMORY", Some(9)));
         assert_eq!((found["7"].state.as_str(), found["7"].signal), ("TIMEOUT", Some(15)));
         assert_eq!((found["8_1"].state.as_str(), found["8_1"].node.as_deref()), ("CANCELLED", None));
     }
