@@ -338,3 +338,35 @@ fn stopping_a_sweep_on_slurm_cancels_its_job_array_and_every_run_ends_stopped() 
     let states = slurm_cmd("squeue", &["-h", "-r", "-t", "all", "-j", array, "-o", "%T"]);
     assert!(states.lines().all(|s| s.trim() == "CANCELLED"), "{states}");
 }
+
+#[test]
+fn a_lab_in_a_folder_with_spaces_and_a_run_named_like_a_command_submit_as_they_are() {
+    if !cluster("a_lab_in_a_folder_with_spaces_and_a_run_named_like_a_command_submit_as_they_are") {
+        return;
+    }
+    let lab = TestLab::new();
+    let folder = lab.path().join("my project");
+    std::fs::create_dir_all(&folder).unwrap();
+    let out = lab
+        .cmd(&["run", "--slurm", "--name", "x $(touch pwned) y", "--", "sh", "-c", "pwd"])
+        .current_dir(&folder)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let run = loop {
+        let out = lab.cmd(&["show", &id, "--json"]).current_dir(&folder).output().unwrap();
+        let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if run["status"] != "queued" && run["status"] != "running" {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "{run:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(run["status"], "finished", "{run:#}");
+    assert_eq!(run["name"], "x $(touch pwned) y");
+    let output = std::fs::read_to_string(folder.join(".labmate/runs").join(&id).join("output.log")).unwrap();
+    assert_eq!(output.trim(), folder.display().to_string(), "the job ran in the launch's folder");
+    assert!(!folder.join("pwned").exists() && !lab.path().join("pwned").exists(), "a name is never run");
+}

@@ -54,9 +54,10 @@ impl JobAsk {
 
     /// The `#SBATCH` lines of the job; the extra sbatch arguments go on
     /// sbatch's command line, each one argument.
-    fn directives(&self, name: &str, output: &Path, cwd: &str) -> Vec<String> {
-        let mut lines = vec![format!("--job-name={}", one_word(name)), format!("--output={}", output.display())];
-        lines.push(format!("--chdir={cwd}"));
+    fn directives(&self, name: &str, output: &Path, cwd: &str) -> Result<Vec<String>> {
+        let output = directive_path("the run folder", &output.display().to_string())?;
+        let mut lines = vec![format!("--job-name={}", one_word(name)), format!("--output={output}")];
+        lines.push(format!("--chdir={}", directive_path("the working directory", cwd)?));
         if let Some(p) = &self.partition {
             lines.push(format!("--partition={p}"));
         }
@@ -72,7 +73,7 @@ impl JobAsk {
         if let Some(m) = &self.mem {
             lines.push(format!("--mem={m}"));
         }
-        lines
+        Ok(lines)
     }
 
     fn job(&self, job_id: String, submitted: f64, script: &Path, jobcomp_log: Option<String>) -> slurm::Job {
@@ -133,7 +134,13 @@ pub fn submit(lab: &Lab, prepared: Prepared, req: &SlurmRequest, exe: &Path) -> 
     };
     let dir = prepared.dir.clone();
     let spec = &prepared.spec;
-    let directives = ask.directives(spec.name.as_deref().unwrap_or(&spec.id), &dir.file("slurm.out"), &spec.cwd);
+    let directives = match ask.directives(spec.name.as_deref().unwrap_or(&spec.id), &dir.file("slurm.out"), &spec.cwd) {
+        Ok(d) => d,
+        Err(e) => {
+            never_submitted(&prepared, &e.to_string());
+            return Err(e);
+        }
+    };
     let labmate = ask.labmate.clone().map(PathBuf::from).unwrap_or_else(|| exe.to_path_buf());
     // A run pushed to another lab is pushed from its job: the URL in the
     // script, the token in the job's environment.
@@ -182,7 +189,10 @@ pub(super) fn submit_array(
     let Some(first) = runs.first() else { return Err(Error::invalid("sweep", "a sweep without points")) };
     let folder = lab.root().join(sweep::DIR);
     let output = folder.join(format!("{}-%a.out", sweep.id));
-    let mut directives = ask.directives(&sweep.id, &output, &first.spec.cwd);
+    let mut directives = match ask.directives(&sweep.id, &output, &first.spec.cwd) {
+        Ok(d) => d,
+        Err(e) => return Err(fail(&runs, e)),
+    };
     let limit = sweep.max_concurrent.map(|k| format!("%{k}")).unwrap_or_default();
     directives.push(format!("--array=0-{}{limit}", runs.len() - 1));
     let labmate = ask.labmate.clone().map(PathBuf::from).unwrap_or_else(|| exe.to_path_buf());
@@ -236,6 +246,21 @@ fn write_script(path: &Path, what: &str, directives: &[String], body: &str) -> R
 /// A word for the shell, in single quotes.
 fn quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
+}
+
+/// A path as an `#SBATCH` value: in double quotes when it has white space
+/// (sbatch reads them); one with a double quote or a line break cannot be
+/// written there.
+fn directive_path(what: &str, path: &str) -> Result<String> {
+    if path.contains(['"', '\n', '\r']) {
+        return Err(Error::invalid(
+            "path",
+            format!(
+                "{what} {path:?} has a double quote or a line break, which a batch script's #SBATCH lines cannot hold"
+            ),
+        ));
+    }
+    Ok(if path.contains(char::is_whitespace) { format!("\"{path}\"") } else { path.to_string() })
 }
 
 /// A job name sbatch takes as one word.
