@@ -9,10 +9,9 @@
 //! Run with `cargo bench --bench serve`. The release binary serves; requests
 //! come over plain TCP, one connection each, as a script's would.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use labmate::record::{Batch, Record};
@@ -22,7 +21,10 @@ use labmate::{Index, Lab, id};
 
 #[path = "common/lab.rs"]
 mod lab;
+#[path = "common/server.rs"]
+mod server;
 use lab::{make_batched_run, make_configured_run};
+use server::Server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_labmate");
 
@@ -36,7 +38,7 @@ fn main() {
     }
     let live = live_run(&lab);
     Index::open_synced(&lab).unwrap();
-    let server = Server::start(tmp.path());
+    let server = Server::start(BIN, tmp.path(), &[]);
 
     println!("| benchmark | result | target |\n|---|---|---|");
     let ms = median_ms(20, || {
@@ -157,29 +159,7 @@ fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
     times[reps / 2]
 }
 
-struct Server {
-    child: Child,
-    addr: String,
-    token: String,
-    url: String,
-}
-
 impl Server {
-    fn start(dir: &Path) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--port", "0"])
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().to_string();
-        let (addr, token) = url.trim_start_matches("http://").split_once("/?token=").unwrap();
-        Server { addr: addr.into(), token: token.into(), url: url.clone(), child }
-    }
-
     /// The server's CPU over `over`, in % of one core.
     fn cpu_percent(&self, over: Duration) -> f64 {
         let ticks = || -> f64 {
@@ -204,12 +184,5 @@ impl Server {
         s.read_to_string(&mut out).unwrap();
         assert!(out.starts_with("HTTP/1.1 200"), "{}", &out[..out.len().min(300)]);
         out
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -9,17 +9,19 @@
 //! Run with `cargo bench --bench sync`; `LABMATE_BENCH_POINTS` sets the
 //! size (1,000,000 by default). The release binary serves and pushes.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use labmate::Lab;
 
 #[path = "common/lab.rs"]
 mod lab;
+#[path = "common/server.rs"]
+mod server;
 use lab::make_batched_run;
+use server::Server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_labmate");
 
@@ -30,7 +32,7 @@ fn main() {
     let lab = Lab::create(&here.join(".labmate")).unwrap();
     Lab::create(&there.join(".labmate")).unwrap();
     let id = make_batched_run(&lab, "long", points, &["loss".to_string()], 4096);
-    let server = Server::start(&there);
+    let server = Server::start(BIN, &there, &["--accept-runs"]);
     let token = here.join("token");
     std::fs::write(&token, &server.token).unwrap();
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -114,35 +116,5 @@ fn wait_for_points(dir: &Path, id: &str, points: usize) {
         }
         assert!(Instant::now() < deadline, "the accepting lab never got every point of {id}");
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-struct Server {
-    child: Child,
-    token: String,
-    url: String,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--port", "0", "--accept-runs"])
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().to_string();
-        let token = url.split_once("/?token=").unwrap().1.to_string();
-        Server { token, url, child }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
