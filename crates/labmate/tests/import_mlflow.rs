@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::{by_id, last_json_line};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -42,13 +44,7 @@ fn write_store(python: &str, home: &Path, uri: &str, mode: &str) -> Value {
         .current_dir(home)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
-}
-
-fn by_id<'a>(runs: &'a [Imported], id: &str) -> &'a Imported {
-    runs.iter().find(|r| r.source_id == id).unwrap_or_else(|| panic!("no run {id}"))
+    last_json_line(out)
 }
 
 fn point(step: i64, ms: f64, value: f64) -> Point {

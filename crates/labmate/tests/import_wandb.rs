@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::{by_id, last_json_line};
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,13 +45,7 @@ fn write_runs(python: &str, home: &Path) -> Value {
         .current_dir(home)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
-}
-
-fn by_id<'a>(runs: &'a [Imported], id: &str) -> &'a Imported {
-    runs.iter().find(|r| r.source_id == id).unwrap_or_else(|| panic!("no run {id}"))
+    last_json_line(out)
 }
 
 fn run_folder(wandb_dir: &Path, id: &str) -> PathBuf {
