@@ -209,8 +209,8 @@ pub fn run_output<E: From<Error>>(
 }
 
 /// Follows a file of a run's folder from `from` until the index has the
-/// run ended: for runs whose owner is not in this lab (pushed here from
-/// another), whose lock says nothing. Returns the run as it ended.
+/// run ended: for runs whose lock says nothing here (a Slurm job, a run
+/// pushed here from another lab). Returns the run as it ended.
 pub fn run_file<E: From<Error>>(
     index: &mut Index,
     id: &str,

@@ -157,13 +157,11 @@ fn a_job_killed_by_its_time_limit_ends_lost_with_timeout() {
     let lab = TestLab::new();
     // Slurm's shortest limit is a minute; it ends the job within about a minute more.
     let id = submit(&lab, &["--time", "1", "--", "sleep", "120"]);
-    let started = Instant::now();
     let run = lab.wait_for(&id, 400, |r| r["status"] != "running" && r["status"] != "queued");
     assert_eq!(run["status"], "lost", "{run:#}");
     let reason = run["reason"].as_str().unwrap();
     assert!(reason.contains(&format!("Slurm job {} ended TIMEOUT", job_id(&lab, &id))), "{reason}");
     assert_eq!(run["slurm"]["state"], "TIMEOUT", "{run:#}");
-    assert!(started.elapsed() < Duration::from_secs(400));
     // What Slurm said is kept: a rebuilt index says the same without asking it.
     let lost: Value = serde_json::from_slice(&std::fs::read(lab.run_dir(&id).join("lost.json")).unwrap()).unwrap();
     assert_eq!(lost["job_end"]["state"], "TIMEOUT", "{lost}");

@@ -239,9 +239,12 @@ fn launch_points(
     });
     sweep.runs = runs;
     let result = match (result, &slurm) {
-        (Ok(()), Some(req)) => submit_array(lab, sweep, on_slurm, req, exe).map(|array| {
-            notices.push(format!("job array {array} submitted to Slurm"));
-        }),
+        (Ok(()), Some(req)) => {
+            notices.extend(shared_fs_notice(lab, req.partition.as_deref()));
+            submit_array(lab, sweep, on_slurm, req, exe).map(|array| {
+                notices.push(format!("job array {array} submitted to Slurm"));
+            })
+        }
         (result, _) => {
             // Runs made for a job array that was never submitted end here.
             for prepared in &on_slurm {
@@ -292,8 +295,9 @@ pub fn launch_approved(lab: &Lab, req: LaunchRequest, gates: Vec<GateResult>) ->
 }
 
 /// Decides on a request or an item, as `by` ([`review::decide`]); an
-/// approved request launches detached, supervised by `exe` (the `labmate`
-/// binary), with the gates it passed when it was asked.
+/// approved request launches as [`start`] does (detached, supervised by
+/// `exe`, the `labmate` binary, or submitted to Slurm when it asked for
+/// it), with the gates it passed when it was asked.
 pub fn decide(
     lab: &Lab,
     query: &str,
