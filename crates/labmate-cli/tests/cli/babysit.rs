@@ -17,14 +17,6 @@ fn alerts(run: &Value) -> Vec<Value> {
 /// A shell loop that returns once the file `go` exists (a minute at most).
 const UNTIL_GO: &str = "for i in $(seq 1200); do [ -e go ] && break; sleep 0.05; done";
 
-fn detach(lab: &TestLab, args: &[&str]) -> String {
-    let mut all = vec!["run", "--detach"];
-    all.extend_from_slice(args);
-    let out = lab.run(&all);
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out).trim().to_string()
-}
-
 #[test]
 fn a_nan_stops_the_run_with_evidence() {
     let lab = TestLab::new();
@@ -32,7 +24,7 @@ fn a_nan_stops_the_run_with_evidence() {
         "nan.py",
         "import time\nfor i in range(501):\n    v = float('nan') if i == 500 else 1.0 / (i + 1)\n    print('##labmate {\"step\": %d, \"loss\": %r}' % (i, v))\n    time.sleep(0.002)\ntime.sleep(600)\n",
     );
-    let id = detach(&lab, &["--", "python3", "nan.py"]);
+    let id = lab.detach(&["--", "python3", "nan.py"]);
     let out = lab.run(&["wait", &id, "--timeout", "60s"]);
     let run = lab.wait_for(&id, 10, |r| r["status"] != "running");
     assert_eq!(run["status"], "stopped", "{run:#}");
@@ -94,7 +86,7 @@ fn a_stalled_script_is_flagged_and_wait_says_so() {
         "stall.py",
         "import time\nfor i in range(50):\n    print('##labmate {\"step\": %d, \"loss\": 1.0}' % i)\n    time.sleep(0.01)\ntime.sleep(600)\n",
     );
-    let id = detach(&lab, &["--", "python3", "stall.py"]);
+    let id = lab.detach(&["--", "python3", "stall.py"]);
     let out = lab.run(&["wait", &id, "--timeout", "30s"]);
     assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
     let text = stdout(&out);
@@ -126,7 +118,7 @@ fn a_crash_event_holds_the_traceback() {
 #[test]
 fn wait_on_a_run_whose_supervisor_was_killed_returns() {
     let lab = TestLab::new();
-    let id = detach(&lab, &["--", "sleep", "30"]);
+    let id = lab.detach(&["--", "sleep", "30"]);
     let stream = std::fs::read_to_string(lab.run_dir(&id).join("supervisor.jsonl")).unwrap();
     let start: Value = serde_json::from_str(stream.lines().next().unwrap()).unwrap();
     signal(start["pid"].as_i64().unwrap() as i32, libc::SIGKILL);
@@ -143,7 +135,7 @@ fn stop_ends_a_process_that_ignores_sigterm_and_its_children() {
         "stubborn.sh",
         "trap '' TERM\nsh -c \"trap '' TERM; sleep 300\" &\necho $! > child.pid\nwhile true; do sleep 1; done\n",
     );
-    let id = detach(&lab, &["--", "sh", "stubborn.sh"]);
+    let id = lab.detach(&["--", "sh", "stubborn.sh"]);
     let pid_file = lab.path().join("child.pid");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !pid_file.exists() || std::fs::read_to_string(&pid_file).unwrap().trim().is_empty() {
@@ -176,7 +168,7 @@ fn wait_until_a_condition_and_timeouts() {
         "slow.py",
         "import time\nfor i in range(100000):\n    print('##labmate {\"step\": %d, \"val_loss\": %r}' % (i, 10.0 / (i + 1)))\n    time.sleep(0.005)\n",
     );
-    let id = detach(&lab, &["--name", "slow", "--", "python3", "slow.py"]);
+    let id = lab.detach(&["--name", "slow", "--", "python3", "slow.py"]);
     let out = lab.run(&["wait", "slow", "--until", "step >= 100 and val_loss < 0.5", "--timeout", "60s"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(stdout(&out).starts_with("labmate: wait: the condition holds\n"), "{}", stdout(&out));
@@ -260,9 +252,9 @@ fn queued_runs_start_in_order_and_can_be_cancelled() {
     let lab = TestLab::new();
     lab.write("labmate.toml", "[queue]\nmax_concurrent = 1\n");
     // a holds the slot until the test says `go`; each notes its turn in `order`.
-    let a = detach(&lab, &["--queue", "--name", "a", "--", "sh", "-c", &format!("{UNTIL_GO}; echo a-ended >> order")]);
-    let b = detach(&lab, &["--queue", "--name", "b", "--", "sh", "-c", "echo b-started >> order"]);
-    let c = detach(&lab, &["--queue", "--name", "c", "--", "true"]);
+    let a = lab.detach(&["--queue", "--name", "a", "--", "sh", "-c", &format!("{UNTIL_GO}; echo a-ended >> order")]);
+    let b = lab.detach(&["--queue", "--name", "b", "--", "sh", "-c", "echo b-started >> order"]);
+    let c = lab.detach(&["--queue", "--name", "c", "--", "true"]);
     lab.wait_for(&a, 10, |r| r["status"] == "running");
     let queue = lab.json(&["queue", "--json"]);
     let names: Vec<&str> = queue.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();

@@ -40,14 +40,6 @@ steps(range(10, 20))
 w.close()
 "#;
 
-fn detach(lab: &TestLab, args: &[&str]) -> String {
-    let mut all = vec!["run", "--detach"];
-    all.extend_from_slice(args);
-    let out = lab.run(&all);
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out).trim().to_string()
-}
-
 fn f32_of(x: f64) -> f64 {
     f64::from(x as f32)
 }
@@ -61,7 +53,7 @@ fn scalars_written_to_tensorboard_are_the_runs_metrics_live() {
     let earlier = std::process::Command::new(&python).args(["train.py", "tb/earlier"]).current_dir(lab.path()).output();
     assert!(earlier.unwrap().status.success());
 
-    let id = detach(&lab, &["--tensorboard", "tb", "--", &python, "train.py", "tb/this", "wait"]);
+    let id = lab.detach(&["--tensorboard", "tb", "--", &python, "train.py", "tb/this", "wait"]);
     // The script waits for `go` after step 9: the points arrive while it runs.
     let out = lab.run(&["wait", &id, "--until", "step >= 9 and loss < 0.11", "--timeout", "60s"]);
     assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
@@ -97,7 +89,7 @@ fn a_nan_written_to_tensorboard_stops_the_run() {
          for i in range(21):\n    w.add_scalar('loss', float('nan') if i == 20 else 1.0 / (i + 1), i)\n\
          w.flush()\ntime.sleep(120)\n",
     );
-    let id = detach(&lab, &["--tensorboard", "logs", "--", &python, "nan.py", "logs/run"]);
+    let id = lab.detach(&["--tensorboard", "logs", "--", &python, "nan.py", "logs/run"]);
     lab.run(&["wait", &id, "--timeout", "90s"]);
     let run = lab.wait_for(&id, 10, |r| r["status"] != "running");
     assert_eq!(run["status"], "stopped", "{run:#}");

@@ -113,6 +113,15 @@ impl TestLab {
             .unwrap_or_else(|e| panic!("labmate {args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
     }
 
+    /// `labmate run --detach ARGS`, which must succeed; the run id it prints.
+    pub fn detach(&self, args: &[&str]) -> String {
+        let mut all = vec!["run", "--detach"];
+        all.extend_from_slice(args);
+        let out = self.run(&all);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out).trim().to_string()
+    }
+
     /// The run id from `labmate run`'s stderr.
     pub fn started_id(out: &Output) -> String {
         let err = String::from_utf8_lossy(&out.stderr);
